@@ -1,0 +1,1 @@
+"""The contest engine: lifecycle, WebSocket gateway, HTTP API, conductor and CLI."""

@@ -1,0 +1,179 @@
+"""Versioned question-bank storage in Redis.
+
+Every bank belongs to one organisation, which sees only its own banks. Keys (see
+:class:`scoring.keys.GlobalKeys`)::
+
+    P:bank:<org>:<bank>:versions   hash  version number -> msgpack-encoded Bank
+    P:banks:<org>                  hash  bank id -> latest version number (live banks only)
+
+Versions are immutable: :meth:`BankStore.put` always writes a *new* version number (one
+more than the highest ever stored for that id) and never rewrites an existing one, so a
+contest created from version 3 keeps reading exactly version 3. The stored bank's
+``version`` field is set by the store.
+
+Delete hides, it does not destroy: :meth:`BankStore.delete` removes the bank from its
+organisation's index, so :meth:`~BankStore.list`, :meth:`~BankStore.versions` and
+:meth:`~BankStore.get` without a version no longer see it, but every stored version stays
+readable with an explicit ``get(org, id, version=n)`` -- contests pinned to it keep
+running. Putting the same id again later continues the numbering (the next version after
+the highest stored), so a version number never means two different banks.
+
+Writes touch one key at a time (the versions hash under WATCH, then the index with a
+compare-and-set script), so they also work on Redis Cluster where the two keys live on
+different slots.
+
+The store does not validate banks: callers pass banks that came out of
+:func:`question_bank.formats.loads` (which validates) or were built in code.
+"""
+
+from __future__ import annotations
+
+import builtins
+import re
+from typing import Any
+
+import msgspec
+import redis.asyncio
+from redis.exceptions import WatchError
+
+from question_bank.errors import BankInvalid, BankNotFound, Location, Problem
+from question_bank.ids import BankId, OrgId
+from question_bank.models import Bank
+from scoring.keys import DEFAULT_PREFIX, GlobalKeys
+
+__all__ = ["ID_PATTERN", "BankStore", "BankSummary", "check_bank_id"]
+
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+"""Bank (and organisation) ids: they become parts of Redis key names, so no ``:``."""
+
+_ENCODER = msgspec.msgpack.Encoder()
+_DECODER = msgspec.msgpack.Decoder(Bank)
+
+# KEYS[1] = bank index hash; ARGV[1] = bank id; ARGV[2] = version just written.
+# Sets index[id] = version unless it already holds a higher one. Returns the index value.
+_RAISE_INDEX = """
+local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+local version = tonumber(ARGV[2])
+if version > current then
+  redis.call('HSET', KEYS[1], ARGV[1], version)
+  return version
+end
+return current
+"""
+
+
+def check_bank_id(bank_id: str) -> None:
+    """Raise :class:`BankInvalid` unless *bank_id* matches :data:`ID_PATTERN`."""
+    if not ID_PATTERN.fullmatch(bank_id):
+        raise BankInvalid(
+            [
+                Problem(
+                    code="bad_bank_id",
+                    message=f"bank id {bank_id!r} must be 1-64 letters, digits, '_', '.' or '-'"
+                    " and start with a letter or digit",
+                    where=Location(field="id"),
+                )
+            ]
+        )
+
+
+class BankSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """What a listing shows of a bank: its latest version's headline."""
+
+    id: BankId
+    title: str
+    language: str
+    version: int
+    questions: int
+
+
+class BankStore:
+    """Banks of every organisation in one Redis, under key prefix *prefix*."""
+
+    def __init__(self, redis_client: redis.asyncio.Redis, prefix: str = DEFAULT_PREFIX) -> None:
+        self.redis = redis_client
+        self.keys = GlobalKeys(prefix)
+        self._raise_index = redis_client.register_script(_RAISE_INDEX)
+
+    async def put(self, org: OrgId, bank: Bank) -> int:
+        """Store *bank* as a new version of ``bank.id`` in *org*; return the version number.
+
+        :class:`BankInvalid` if the id is not a valid :data:`ID_PATTERN`.
+        """
+        check_bank_id(bank.id)
+        versions_key = self.keys.bank_versions(org, bank.id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(versions_key)
+                    stored: Any = await pipe.hkeys(versions_key)
+                    version = max((int(v) for v in stored), default=0) + 1
+                    blob = _ENCODER.encode(msgspec.structs.replace(bank, version=version))
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.hset(versions_key, str(version), blob)
+                    await pipe.execute()
+                    break
+                except WatchError:
+                    continue
+        await self._raise_index(keys=[self.keys.bank_index(org)], args=[bank.id, version])
+        return version
+
+    async def latest_version(self, org: OrgId, bank_id: BankId) -> int:
+        """Latest version of a live (not deleted) bank; :class:`BankNotFound` otherwise."""
+        raw: Any = await self.redis.hget(self.keys.bank_index(org), bank_id)
+        if raw is None:
+            raise BankNotFound(f"no bank {bank_id!r} in organisation {org!r}")
+        return int(raw)
+
+    async def get(self, org: OrgId, bank_id: BankId, version: int | None = None) -> Bank:
+        """A bank of *org*: the latest version, or exactly *version* (even of a deleted bank)."""
+        if version is None:
+            version = await self.latest_version(org, bank_id)
+        raw: Any = await self.redis.hget(self.keys.bank_versions(org, bank_id), str(version))
+        if raw is None:
+            raise BankNotFound(f"no version {version} of bank {bank_id!r} in organisation {org!r}")
+        return _DECODER.decode(raw)
+
+    async def exists(self, org: OrgId, bank_id: BankId, version: int | None = None) -> bool:
+        """Whether :meth:`get` with the same arguments would find a bank."""
+        try:
+            await self.get(org, bank_id, version)
+        except BankNotFound:
+            return False
+        return True
+
+    async def list(self, org: OrgId) -> builtins.list[BankSummary]:
+        """The live banks of *org*, sorted by id, each with its latest version's headline."""
+        index: Any = await self.redis.hgetall(self.keys.bank_index(org))
+        ids = sorted(BankId(k.decode()) for k in index)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for bank_id in ids:
+                pipe.hget(self.keys.bank_versions(org, bank_id), index[bank_id.encode()])
+            blobs: builtins.list[bytes | None] = await pipe.execute()
+        summaries = []
+        for blob in blobs:
+            if blob is None:  # index written but version missing: cannot happen via put()
+                continue
+            bank = _DECODER.decode(blob)
+            summaries.append(
+                BankSummary(
+                    id=bank.id,
+                    title=bank.title,
+                    language=bank.language,
+                    version=bank.version,
+                    questions=len(bank.questions),
+                )
+            )
+        return summaries
+
+    async def versions(self, org: OrgId, bank_id: BankId) -> builtins.list[int]:
+        """Every stored version of a live bank, oldest first; :class:`BankNotFound` if none."""
+        await self.latest_version(org, bank_id)
+        stored: Any = await self.redis.hkeys(self.keys.bank_versions(org, bank_id))
+        return sorted(int(v) for v in stored)
+
+    async def delete(self, org: OrgId, bank_id: BankId) -> None:
+        """Hide a bank from its organisation (versions stay readable by number)."""
+        removed: int = await self.redis.hdel(self.keys.bank_index(org), bank_id)
+        if not removed:
+            raise BankNotFound(f"no bank {bank_id!r} in organisation {org!r}")

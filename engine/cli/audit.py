@@ -1,0 +1,76 @@
+"""``contest audit CONTEST``: read a contest's audit stream of accepted answers.
+
+::
+
+    contest audit CONTEST [--jsonl | --count] [--redis-url URL] [--data-dir DIR] [--key-prefix P]
+
+Prints every accepted answer in stream order (a table, or one JSON object per line with
+``--jsonl``), or only how many there are with ``--count``. Attempt start/close markers of
+window rounds are not answers and are left out. Load tests use it to check that every
+answer the server acknowledged is in the stream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import msgspec
+import redis.asyncio
+
+from question_bank.ids import ContestId
+from scoring import audit
+
+from ..settings import Settings
+from ._common import add_redis_options, run_with_redis
+
+__all__ = ["register"]
+
+_HEADER = (
+    f"{'id':<18}{'member':<16}{'question':<14}{'n':>3}{'choice':>12}{'points':>8}{'t ms':>8}\n"
+)
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "audit",
+        help="read a contest's audit stream",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("contest", help="contest id")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--jsonl", action="store_true", help="one JSON object per line")
+    output.add_argument("--count", action="store_true", help="only the number of answers")
+    add_redis_options(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    contest = ContestId(args.contest)
+    out = sys.stdout
+    encoder = msgspec.json.Encoder()
+
+    async def body(client: redis.asyncio.Redis, settings: Settings) -> int:
+        count = 0
+        if not (args.jsonl or args.count):
+            out.write(_HEADER)
+        async for entry in audit.entries(client, contest, settings.key_prefix):
+            if entry.event:  # attempt start/close markers, not answers
+                continue
+            count += 1
+            if args.count:
+                continue
+            if args.jsonl:
+                out.write(encoder.encode(entry).decode() + "\n")
+            else:
+                out.write(
+                    f"{entry.id:<18}{entry.member:<16}{entry.question:<14}{entry.attempt:>3}"
+                    f"{entry.choice[:11]:>12}{entry.points:>8}{entry.t:>8}\n"
+                )
+        if args.count:
+            out.write(f"{count}\n")
+        return 0
+
+    return run_with_redis(args, body)

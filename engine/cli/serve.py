@@ -1,0 +1,409 @@
+"""``contest serve``: N gateway worker processes on one WebSocket port and one HTTP port.
+
+::
+
+    contest serve [--workers N] [--redis-url URL] [--host H] [--ws-port P] [--http-port P]
+                  [--data-dir DIR]
+
+* Redis: ``--redis-url`` (or ``CONTEST_REDIS_URL``); without one an embedded redis-server
+  is started with AOF in ``--data-dir`` (:mod:`engine.redisconn`) and stopped on exit.
+* Workers: each is a process with its own event loop (uvloop when installed), its own
+  listening sockets bound with ``SO_REUSEPORT`` to the same WebSocket port and the same
+  HTTP port (the kernel spreads new connections over them), its own Redis connections,
+  a :class:`~engine.gateway.Gateway` and the HTTP API (Starlette under uvicorn).
+* The background loops (scheduler, live-show conductors; their leases in Redis make
+  exactly one process active per contest) run in one more process with no sockets
+  (``conductor_process``, the default), so a show's clock and lease renewals never queue
+  behind tens of thousands of members' frames; or, with ``CONTEST_CONDUCTOR_PROCESS=0``,
+  in every worker.
+* ``--workers 1`` runs the one worker, background loops included, in this process.
+* SIGINT / SIGTERM: every worker stops accepting, closes its members with 4000 ("server
+  restart": reconnect, to any gateway), finishes in-flight Redis calls and exits; then the
+  embedded Redis (if any) is stopped, AOF flushed.
+
+With several workers, Prometheus metrics of all of them are served by every worker's
+``/metrics`` through ``PROMETHEUS_MULTIPROC_DIR`` (``<data-dir>/metrics`` unless set).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import msgspec
+
+from ..settings import Settings
+from ._common import log_to_stderr, say
+
+__all__ = ["ServeInfo", "bind_reuseport", "redacted", "register", "run_worker", "serve"]
+
+log = logging.getLogger("engine.serve")
+
+BACKGROUND_MODULES = ("engine.background",)
+"""Modules with ``async def run(settings, redis_client, stop: asyncio.Event)``: the
+conductor and scheduler loops every worker runs (skipped if the module does not exist)."""
+
+
+class ServeInfo:
+    """Where a started server listens."""
+
+    def __init__(self, settings: Settings, redis_url: str) -> None:
+        self.settings = settings
+        self.redis_url = redis_url
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.settings.host}:{self.settings.ws_port}/ws/"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.settings.host}:{self.settings.http_port}"
+
+
+def bind_reuseport(host: str, port: int, backlog: int = 4096) -> socket.socket:
+    """A listening TCP socket on *host*:*port* that other processes may bind too."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.listen(backlog)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _new_loop_runner() -> asyncio.Runner:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        return asyncio.Runner()
+    return asyncio.Runner(loop_factory=uvloop.new_event_loop)
+
+
+async def run_worker(
+    settings: Settings,
+    redis_url: str,
+    stop: asyncio.Event,
+    *,
+    ready: Callable[[], None] | None = None,
+    background: bool = True,
+) -> None:
+    """One worker: gateway + HTTP API (+ the background loops unless *background* is False)
+    until *stop* is set."""
+    import redis.asyncio
+    import uvicorn
+
+    from ..gateway import Gateway
+    from ..http.app import create_app
+
+    # A blocking pool: a storm of joins waits for a free connection instead of failing
+    # with MaxConnectionsError (which members would see as "unavailable").
+    client = redis.asyncio.Redis.from_pool(
+        redis.asyncio.BlockingConnectionPool.from_url(
+            redis_url, max_connections=max(64, settings.redis_pool_size * 4), timeout=20
+        )
+    )
+    ws_sock = bind_reuseport(settings.host, settings.ws_port)
+    http_sock = bind_reuseport(settings.host, settings.http_port)
+    gateway = Gateway(settings, client)
+    config = uvicorn.Config(
+        create_app(settings, client), lifespan="off", log_level="warning", access_log=False
+    )
+    http = uvicorn.Server(config)
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        await gateway.start(sock=ws_sock)
+        config.load()
+        http.lifespan = config.lifespan_class(config)
+        await http.startup(sockets=[http_sock])
+        if background:
+            tasks.extend(_start_background(settings, client, stop))
+        if ready is not None:
+            ready()
+        await stop.wait()
+    finally:
+        await _cancel(tasks)
+        if http.started:
+            http.should_exit = True
+            await http.shutdown(sockets=[http_sock])
+        else:
+            http_sock.close()
+        await gateway.close()
+        ws_sock.close()
+        await client.aclose()
+
+
+def _start_background(
+    settings: Settings, client: Any, stop: asyncio.Event
+) -> list[asyncio.Task[None]]:
+    """Start the loops of :data:`BACKGROUND_MODULES` (scheduler, conductors)."""
+    tasks = []
+    for name in BACKGROUND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        tasks.append(asyncio.create_task(module.run(settings, client, stop)))
+    return tasks
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def run_conductor(settings: Settings, redis_url: str, stop: asyncio.Event) -> None:
+    """The background loops alone (no sockets) until *stop* is set: ``--workers N``'s
+    conductor process (``conductor_process``)."""
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(redis_url)
+    tasks = _start_background(settings, client, stop)
+    try:
+        await stop.wait()
+    finally:
+        await _cancel(tasks)
+        await client.aclose()
+
+
+def _conductor_process(settings: Settings, redis_url: str) -> None:
+    """Entry point of the conductor process (spawned)."""
+    log_to_stderr("conductor")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        _install_stop(stop)
+        await run_conductor(settings, redis_url, stop)
+
+    with _new_loop_runner() as runner:
+        runner.run(main())
+
+
+def _install_stop(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+def _worker_process(
+    settings: Settings, redis_url: str, index: int, background: bool = True
+) -> None:
+    """Entry point of a worker process (spawned: a fresh interpreter)."""
+    log_to_stderr(f"w{index}")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        _install_stop(stop)
+        await run_worker(settings, redis_url, stop, background=background)
+
+    with _new_loop_runner() as runner:
+        runner.run(main())
+
+
+def serve(
+    settings: Settings,
+    *,
+    on_ready: Callable[[ServeInfo], Coroutine[Any, Any, None] | None] | None = None,
+) -> int:
+    """Serve until SIGINT/SIGTERM. *on_ready* runs once everything listens (``contest demo``
+    uses it to load data and print URLs); it may be a coroutine function."""
+    from .. import redisconn
+
+    if settings.ws_port == 0 or settings.http_port == 0:
+        settings = msgspec.structs.replace(
+            settings,
+            ws_port=settings.ws_port or _free_port(settings.host),
+            http_port=settings.http_port or _free_port(settings.host),
+        )
+    with redisconn.redis_url(settings) as url:
+        info = ServeInfo(settings, url)
+        if settings.workers <= 1:
+            return _serve_here(settings, info, on_ready)
+        return _serve_workers(settings, info, on_ready)
+
+
+def _serve_here(
+    settings: Settings,
+    info: ServeInfo,
+    on_ready: Callable[[ServeInfo], Coroutine[Any, Any, None] | None] | None,
+) -> int:
+    async def main() -> None:
+        stop = asyncio.Event()
+        _install_stop(stop)
+        started = asyncio.Event()
+        worker = asyncio.create_task(run_worker(settings, info.redis_url, stop, ready=started.set))
+        waiter = asyncio.create_task(started.wait())
+        await asyncio.wait([worker, waiter], return_when=asyncio.FIRST_COMPLETED)
+        if started.is_set():
+            _announce(info)
+            if on_ready is not None:
+                result = on_ready(info)
+                if result is not None:
+                    await result
+        else:
+            waiter.cancel()
+        await worker
+
+    with _new_loop_runner() as runner:
+        runner.run(main())
+    return 0
+
+
+def _serve_workers(
+    settings: Settings,
+    info: ServeInfo,
+    on_ready: Callable[[ServeInfo], Coroutine[Any, Any, None] | None] | None,
+) -> int:
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_dir = Path(settings.data_dir) / "metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
+    context = multiprocessing.get_context("spawn")
+    separate = settings.conductor_process
+    workers = [
+        context.Process(
+            target=_worker_process,
+            args=(settings, info.redis_url, i, not separate),
+            name=f"gateway-{i}",
+        )
+        for i in range(settings.workers)
+    ]
+    if separate:
+        workers.append(
+            context.Process(
+                target=_conductor_process, args=(settings, info.redis_url), name="conductor"
+            )
+        )
+    stopping = False
+
+    def forward(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for proc in workers:
+            if proc.pid is not None and proc.is_alive():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for proc in workers:
+            proc.start()
+        if _wait_listening(settings, workers):
+            _announce(info)
+            if on_ready is not None:
+                result = on_ready(info)
+                if result is not None:
+                    with _new_loop_runner() as runner:
+                        runner.run(result)
+        for proc in workers:
+            while proc.is_alive():
+                proc.join(0.5)
+                if not stopping and any(p.exitcode not in (None, 0) for p in workers):
+                    log.error("a worker died; stopping the others")
+                    forward(signal.SIGTERM, None)
+    finally:
+        forward(signal.SIGTERM, None)
+        for proc in workers:
+            proc.join(15)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0 if all(p.exitcode in (0, -signal.SIGTERM) for p in workers) else 1
+
+
+def _wait_listening(settings: Settings, workers: list[Any], timeout: float = 30.0) -> bool:
+    """Wait until the WebSocket and HTTP ports accept connections (some worker is up)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(p.is_alive() for p in workers):
+            return False
+        try:
+            for port in (settings.ws_port, settings.http_port):
+                with socket.create_connection((settings.host, port), timeout=0.5):
+                    pass
+            return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def redacted(url: str) -> str:
+    """*url* without its password (``redis://:secret@host`` -> ``redis://:***@host``)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _announce(info: ServeInfo) -> None:
+    workers = info.settings.workers
+    say(
+        f"contest engine: {workers} worker(s); members: {info.ws_url}<contest>"
+        f"?token=...; HTTP API: {info.http_url}; Redis: {redacted(info.redis_url)}"
+    )
+
+
+def _settings_from_args(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(
+        workers=args.workers,
+        redis_url=args.redis_url,
+        host=args.host,
+        ws_port=args.ws_port,
+        http_port=args.http_port,
+        data_dir=args.data_dir,
+    )
+
+
+def _serve_command(args: argparse.Namespace) -> int:
+    log_to_stderr()
+    return serve(_settings_from_args(args))
+
+
+def add_serve_options(parser: argparse.ArgumentParser) -> None:
+    """The options ``serve`` and ``demo`` share (each overrides its ``CONTEST_*`` variable)."""
+    parser.add_argument("--workers", type=int, help="gateway processes on one port (default 1)")
+    parser.add_argument("--redis-url", help="Redis to use; default: an embedded redis-server")
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--ws-port", type=int, help="member WebSocket port (default 8765)")
+    parser.add_argument("--http-port", type=int, help="HTTP API port (default 8080)")
+    parser.add_argument("--data-dir", help="folder of the embedded Redis's AOF (default ./var)")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "serve", help="run the gateway and HTTP API (N workers on one port)"
+    )
+    add_serve_options(parser)
+    parser.set_defaults(func=_serve_command)

@@ -1,0 +1,1 @@
+"""The organiser and public HTTP API (Starlette)."""

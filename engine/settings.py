@@ -1,0 +1,79 @@
+"""The engine's one typed settings object.
+
+Every field has a default and a docstring, and is read from the environment with the
+prefix ``CONTEST_`` (``CONTEST_REDIS_URL``, ``CONTEST_WS_PORT``, ...). Command-line options
+of ``contest serve`` override the environment. docs/operations.md lists every setting.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+__all__ = ["ENV_PREFIX", "Settings"]
+
+ENV_PREFIX = "CONTEST_"
+
+
+class Settings(msgspec.Struct, kw_only=True, frozen=True):
+    redis_url: str | None = None
+    """Redis to use (``redis://host:port/db``). ``None``: start an embedded redis-server
+    with AOF in ``data_dir`` and stop it on exit."""
+    data_dir: str = "./var"
+    """Folder for the embedded redis-server's AOF and logs."""
+    key_prefix: str = "ce"
+    """Prefix of every Redis key the engine writes, so several engines can share one Redis."""
+    host: str = "127.0.0.1"
+    """Address the WebSocket gateway and the HTTP API listen on."""
+    ws_port: int = 8765
+    """Port of the member WebSocket gateway."""
+    http_port: int = 8080
+    """Port of the organiser and public HTTP API."""
+    workers: int = 1
+    """Gateway processes sharing ``ws_port`` with SO_REUSEPORT."""
+    token_secret: str = "dev-secret-change-me-32-bytes-or-more"
+    """HS256 secret shared with the member app's backend, which signs join tokens; at least
+    32 bytes (RFC 7518 section 3.2), else ``engine.tokens`` raises ``ConfigError``."""
+    max_frame_bytes: int = 4096
+    """Largest WebSocket frame a member may send; larger closes the connection (1009)."""
+    max_messages_per_second: float = 20.0
+    """Per-connection message rate (token bucket, burst of twice this); excess is refused."""
+    idle_timeout: float = 120.0
+    """Seconds without any frame from a member before the gateway closes the connection."""
+    ping_interval: float = 20.0
+    """Seconds of silence after which the gateway sends a connection a WebSocket ping (one
+    timer for all connections); 0: none. Dead connections are closed by ``idle_timeout``."""
+    max_connections: int = 19_000
+    """Connections one gateway process accepts; past it new members are refused (close 4001).
+    Keep below the process's open-file limit."""
+    answer_batch_ms: float = 2.0
+    """How long the gateway gathers answers before sending them to Redis as one pipeline."""
+    redis_pool_size: int = 16
+    """Redis connections one gateway process holds for the scoring path."""
+    leaderboard_interval: float = 2.0
+    """Least seconds between two leaderboard broadcasts of one contest."""
+    conductor_lease_ms: int = 3000
+    """Time-to-live of the live-show conductor's lease; another process takes over after it."""
+    conductor_process: bool = True
+    """With ``workers`` > 1: run the scheduler and the live-show conductors in one more
+    process that holds no sockets, so a show's timing and its lease renewals never wait
+    behind thousands of members' frames. False: every gateway worker runs them (as a single
+    worker always does), under the same leases."""
+    api_keys: str = ""
+    """Organiser API keys to install at start, as ``org:key,org:key`` (development and tests;
+    production creates keys with ``contest key create``)."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from ``CONTEST_*`` variables, then *overrides* (``None`` values ignored)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name in cls.__struct_fields__:
+            raw = environ.get(ENV_PREFIX + name.upper())
+            if raw is not None:
+                values[name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return msgspec.convert(values, cls, strict=False)

@@ -1,0 +1,145 @@
+"""Join tokens: HS256 JWTs the member app's backend signs and the gateway verifies.
+
+The engine stores no passwords: the member app already knows who the member is and hands
+the engine a token signed with a secret both share (``Settings.token_secret``). Claims::
+
+    sub   member id                      name  display name
+    prov  province id                    unit  unit id
+    cid   contest id the token is for    iat   issued at (seconds)
+    exp   expiry (seconds since the epoch, as JWT says)
+
+:func:`verify` checks, in this order: the token is a JWT with HS256 (``TokenMalformed``),
+its signature (``TokenForged``), the claims' presence and types (``TokenMalformed``), the
+contest (``TokenWrongContest``), the expiry (``TokenExpired``). It reads no clock of its
+own when given ``now_ms``, so tests and replays are exact.
+
+The secret must be at least 32 bytes (RFC 7518 §3.2: an HS256 key at least as long as the
+hash); a shorter one raises :class:`~engine.errors.ConfigError`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jwt
+import msgspec
+
+from question_bank.ids import ContestId, MemberId, ProvinceId, UnitId
+
+from .errors import ConfigError, TokenExpired, TokenForged, TokenMalformed, TokenWrongContest
+
+__all__ = ["ALGORITHM", "DEFAULT_TTL_SECONDS", "MIN_SECRET_BYTES", "Member", "issue", "verify"]
+
+ALGORITHM = "HS256"
+MIN_SECRET_BYTES = 32
+DEFAULT_TTL_SECONDS = 6 * 3600
+
+
+class Member(msgspec.Struct, frozen=True, kw_only=True):
+    """Who a verified token says the member is."""
+
+    id: MemberId
+    name: str
+    province: ProvinceId
+    unit: UnitId
+    contest: ContestId
+    expires_ms: int
+    """Expiry of the token, milliseconds since the epoch."""
+
+
+class _Claims(msgspec.Struct, frozen=True):
+    sub: str
+    name: str
+    prov: str
+    unit: str
+    cid: str
+    exp: int
+    iat: int | None = None
+
+
+def _key(secret: str | bytes) -> bytes:
+    key = secret.encode() if isinstance(secret, str) else secret
+    if len(key) < MIN_SECRET_BYTES:
+        raise ConfigError(
+            f"the token secret is {len(key)} bytes; HS256 needs at least {MIN_SECRET_BYTES}"
+        )
+    return key
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def issue(
+    secret: str | bytes,
+    *,
+    contest: ContestId | str,
+    member: MemberId | str,
+    name: str,
+    province: ProvinceId | str,
+    unit: UnitId | str,
+    ttl_seconds: int = DEFAULT_TTL_SECONDS,
+    now_ms: int | None = None,
+) -> str:
+    """A signed join token for *member* in *contest*, valid for *ttl_seconds*."""
+    issued = (_now_ms() if now_ms is None else now_ms) // 1000
+    payload: dict[str, Any] = {
+        "sub": str(member),
+        "name": name,
+        "prov": str(province),
+        "unit": str(unit),
+        "cid": str(contest),
+        "iat": issued,
+        "exp": issued + ttl_seconds,
+    }
+    return jwt.encode(payload, _key(secret), algorithm=ALGORITHM)
+
+
+def verify(
+    token: str | bytes,
+    secret: str | bytes,
+    contest: ContestId | str,
+    *,
+    now_ms: int | None = None,
+) -> Member:
+    """The member *token* names, if it is genuine, for *contest*, and not expired.
+
+    Raises :class:`TokenMalformed`, :class:`TokenForged`, :class:`TokenWrongContest` or
+    :class:`TokenExpired` (all :class:`~engine.errors.TokenError`).
+    """
+    key = _key(secret)
+    if not isinstance(token, str | bytes) or not token:
+        raise TokenMalformed("the join token is empty")
+    try:
+        raw = jwt.decode(
+            token,
+            key,
+            algorithms=[ALGORITHM],
+            options={"verify_exp": False, "verify_iat": False, "verify_nbf": False},
+        )
+    except jwt.InvalidSignatureError as exc:
+        raise TokenForged() from exc
+    except jwt.InvalidAlgorithmError as exc:
+        raise TokenMalformed(f"the join token must be signed with {ALGORITHM}") from exc
+    except jwt.PyJWTError as exc:
+        raise TokenMalformed(f"the join token is not a valid JWT: {exc}") from exc
+    try:
+        claims = msgspec.convert(raw, _Claims)
+    except msgspec.ValidationError as exc:
+        raise TokenMalformed(f"the join token's claims are wrong: {exc}") from exc
+    if not claims.sub or not claims.cid:
+        raise TokenMalformed("the join token names no member or no contest")
+    if claims.cid != contest:
+        raise TokenWrongContest(f"the join token is for contest {claims.cid!r}, not {contest!r}")
+    expires_ms = claims.exp * 1000
+    if (_now_ms() if now_ms is None else now_ms) >= expires_ms:
+        raise TokenExpired()
+    return Member(
+        id=MemberId(claims.sub),
+        name=claims.name,
+        province=ProvinceId(claims.prov),
+        unit=UnitId(claims.unit),
+        contest=ContestId(claims.cid),
+        expires_ms=expires_ms,
+    )

@@ -1,0 +1,300 @@
+"""Set up a target for a load test, over the engine's own interfaces only.
+
+A load test talks to the engine the way its users do: it starts ``contest serve`` as a
+command, loads a bank and creates contests through the organiser HTTP API, gets members'
+tokens from ``contest token``, and reads the audit stream back with ``contest audit``.
+Nothing here imports the engine beyond its wire messages.
+
+Every server it starts listens on loopback only and is stopped when the context exits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Target", "audit_pairs", "contest_cli", "serve", "tokens"]
+
+SAMPLE_BANK = (
+    Path(__file__).resolve().parent.parent / "question_bank" / "samples" / "vi-sample.yaml"
+)
+
+
+def contest_cli() -> list[str]:
+    """The ``contest`` command of this interpreter's environment."""
+    beside = Path(sys.executable).parent / "contest"
+    return [str(beside)] if beside.exists() else [sys.executable, "-m", "engine.cli"]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Target:
+    """A running engine to load: where it listens and an organiser key for it."""
+
+    ws_url: str
+    """``ws://127.0.0.1:PORT``."""
+    http_url: str
+    api_key: str
+    data_dir: Path
+    env: dict[str, str]
+    """Environment for ``contest`` commands that must reach the same Redis and secret."""
+    pid: int = 0
+    """Process id of ``contest serve`` (its workers are its children)."""
+    log_path: Path | None = None
+    """Where ``contest serve`` writes its output (default: ``serve.log`` in the data folder)."""
+
+    @property
+    def log_file(self) -> Path:
+        return self.log_path or self.data_dir / "serve.log"
+
+    def redis_url(self) -> str | None:
+        """URL of the Redis ``contest serve`` uses, as its start-up line printed it in the
+        serve log (``... Redis: redis://127.0.0.1:PORT/0``; passwords are shown as ***)."""
+        try:
+            text = self.log_file.read_text(errors="replace")
+        except OSError:
+            return None
+        found = re.search(r"Redis: (redis://\S+)\n", text)
+        return None if found is None or "***" in found.group(1) else found.group(1)
+
+    def gateway_rss(self) -> tuple[int, int]:
+        """(bytes, processes): resident memory of ``contest serve`` and its worker processes,
+        without the embedded redis-server (read from /proc; Linux)."""
+        return tree_rss(self.pid, exclude=("redis-server",))
+
+    # -- HTTP API
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        raw: bytes | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        request = urllib.request.Request(
+            self.http_url + path,
+            data=data,
+            method=method,
+            headers={"Authorization": f"Bearer {self.api_key}", "Content-Type": content_type},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                text = response.read()
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")
+            raise RuntimeError(f"{method} {path}: HTTP {exc.code}: {detail}") from None
+        return json.loads(text) if text else None
+
+    def upload_bank(self, path: Path = SAMPLE_BANK, bank_id: str = "loadtest-bank") -> Any:
+        return self.call(
+            "POST",
+            f"/api/banks?format=yaml&id={bank_id}&filename={path.name}",
+            raw=path.read_bytes(),
+            content_type="application/yaml",
+        )
+
+    def create_contest(self, spec: dict[str, Any]) -> dict[str, Any]:
+        contest: dict[str, Any] = self.call("POST", "/api/contests", spec)
+        return contest
+
+    def action(self, contest: str, action: str) -> Any:
+        return self.call("POST", f"/api/contests/{contest}/{action}")
+
+    def stats(self, contest: str) -> Any:
+        return self.call("GET", f"/api/contests/{contest}/stats")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        tasks = Path(f"/proc/{pid}/task").iterdir()
+        kids: list[int] = []
+        for task in tasks:
+            text = (task / "children").read_text().split()
+            kids.extend(int(k) for k in text)
+        return kids
+    except OSError:
+        return []
+
+
+def _tree(pid: int) -> Iterator[int]:
+    """*pid* and all its descendants (Linux /proc)."""
+    stack = [pid]
+    while stack:
+        current = stack.pop()
+        stack.extend(_children(current))
+        yield current
+
+
+def tree_rss(pid: int, exclude: tuple[str, ...] = ()) -> tuple[int, int]:
+    """Resident bytes of *pid* and all its descendants whose command is not in *exclude*."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    total = count = 0
+    for current in _tree(pid):
+        try:
+            comm = Path(f"/proc/{current}/comm").read_text().strip()
+            resident = int(Path(f"/proc/{current}/statm").read_text().split()[1]) * page
+        except (OSError, ValueError, IndexError):
+            continue
+        if comm in exclude:
+            continue
+        total += resident
+        count += 1
+    return total, count
+
+
+def tree_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by *pid* and its descendants, summed by
+    command name (``redis-server``, the gateway workers' ``contest``/``python``...)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    found: dict[str, float] = {}
+    for current in _tree(pid):
+        try:
+            stat = Path(f"/proc/{current}/stat").read_text()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        found[comm] = found.get(comm, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return found
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"contest serve exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/readyz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"contest serve not ready at {url} after {timeout}s")
+
+
+@contextmanager
+def serve(
+    *,
+    workers: int = 1,
+    extra_env: dict[str, str] | None = None,
+    log_path: Path | None = None,
+    ready_timeout: float = 60.0,
+) -> Iterator[Target]:
+    """Start ``contest serve`` on free loopback ports with an embedded Redis; stop it after."""
+    data_dir = Path(tempfile.mkdtemp(prefix="contest-loadtest-"))
+    api_key = "lt-" + secrets.token_hex(16)
+    ws_port, http_port = _free_port(), _free_port()
+    env = dict(os.environ)
+    env.update(
+        {
+            "CONTEST_API_KEYS": f"central:{api_key}",
+            "CONTEST_TOKEN_SECRET": "loadtest-" + secrets.token_hex(24),
+            "CONTEST_DATA_DIR": str(data_dir),
+            "CONTEST_HOST": "127.0.0.1",
+            "CONTEST_WS_PORT": str(ws_port),
+            "CONTEST_HTTP_PORT": str(http_port),
+        }
+    )
+    env.update(extra_env or {})
+    log_file = log_path or data_dir / "serve.log"
+    log = log_file.open("wb")
+    process = subprocess.Popen(
+        [*contest_cli(), "serve", "--workers", str(workers)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    http_url = f"http://127.0.0.1:{http_port}"
+    try:
+        _wait_ready(http_url, process, ready_timeout)
+        target = Target(
+            ws_url=f"ws://127.0.0.1:{ws_port}",
+            http_url=http_url,
+            api_key=api_key,
+            data_dir=data_dir,
+            env=env,
+            pid=process.pid,
+            log_path=log_file,
+        )
+        yield target
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        log.close()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def tokens(target: Target, contest: str, count: int, *, prefix: str = "m") -> list[dict[str, str]]:
+    """*count* members' tokens for *contest* from ``contest token --count N --json``,
+    spread over provinces and units by the command."""
+    out = subprocess.run(
+        [
+            *contest_cli(),
+            "token",
+            "--contest",
+            contest,
+            "--count",
+            str(count),
+            "--member-prefix",
+            prefix,
+            "--json",
+        ],
+        env=target.env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    rows = [json.loads(line) for line in out.splitlines() if line.strip()]
+    for row in rows:
+        row.setdefault("contest", contest)
+    return rows
+
+
+def audit_pairs(target: Target, contest: str) -> list[tuple[str, str]]:
+    """Every (member, question) the audit stream holds for *contest* (``contest audit``)."""
+    out = subprocess.run(
+        [*contest_cli(), "audit", contest, "--jsonl"],
+        env=target.env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    pairs = []
+    for line in out.splitlines():
+        if line.strip():
+            row = json.loads(line)
+            pairs.append((row["member"], row["question"]))
+    return pairs

@@ -1,0 +1,387 @@
+"""The swarm: very many members in one live show, measured end to end.
+
+::
+
+    python -m loadtest.swarm --members 100000 --workers 7 --procs 7 --questions 3
+
+It starts ``contest serve --workers W`` (embedded Redis, loopback only), loads the sample
+bank, creates a live show, gets every member's token from ``contest token``, and spreads
+the members over P client processes (:mod:`loadtest.swarm_client`), each with its own
+loopback source address (127.0.0.2, 127.0.0.3, ...) so no address pair runs out of
+ephemeral ports, and each within the 20,000 open files a process may hold here. When every
+member is connected it starts the show; members answer each question after a log-normal
+delay (most in the first seconds).
+
+It prints progress every second and, at the end, a table:
+
+* time to connect everyone; connect latency p50/p99;
+* per question, broadcast delivery from release (``sent_at``) to each member: p50, p99 and
+  max (the last member);
+* answer acks p50/p99 and answers per second;
+* lost answers: accepted acks compared with the audit stream (must be 0).
+
+Everything is bounded: ``--members`` at most 200,000, the whole run by ``--timeout``
+seconds (processes stop themselves past it), and all traffic goes to 127.0.0.1.
+Results are also written as JSON (``--out``) for ``bench/plot.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import os
+import queue
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from . import deploy
+from .swarm_client import ClientJob, ClientReport, lift_nofile_limit, run_client
+
+__all__ = ["main", "peak_rate", "percentile"]
+
+MAX_MEMBERS = 200_000
+PER_PROCESS = 18_000
+"""Members per client process: below the 20,000 open files a process may hold here."""
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The *q*-quantile (0..1) of *values* by the nearest-rank method; NaN when empty."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q * len(ordered)))
+    return ordered[rank - 1]
+
+
+def _show_spec(questions: int, question_seconds: int, reveal_seconds: int) -> dict[str, Any]:
+    return {
+        "title": "Swarm live show",
+        "mode": "live",
+        "bank": "loadtest-bank",
+        "draw": {"count": questions, "kinds": ["single", "true_false"]},
+        "live": {
+            "starts_at": int(time.time() * 1000) + 24 * 3600 * 1000,
+            "question_seconds": question_seconds,
+            "reveal_seconds": reveal_seconds,
+        },
+        "scoring": {"speed": True},
+    }
+
+
+def peak_rate(times: list[float], window: float = 1.0) -> float:
+    """Accepted answers per second in the busiest *window* seconds of sorted *times*."""
+    best = start = 0
+    for end, t in enumerate(times):
+        while t - times[start] >= window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best / window
+
+
+def _progress_line(
+    state: dict[int, tuple[Any, ...]], joined: dict[int, int], total: int, started: float
+) -> str:
+    """One line of progress: while connecting, members connected (processes already
+    playing count with what they connected); during the show, question frames received,
+    answers accepted and refused, and members still playing."""
+    at = f"[{time.monotonic() - started:6.1f}s]"
+    phases = Counter(v[0] for v in state.values())
+    if all(v[0] == "play" for v in state.values()) and state:
+        accepted = sum(v[1] for v in state.values())
+        playing = sum(v[2] for v in state.values())
+        frames = sum(v[3] for v in state.values())
+        refused = sum(v[4] for v in state.values())
+        return (
+            f"{at} playing: {playing} members; question frames received {frames}; "
+            f"answers accepted {accepted}, refused {refused}"
+        )
+    connected = sum(
+        v[1] if v[0] in ("connect", "connected") else joined.get(i, 0) for i, v in state.items()
+    )
+    failed = sum(v[2] for v in state.values() if v[0] in ("connect", "connected"))
+    return f"{at} connected {connected}/{total} (failed {failed}; {dict(phases)})"
+
+
+def _merge(reports: list[ClientReport]) -> dict[str, Any]:
+    connect_ms = [x for r in reports for x in r.connect_ms]
+    ack_ms = [x for r in reports for x in r.ack_ms]
+    delivery: dict[str, list[float]] = {}
+    for r in reports:
+        for q, values in r.delivery_ms.items():
+            delivery.setdefault(q, []).extend(values)
+    refused: Counter[str] = Counter()
+    for r in reports:
+        refused.update(r.refused)
+    times = sorted(t for r in reports for t in r.answer_times)
+    return {
+        "connected": sum(r.connected for r in reports),
+        "failed": sum(r.failed for r in reports),
+        "connect_retries": sum(r.retries for r in reports),
+        "connect_p50_ms": percentile(connect_ms, 0.5),
+        "connect_p99_ms": percentile(connect_ms, 0.99),
+        "questions": {
+            q: {
+                "n": len(v),
+                "p50_ms": percentile(v, 0.5),
+                "p99_ms": percentile(v, 0.99),
+                "max_ms": max(v),
+            }
+            for q, v in delivery.items()
+        },
+        "acks": len(ack_ms),
+        "ack_p50_ms": percentile(ack_ms, 0.5),
+        "ack_p99_ms": percentile(ack_ms, 0.99),
+        "answers_per_second": peak_rate(times),
+        "accepted": sum(len(r.accepted) for r in reports),
+        "refused": dict(refused),
+        "unanswered": sum(r.unanswered for r in reports),
+        "closed_early": sum(r.closed_early for r in reports),
+        "repeated_questions": sum(r.repeated for r in reports),
+        "errors": [e for r in reports for e in r.errors][:20],
+    }
+
+
+def _cpu(target: deploy.Target, clients: list[Any]) -> dict[str, float]:
+    """CPU seconds so far: ``redis-server``, ``gateways`` (serve and its workers), ``clients``."""
+    found = deploy.tree_cpu(target.pid)
+    redis = found.pop("redis-server", 0.0)
+    client = sum(sum(deploy.tree_cpu(w.pid).values()) for w in clients if w.pid)
+    return {"redis-server": redis, "gateways": sum(found.values()), "clients": client}
+
+
+def _commandstats(target: deploy.Target) -> dict[str, int]:
+    """Redis's ``INFO commandstats``: command -> microseconds spent so far."""
+    import redis
+
+    url = target.redis_url()
+    if url is None:
+        return {}
+    client = redis.Redis.from_url(url)
+    try:
+        stats = client.info("commandstats")
+    finally:
+        client.close()
+    return {k.removeprefix("cmdstat_"): int(v["usec"]) for k, v in stats.items()}
+
+
+def _top_commands(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """Microseconds Redis spent per command between *before* and *after*, the top 8."""
+    spent = {k: v - before.get(k, 0) for k, v in after.items()}
+    top = sorted(spent.items(), key=lambda kv: -kv[1])[:8]
+    return {k: v for k, v in top if v > 0}
+
+
+def _log_warnings(path: Path, keep: int = 10) -> dict[str, Any]:
+    """How many WARNING/ERROR lines ``contest serve`` logged, and the first few."""
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return {"count": 0, "first": []}
+    found = [ln for ln in lines if " WARNING " in ln or " ERROR " in ln or "Traceback" in ln]
+    return {"count": len(found), "first": found[:keep]}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    members = min(args.members, MAX_MEMBERS)
+    procs = max(args.procs, math.ceil(members / PER_PROCESS))
+    started = time.monotonic()
+    lift_nofile_limit()
+    extra_env = {
+        "CONTEST_MAX_CONNECTIONS": str(math.ceil(members / args.workers * 1.5) + 100),
+        "CONTEST_IDLE_TIMEOUT": str(args.timeout),
+    }
+    with deploy.serve(workers=args.workers, extra_env=extra_env) as target:
+        print(f"engine up: {target.ws_url} with {args.workers} worker(s)", flush=True)
+        target.upload_bank()
+        contest = target.create_contest(_show_spec(args.questions, args.question_seconds, 2))
+        cid = contest["id"]
+        target.action(cid, "schedule")
+        rows = deploy.tokens(target, cid, members, prefix="s")
+        print(
+            f"{len(rows)} tokens for contest {cid} in {time.monotonic() - started:.1f}s", flush=True
+        )
+
+        idle_rss, gateway_procs = target.gateway_rss()
+        ctx = multiprocessing.get_context("spawn")
+        progress: Any = ctx.Queue()
+        results: Any = ctx.Queue()
+        stop = ctx.Event()
+        chunk = math.ceil(len(rows) / procs)
+        jobs = [
+            ClientJob(
+                index=i,
+                url=f"{target.ws_url}/ws/{cid}",
+                members=[(r["member"], r["token"]) for r in rows[i * chunk : (i + 1) * chunk]],
+                source=f"127.0.0.{2 + i % 250}",
+                connect_concurrency=args.connect_concurrency,
+                deadline_s=args.timeout,
+                seed=i,
+            )
+            for i in range(procs)
+        ]
+        workers = [
+            ctx.Process(target=run_client, args=(job, progress, results, stop)) for job in jobs
+        ]
+        for w in workers:
+            w.start()
+        state: dict[int, tuple[Any, ...]] = {}
+        joined: dict[int, int] = {}
+        show_started = False
+        connected_rss = idle_rss
+        connect_done_at: float | None = None
+        reports: list[ClientReport] = []
+        deadline = time.monotonic() + args.timeout
+        last_print = 0.0
+        while len(reports) < len(workers) and time.monotonic() < deadline:
+            try:
+                phase, index, *counts = progress.get(timeout=0.5)
+                if phase == "play" and index in state and state[index][0] != "play":
+                    joined[index] = state[index][1]  # its connected count, kept for display
+                state[index] = (phase, *counts)
+            except queue.Empty:
+                pass
+            while True:
+                try:
+                    reports.append(results.get_nowait())
+                except queue.Empty:
+                    break
+            if (
+                not show_started
+                and len(state) == len(workers)
+                and all(v[0] in ("connected", "play") for v in state.values())
+            ):
+                connect_done_at = time.monotonic()
+                time.sleep(1.0)  # let the gateways finish their joins before reading memory
+                connected_rss, _ = target.gateway_rss()
+                print(
+                    f"all connected in {connect_done_at - started:.1f}s; starting the show",
+                    flush=True,
+                )
+                cpu_at_start = _cpu(target, workers)
+                redis_at_start = _commandstats(target)
+                target.action(cid, "start")
+                show_started = True
+            if time.monotonic() - last_print >= 1.0:
+                print(_progress_line(state, joined, len(rows), started), flush=True)
+                last_print = time.monotonic()
+        cpu_at_end = _cpu(target, workers)
+        redis_at_end = _commandstats(target)
+        stop.set()
+        for w in workers:
+            w.join(30)
+            if w.is_alive():
+                w.terminate()
+        while True:
+            try:
+                reports.append(results.get(timeout=1))
+            except queue.Empty:
+                break
+        summary = _merge(reports)
+        summary["members"] = len(rows)
+        summary["workers"] = args.workers
+        summary["client_processes"] = procs
+        summary["connect_all_s"] = (connect_done_at - started) if connect_done_at else None
+        summary["gateway_processes"] = gateway_procs
+        summary["gateway_rss_idle_mib"] = idle_rss / 2**20
+        summary["gateway_rss_connected_mib"] = connected_rss / 2**20
+        summary["gateway_kib_per_connection"] = (
+            (connected_rss - idle_rss) / 1024 / summary["connected"]
+            if summary["connected"]
+            else None
+        )
+        if show_started:
+            summary["show_cpu_s"] = {
+                k: round(v - cpu_at_start.get(k, 0.0), 2) for k, v in cpu_at_end.items()
+            }
+            summary["show_redis_usec"] = _top_commands(redis_at_start, redis_at_end)
+        summary["serve_log_warnings"] = _log_warnings(target.log_file)
+        audit = set(deploy.audit_pairs(target, cid))
+        accepted = {pair for r in reports for pair in r.accepted}
+        summary["lost_answers"] = len(accepted - audit)
+        summary["audit_entries"] = len(audit)
+    return summary
+
+
+def print_summary(s: dict[str, Any]) -> None:
+    print()
+    print(
+        f"members {s['members']}  connected {s['connected']}  failed {s['failed']}  "
+        f"(retried {s['connect_retries']})  "
+        f"gateway workers {s['workers']}  client processes {s['client_processes']}"
+    )
+    print(
+        f"connect everyone: {s['connect_all_s']}s; connect p50 {s['connect_p50_ms']:.0f} ms, "
+        f"p99 {s['connect_p99_ms']:.0f} ms"
+    )
+    if s.get("gateway_kib_per_connection") is not None:
+        print(
+            f"gateway memory: {s['gateway_rss_idle_mib']:.0f} MiB idle -> "
+            f"{s['gateway_rss_connected_mib']:.0f} MiB with everyone connected "
+            f"({s['gateway_processes']} processes): "
+            f"{s['gateway_kib_per_connection']:.1f} KiB per connection"
+        )
+    print(f"{'question':<16}{'delivered':>10}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}")
+    for q, d in s["questions"].items():
+        print(f"{q:<16}{d['n']:>10}{d['p50_ms']:>10.0f}{d['p99_ms']:>10.0f}{d['max_ms']:>10.0f}")
+    print(
+        f"answers acked {s['acks']}: p50 {s['ack_p50_ms']:.1f} ms, p99 {s['ack_p99_ms']:.1f} ms,"
+        f" busiest second {s['answers_per_second']:.0f}/s;"
+        f" accepted {s['accepted']}, refused {s['refused']}"
+    )
+    print(
+        f"lost answers (accepted acks missing from the audit stream): {s['lost_answers']}"
+        f"  (audit entries {s['audit_entries']})"
+    )
+    if s.get("repeated_questions"):
+        print(
+            f"question frames received twice (re-published after a takeover): "
+            f"{s['repeated_questions']}"
+        )
+    if s.get("show_cpu_s"):
+        cpu = ", ".join(f"{k} {v:.1f} s" for k, v in s["show_cpu_s"].items())
+        print(f"CPU during the show: {cpu}")
+        top = ", ".join(f"{k} {v / 1e6:.2f} s" for k, v in s["show_redis_usec"].items())
+        print(f"Redis time by command during the show: {top}")
+    warnings = s.get("serve_log_warnings") or {}
+    if warnings.get("count"):
+        print(f"contest serve logged {warnings['count']} warning(s)/error(s), first:")
+        print(*warnings["first"][:5], sep="\n  ")
+    if s["errors"]:
+        print("first errors:", *s["errors"][:5], sep="\n  ")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtest.swarm",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--members", type=int, default=int(os.environ.get("SWARM_MEMBERS", 20000)))
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("SWARM_WORKERS", 2)))
+    parser.add_argument("--procs", type=int, default=int(os.environ.get("SWARM_PROCS", 2)))
+    parser.add_argument("--questions", type=int, default=3)
+    parser.add_argument("--question-seconds", type=int, default=10)
+    parser.add_argument("--connect-concurrency", type=int, default=200)
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=900.0,
+        help="the whole run stops by itself after this many seconds",
+    )
+    parser.add_argument("--out", type=Path, default=None, help="write the summary as JSON here")
+    args = parser.parse_args(argv)
+    summary = run(args)
+    print_summary(summary)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(summary, indent=2))
+    return 0 if summary["lost_answers"] == 0 and summary["connected"] > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,311 @@
+"""One process of the swarm: holds thousands of members' sockets in one asyncio loop.
+
+Started by :mod:`loadtest.swarm` with a slice of the members' tokens and a loopback source
+address of its own (past ~28,000 connections from one address to one address and port the
+ephemeral ports run out). It lifts its soft open-file limit to the hard one, opens its
+connections with bounded concurrency, answers every question of the live show after a
+human-like delay, and reports progress and, at the end, every measurement to the
+orchestrator through a queue.
+
+Measurements (all on this machine's clock, which the gateway shares, so no offset):
+
+* connect: connect start -> ``welcome`` (ms);
+* per question, per member: delivery delay ``receipt - sent_at`` of the ``question`` frame;
+* per answer: ``answer`` sent -> ``ack`` received (ms), and whether it was accepted;
+* the (member, question) pairs the server acknowledged as accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import resource
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+
+from engine import messages as m
+
+from .member import choose_answer
+
+__all__ = ["ClientJob", "ClientReport", "run_client"]
+
+
+@dataclass
+class ClientJob:
+    """What one client process is asked to do."""
+
+    index: int
+    url: str
+    """``ws://127.0.0.1:PORT/ws/CONTEST``."""
+    members: list[tuple[str, str]]
+    """(member id, token) pairs."""
+    source: str
+    """Loopback source address for this process's sockets (``127.0.0.2``...)."""
+    connect_concurrency: int = 200
+    answer_share: float = 1.0
+    """Share of members who answer each question."""
+    think_mu: float = 0.3
+    """log-normal answer delay parameters (seconds): most answer in the first seconds."""
+    think_sigma: float = 0.6
+    deadline_s: float = 600.0
+    """The process ends by itself after this many seconds, whatever happens."""
+    seed: int = 0
+
+
+@dataclass
+class ClientReport:
+    index: int
+    connected: int = 0
+    failed: int = 0
+    retries: int = 0
+    """Connection attempts that failed and were tried again."""
+    connect_ms: list[float] = field(default_factory=list)
+    delivery_ms: dict[str, list[float]] = field(default_factory=dict)
+    """question id -> delivery delays."""
+    sent_at: dict[str, int] = field(default_factory=dict)
+    ack_ms: list[float] = field(default_factory=list)
+    accepted: list[tuple[str, str]] = field(default_factory=list)
+    refused: dict[str, int] = field(default_factory=dict)
+    unanswered: int = 0
+    """Answers sent that never got an ack (lost or cut by the deadline)."""
+    answer_times: list[float] = field(default_factory=list)
+    """Wall-clock time of each accepted ack, for answers per second."""
+    closed_early: int = 0
+    repeated: int = 0
+    """Question frames received again for a question this member already had."""
+    errors: list[str] = field(default_factory=list)
+
+
+def lift_nofile_limit() -> int:
+    """Raise the soft open-file limit to the hard one; return the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+class _Member(WSListener):
+    """One member's socket: picows calls :meth:`on_ws_frame` for each frame, in the loop.
+
+    No coroutine or task per member: frames are handled in the callback, and an answer is a
+    timer (``loop.call_later``) that writes one frame. That keeps the load generator light
+    enough to share two cores with the gateways it measures.
+    """
+
+    def __init__(self, member: str, token: str) -> None:
+        super().__init__()
+        self.id = member
+        self.token = token
+        self.transport: WSTransport | None = None
+        self.pending: dict[int, float] = {}
+        self.welcome: asyncio.Future[None] | None = None
+        self.timers: list[asyncio.TimerHandle] = []
+        self.seq = 0
+        self.seen: set[str] = set()
+        self.done = False
+        self.joined = False
+        self.play: _Play | None = None
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        kind = frame.msg_type
+        if kind is WSMsgType.TEXT:
+            msg = m.decode_server(frame.get_payload_as_memoryview())
+            if self.joined:
+                assert self.play is not None
+                self.play.received(self, msg)
+            elif self.welcome is not None and not self.welcome.done():
+                if isinstance(msg, m.Welcome):
+                    self.joined = True  # what follows (a question under way) is played
+                    self.welcome.set_result(None)
+                else:
+                    self.welcome.set_exception(RuntimeError(f"expected welcome, got {msg!r}"))
+        elif kind is WSMsgType.CLOSE:
+            transport.send_close(frame.get_close_code())
+            transport.disconnect()
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        if self.welcome is not None and not self.welcome.done():
+            self.welcome.set_exception(ConnectionError("closed before welcome"))
+        elif self.joined and self.play is not None:
+            self.play.gone(self)
+
+    def answer(self, question: str, value: Any, seq: int) -> None:
+        if self.done or self.transport is None:
+            return
+        self.pending[seq] = time.perf_counter()
+        self.transport.send(
+            WSMsgType.TEXT, m.encode(m.Answer(question=question, answer=value, seq=seq))
+        )
+
+
+class _Play:
+    """The show as the members of this process see it: answers every question after a
+    human delay, records deliveries, acks and refusals in the report."""
+
+    def __init__(self, job: ClientJob, report: ClientReport, rng: random.Random) -> None:
+        self.job = job
+        self.report = report
+        self.rng = rng
+        self.loop = asyncio.get_running_loop()
+        self.playing = 0
+        """Members joined and not yet done (show closed for them, or their socket gone)."""
+
+    def received(self, member: _Member, msg: Any) -> None:
+        report = self.report
+        match msg:
+            case m.Question(attempt=0):
+                now_ms = time.time() * 1000.0
+                if msg.id in member.seen:
+                    # Published again (a conductor took the show over after its lease ran
+                    # out): an app shows a question once; counted, not answered twice.
+                    report.repeated += 1
+                    return
+                member.seen.add(msg.id)
+                if msg.sent_at:
+                    report.delivery_ms.setdefault(msg.id, []).append(now_ms - msg.sent_at)
+                    report.sent_at[msg.id] = msg.sent_at
+                if self.rng.random() < self.job.answer_share:
+                    member.seq += 1
+                    delay = self.rng.lognormvariate(self.job.think_mu, self.job.think_sigma)
+                    window = max(0.0, (msg.deadline - now_ms) / 1000.0 - 0.3)
+                    value = choose_answer(msg, self.rng, 0.3)
+                    member.timers.append(
+                        self.loop.call_later(
+                            min(delay, window), member.answer, msg.id, value, member.seq
+                        )
+                    )
+            case m.Ack():
+                sent = member.pending.pop(msg.seq, None)
+                if sent is not None:
+                    report.ack_ms.append((time.perf_counter() - sent) * 1000.0)
+                if msg.accepted:
+                    report.accepted.append((member.id, msg.question))
+                    report.answer_times.append(time.time())
+                else:
+                    reason = msg.reason or "refused"
+                    report.refused[reason] = report.refused.get(reason, 0) + 1
+            case m.Closed():
+                self.finish(member)
+            case _:
+                pass
+
+    def gone(self, member: _Member) -> None:
+        if not member.done:
+            self.report.closed_early += 1
+            self.finish(member)
+
+    def finish(self, member: _Member) -> None:
+        if member.done:
+            return
+        member.done = True
+        self.playing -= 1
+        self.report.unanswered += len(member.pending)
+        for timer in member.timers:
+            timer.cancel()
+        member.timers.clear()
+
+
+async def _connect_one(job: ClientJob, member: _Member, report: ClientReport) -> None:
+    """Connect and join, retrying a failed attempt twice after a short back-off, as an app
+    does; connect latency counts from the first try."""
+    started = time.perf_counter()
+    loop = asyncio.get_running_loop()
+    for attempt in range(3):
+        member.welcome = loop.create_future()
+        transport: WSTransport | None = None
+        try:
+            transport, _ = await ws_connect(
+                lambda: member,
+                f"{job.url}?token={member.token}",
+                websocket_handshake_timeout=60,
+                read_buffer_init_size=2048,
+                local_addr=(job.source, 0),
+            )
+            await asyncio.wait_for(member.welcome, 60)
+        except Exception as exc:
+            if transport is not None:
+                transport.disconnect()
+            if len(report.errors) < 20:
+                report.errors.append(f"connect {member.id} (try {attempt + 1}): {exc!r}")
+            if attempt < 2:
+                report.retries += 1
+                await asyncio.sleep(0.5 + attempt)
+                continue
+            report.failed += 1
+            return
+        member.transport = transport
+        assert member.play is not None
+        member.play.playing += 1
+        report.connected += 1
+        report.connect_ms.append((time.perf_counter() - started) * 1000.0)
+        return
+
+
+async def _orphan_watch(parent: int) -> None:
+    """End this process if the orchestrator is gone (killed, or timed out by a harness)."""
+    while True:
+        await asyncio.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(3)
+
+
+async def _run(job: ClientJob, progress: Any, stop: Any) -> ClientReport:
+    watch = asyncio.create_task(_orphan_watch(os.getppid()))
+    report = ClientReport(index=job.index)
+    rng = random.Random(job.seed)
+    play = _Play(job, report, rng)
+    members = [_Member(mid, token) for mid, token in job.members]
+    for mb in members:
+        mb.play = play
+    semaphore = asyncio.Semaphore(job.connect_concurrency)
+
+    async def bounded(member: _Member) -> None:
+        async with semaphore:
+            await _connect_one(job, member, report)
+
+    connecting = asyncio.gather(*(bounded(mb) for mb in members))
+    while not connecting.done():
+        await asyncio.wait([connecting], timeout=1.0)
+        progress.put(("connect", job.index, report.connected, report.failed))
+    progress.put(("connected", job.index, report.connected, report.failed))
+    joined = [mb for mb in members if mb.joined]
+    loop = asyncio.get_running_loop()
+    ends = loop.time() + job.deadline_s
+    while play.playing > 0 and loop.time() < ends:
+        await asyncio.sleep(1.0)
+        progress.put(
+            (
+                "play",
+                job.index,
+                len(report.accepted),
+                play.playing,
+                sum(len(v) for v in report.delivery_ms.values()),
+                sum(report.refused.values()),
+            )
+        )
+        if stop.is_set():
+            break
+    for mb in joined:
+        play.finish(mb)
+        if mb.transport is not None and not mb.transport.is_disconnected:
+            mb.transport.send_close(WSCloseCode.OK)
+            mb.transport.disconnect()
+    await asyncio.sleep(0.5)  # let the close frames go out
+    watch.cancel()
+    return report
+
+
+def run_client(job: ClientJob, progress: Any, results: Any, stop: Any) -> None:
+    """Process entry point (``multiprocessing``): run the job, put the report in *results*."""
+    lift_nofile_limit()
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        report = asyncio.run(_run(job, progress, stop))
+    else:
+        report = uvloop.run(_run(job, progress, stop))
+    results.put(report)

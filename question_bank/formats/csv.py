@@ -1,0 +1,265 @@
+"""CSV as spreadsheets export it: one question per row under a header row.
+
+UTF-8 with or without a BOM; the delimiter (``,``, ``;`` or tab) is the one the header row
+uses most; quoted cells may hold line breaks and delimiters. Columns (header names are
+case-insensitive; spaces and ``-`` count as ``_``; only ``text`` is required; order free):
+
+``id``, ``kind``, ``title``, ``text``, ``option_a`` ... ``option_z``, ``correct``,
+``points``, ``time_limit``, ``topic``, ``difficulty``, ``explanation``, ``media_url``,
+``ignore_diacritics``, ``measure``, ``max_value``.
+
+``correct`` by kind (``kind`` empty means ``single``):
+
+* single: the letter of the correct option (``b``); partial credit as ``b, c:50``;
+* multiple: letters with percent weights (``a:50, c:50, d:-100``); bare letters share
+  what the weighted ones leave of 100 % (``a, c`` is 50 % each);
+* true_false: ``true``/``false`` (also ``t``/``f``, ``1``/``0``, ``đúng``/``sai``);
+* numeric: answers separated by ``|``, each ``3``, ``3:0.5`` (tolerance) or ``1..5``
+  (range), optionally ``%50%`` first for partial credit; ``3,5`` reads as 3.5;
+* short_text: accepted answers separated by ``|``, optionally ``%50%`` first;
+* prediction: empty (``measure`` and ``max_value`` columns).
+
+Each problem is located by the line its row starts on and the column.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable, Iterator
+from typing import Any, TypeAlias, get_args
+
+from ..errors import Location, Problem
+from ..ids import BankId, QuestionId, TopicId
+from ..models import (
+    Bank,
+    MultipleChoice,
+    Numeric,
+    NumericAnswer,
+    Option,
+    Prediction,
+    PredictionMeasure,
+    Question,
+    ShortText,
+    SingleChoice,
+    TextAnswer,
+    Topic,
+    TrueFalse,
+)
+from . import Parsed
+from ._common import (
+    IdAssigner,
+    leading_percent,
+    numeric_answer,
+    option_id,
+    parse_number,
+    parse_percent,
+    topic_from_label,
+)
+from ._csvwrite import COLUMNS, write
+
+__all__ = ["COLUMNS", "EXTENSIONS", "NAME", "PROBLEM_CODES", "read", "write"]
+
+NAME = "csv"
+EXTENSIONS = (".csv", ".tsv")
+
+PROBLEM_CODES: dict[str, str] = {
+    "csv_syntax": "the file is not readable as CSV (for example a quote never closed)",
+    "missing_column": "the header row has no text column",
+    "unknown_column": "a header the format does not have (misspelt?)",
+    "duplicate_column": "two header cells name the same column",
+    "extra_cells": "a row has filled cells past the last header column",
+    "bad_value": "a cell that does not parse: kind, points, time limit, difficulty, number...",
+    "bad_correct": "the correct cell names an option that is not there, or is malformed",
+}
+
+_ALIASES = {"question": "text", "answer": "correct", "type": "kind"}
+_KINDS = ("single", "multiple", "true_false", "numeric", "short_text", "prediction")
+_TRUE = ("true", "t", "1", "yes", "y", "đúng", "đ", "x")
+_FALSE = ("false", "f", "0", "no", "n", "sai", "s")
+_DIFFICULTY = {"dễ": "easy", "trung bình": "medium", "khó": "hard"}
+_MEASURES: dict[str, PredictionMeasure] = {m: m for m in get_args(PredictionMeasure)}
+_Bad: TypeAlias = Callable[..., None]
+
+
+def read(text: str, *, source: str, bank_id: BankId, title: str) -> Parsed:
+    """Parse CSV *text*; never raises: what cannot be read is a located problem."""
+    rows = _Rows(source)
+    questions: list[Question] = []
+    lines: dict[QuestionId, int] = {}
+    topics: dict[TopicId, Topic] = {}
+    text = text.removeprefix("\ufeff")
+    header_line = text.split("\n", 1)[0]
+    delimiter = max(",;\t", key=lambda d: (header_line.count(d), d == ","))
+    ids = IdAssigner()
+    records = _records(text, delimiter, rows)
+    columns = rows.header(next(records, (1, [])))
+    for line, cells in records:
+        row = {
+            name: cells[i].strip().replace("\r\n", "\n") for i, name in columns if i < len(cells)
+        }
+        if not any(cell.strip() for cell in cells):
+            continue
+        if any(cell.strip() for cell in cells[rows.width :]):
+            rows.problem("extra_cells", line, "cells past the last header column", None, None)
+        qid = ids.use(row.get("id") or ids.derive(row.get("title", ""), row.get("text", "")))
+        question = rows.question(line, qid, row)
+        if question is None:
+            continue
+        if question.topic is not None:
+            topics.setdefault(question.topic, topic_from_label(row["topic"]))
+        questions.append(question)
+        lines[qid] = line
+    bank = Bank(id=bank_id, title=title, topics=list(topics.values()), questions=questions)
+    return Parsed(bank=bank, problems=rows.problems, lines=lines)
+
+
+def _records(text: str, delimiter: str, rows: _Rows) -> Iterator[tuple[int, list[str]]]:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    start = 1
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            rows.problem("csv_syntax", start, f"not readable as CSV: {exc}", None, None)
+            return
+        yield start, cells
+        start = reader.line_num + 1
+
+
+class _Rows:
+    """Problems of one file, and what each row turns into."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.problems: list[Problem] = []
+        self.width = 0
+
+    def problem(
+        self, code: str, line: int, message: str, qid: str | None, field: str | None
+    ) -> None:
+        where = Location(file=self.source, line=line, question=qid, field=field)
+        self.problems.append(Problem(code=code, message=message, where=where))
+
+    def header(self, record: tuple[int, list[str]]) -> list[tuple[int, str]]:
+        line, cells = record
+        self.width = len(cells)
+        columns: list[tuple[int, str]] = []
+        for i, cell in enumerate(cells):
+            name = re.sub(r"[\s-]+", "_", cell.strip().lower())
+            name = _ALIASES.get(name, name)
+            if not name:
+                continue
+            if name not in COLUMNS and not re.fullmatch(r"option_[a-z]", name):
+                self.problem("unknown_column", line, f"unknown column {cell!r}", None, cell)
+            elif name in (n for _, n in columns):
+                self.problem("duplicate_column", line, f"column {name} appears twice", None, name)
+            else:
+                columns.append((i, name))
+        if "text" not in (n for _, n in columns):
+            self.problem("missing_column", line, "the header row has no text column", None, "text")
+        return columns
+
+    def question(self, line: int, qid: QuestionId, row: dict[str, str]) -> Question | None:
+        def bad(field: str, message: str, code: str = "bad_value") -> None:
+            self.problem(code, line, message, qid, field)
+
+        kind = row.get("kind", "").lower() or "single"
+        if kind not in _KINDS:
+            bad("kind", f"kind {kind!r} is not one of {', '.join(_KINDS)}")
+            return None
+        common: dict[str, Any] = {"id": qid, "text": row.get("text", "")}
+        common["title"] = row.get("title", "")
+        common["explanation"] = row.get("explanation", "")
+        common["media_url"] = row.get("media_url") or None
+        if row.get("topic"):
+            common["topic"] = topic_from_label(row["topic"]).id
+        for field in ("points", "time_limit", "max_value"):
+            if row.get(field):
+                value = parse_number(row[field])
+                if value is None or not value.is_integer():
+                    bad(field, f"{field} {row[field]!r} is not a whole number")
+                elif field != "max_value" or kind == "prediction":
+                    common[field] = int(value)
+        if row.get("difficulty"):
+            difficulty = _DIFFICULTY.get(row["difficulty"].lower(), row["difficulty"].lower())
+            if difficulty in ("easy", "medium", "hard"):
+                common["difficulty"] = difficulty
+            else:
+                bad("difficulty", f"difficulty {row['difficulty']!r}: easy, medium or hard")
+        correct = row.get("correct", "")
+        if kind in ("single", "multiple"):
+            options = self.options(row, correct, kind == "single", bad)
+            if kind == "single":
+                return SingleChoice(**common, options=options)
+            return MultipleChoice(**common, options=options)
+        if kind == "true_false":
+            if correct.lower() not in _TRUE + _FALSE:
+                bad("correct", f"true/false answer {correct!r}: true or false")
+            return TrueFalse(**common, answer=correct.lower() in _TRUE)
+        if kind == "numeric":
+            return Numeric(**common, answers=list(self.numeric(correct, bad)))
+        if kind == "short_text":
+            ignore = row.get("ignore_diacritics", "").lower()
+            if ignore not in ("",) + _TRUE + _FALSE:
+                bad("ignore_diacritics", f"{ignore!r}: true or false")
+            answers = []
+            for part in filter(None, (p.strip() for p in correct.split("|"))):
+                weight, text = _weighted(part, 1.0, "correct", bad)
+                answers.append(TextAnswer(text=text, weight=weight))
+            return ShortText(**common, answers=answers, ignore_diacritics=ignore in _TRUE)
+        if correct:
+            bad("correct", "a prediction question has no correct answer", "bad_correct")
+        measure = row.get("measure") or "perfect_scores"
+        if measure not in _MEASURES:
+            bad("measure", f"measure {measure!r} is not one of {', '.join(_MEASURES)}")
+        return Prediction(**common, measure=_MEASURES.get(measure, "perfect_scores"))
+
+    def options(self, row: dict[str, str], correct: str, single: bool, bad: _Bad) -> list[Option]:
+        texts = {name[-1]: row[name] for name in sorted(row) if name.startswith("option_")}
+        letters = [letter for letter, text in texts.items() if text]
+        last = max(letters, default="`")
+        letters = [chr(c) for c in range(ord("a"), ord(last) + 1)]
+        weights: dict[str, float] = {}
+        bare: list[str] = []
+        for token in filter(None, (t.strip() for t in re.split(r"[,;]", correct))):
+            letter, _, percent = token.lower().partition(":")
+            letter = letter.strip()
+            if letter not in letters or not texts.get(letter):
+                bad("correct", f"{token!r} names no option", "bad_correct")
+            elif not percent:
+                bare.append(letter)
+            elif (weight := parse_percent(percent.strip().removesuffix("%"))) is None:
+                bad("correct", f"{token!r}: the weight is not a percentage", "bad_correct")
+            else:
+                weights[letter] = weight
+        rest = 1.0 - sum(w for w in weights.values() if w > 0)
+        for letter in bare:
+            weights[letter] = 1.0 if single else rest / len(bare)
+        return [
+            Option(id=option_id(i), text=texts.get(letter, ""), weight=weights.get(letter, 0.0))
+            for i, letter in enumerate(letters)
+        ]
+
+    def numeric(self, correct: str, bad: _Bad) -> Iterator[NumericAnswer]:
+        for part in filter(None, (p.strip() for p in correct.split("|"))):
+            weight, text = _weighted(part, 1.0, "correct", bad)
+            answer = numeric_answer(text, weight=weight, decimal_comma=True)
+            if answer is None:
+                bad("correct", f"{text!r} is not a number, value:tolerance or low..high")
+            else:
+                yield answer
+
+
+def _weighted(text: str, default: float, field: str, bad: _Bad) -> tuple[float, str]:
+    marker = leading_percent(text)
+    if marker is None:
+        return default, text
+    percent, weight, end = marker
+    if weight is None:
+        bad(field, f"%{percent}% is not a percentage")
+        weight = 0.0
+    return weight, text[end:].strip()

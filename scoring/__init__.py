@@ -1,0 +1,1 @@
+"""The Redis-backed scoring core: answers, points, leaderboards, finalize, audit."""

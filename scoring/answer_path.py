@@ -1,0 +1,53 @@
+"""What the live and window accept paths share (:mod:`scoring.live`, :mod:`scoring.window`).
+
+:class:`AnswerPath` holds one contest's keys, its scripts and the optional
+:class:`~scoring.batcher.AnswerBatcher`, and caches the KEYS of an answer call that depend
+only on (question, province, unit): on the hot path they are spelled once per question and
+place, not once per answer.
+"""
+
+from __future__ import annotations
+
+from question_bank.ids import ContestId, QuestionId
+
+from .batcher import AnswerBatcher
+from .keys import DEFAULT_PREFIX, ContestKeys
+from .scripts import AnyRedis, Scripts
+
+__all__ = ["AnswerPath"]
+
+_KEYS_CACHE_LIMIT = 10_000
+
+
+class AnswerPath:
+    """One contest's keys, scripts and batcher, with a bounded cache of answer-call KEYS."""
+
+    def __init__(
+        self,
+        redis: AnyRedis,
+        contest: ContestId,
+        prefix: str = DEFAULT_PREFIX,
+        *,
+        batcher: AnswerBatcher | None = None,
+        scripts: Scripts | None = None,
+    ) -> None:
+        self.redis = redis
+        self.contest = contest
+        self.keys = ContestKeys(contest, prefix)
+        self.scripts = scripts if scripts is not None else Scripts(redis)
+        self.batcher = batcher
+        self._answer_keys: dict[tuple[str, str, str], tuple[str, ...]] = {}
+
+    def _cached_keys(self, question: QuestionId, province: str, unit: str) -> tuple[str, ...]:
+        """:meth:`_build_keys` of (question, province, unit), built once and kept."""
+        keys = self._answer_keys.get((question, province, unit))
+        if keys is None:
+            if len(self._answer_keys) > _KEYS_CACHE_LIMIT:
+                self._answer_keys.clear()  # bounded cache: questions come and go
+            keys = self._answer_keys[(question, province, unit)] = self._build_keys(
+                question, province, unit
+            )
+        return keys
+
+    def _build_keys(self, question: QuestionId, province: str, unit: str) -> tuple[str, ...]:
+        raise NotImplementedError

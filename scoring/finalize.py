@@ -1,0 +1,335 @@
+"""Finalize: the final standings of a round, computed once it closes.
+
+Window rounds rank every member by their best attempt (rule 5 of docs/scoring.md) with
+the tie-break chain of :mod:`scoring.ranking`: score (desc) -> distance of the prediction
+from the true figure (asc; none ranks last) -> time used (asc) -> submitted at (asc; never
+submitted ranks last) -> member id (listing only). Equal keys share a rank (1, 2, 2, 4).
+Live shows rank by score (desc) then time used (asc).
+
+The true figure of the prediction question is measured at close (``measure``):
+
+* ``perfect_scores``: members whose best attempt has every question fully correct;
+* ``participants``: members who started an attempt;
+* ``completed``: members with a completed attempt (submitted, or closed by the deadline
+  with every question answered: ``P:{C}:done``).
+
+Storage (built under temporary names and swapped into place by one script call,
+``final_swap.lua``, so a reader sees the old standings or the new ones, never a mix; one
+script also because redis-py's cluster pipeline refuses COPY and RENAME):
+
+* ``P:{C}:final:order`` zset member -> rank: ``ZRANGE`` lists the standings in order (ties
+  by member id, as Redis orders equal scores);
+* ``P:{C}:final`` hash member -> the figures ranked, as :class:`~scoring.attempts.BestAttempt`
+  JSON (window rounds: a ``COPY`` of ``P:{C}:best`` taken at finalize);
+* ``P:{C}:final:info`` JSON :class:`FinalInfo` (mode, measure, truth, ranked, at).
+
+Finalize is idempotent: run twice on the same data, it stores the same standings (only
+``at`` changes).
+
+Speed (1,000,000 members in a few seconds, ``bench/finalize.py``): the best attempts are
+read with HSCAN (hiredis parses) and decoded in one msgspec call; the keys are packed into
+one integer per member (:func:`~scoring.ranking.head_key`) so the sort compares ints, not
+tuples; ranks are written as one MessagePack argument per chunk (``final_write.lua``)
+instead of two redis-py arguments per member.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Literal, cast
+
+import msgspec
+
+from question_bank.ids import ContestId, MemberId
+from question_bank.models import PredictionMeasure
+
+from .attempts import Attempts, BestAttempt
+from .errors import CorruptData, ScoringUsageError, map_redis_errors
+from .keys import DEFAULT_PREFIX, ContestKeys
+from .ranking import Entry, head_key, heads_of, rank_entries, rank_order, true_figure
+from .replies import text
+from .scripts import AnyRedis, Scripts
+
+__all__ = [
+    "Entry",
+    "FinalInfo",
+    "Finalizer",
+    "Standing",
+    "head_key",
+    "heads_of",
+    "rank_entries",
+    "rank_order",
+    "true_figure",
+]
+
+Mode = Literal["window", "live"]
+
+
+class Standing(msgspec.Struct, frozen=True, kw_only=True):
+    """One member's final standing, as :meth:`Finalizer.standings` returns it."""
+
+    rank: int
+    score: int
+    prediction: int | None
+    distance: int | None
+    """``|prediction - truth|``; ``None`` without a prediction or a prediction question."""
+    time_used: int
+    submitted: int
+    """Ms since the epoch; 0 if never submitted (closed at the deadline, or a live show)."""
+    attempt: int
+    """The best attempt's number (0 in live shows)."""
+
+
+class FinalInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """What :meth:`Finalizer.finalize_window` / ``finalize_live`` computed."""
+
+    mode: Mode
+    measure: PredictionMeasure | None = None
+    truth: int | None = None
+    """The true figure of the prediction question (``None`` without one)."""
+    ranked: int = 0
+    at: int = 0
+    """Redis time of the finalize, ms."""
+
+
+_bests_decoder = msgspec.json.Decoder(list[BestAttempt], strict=False)
+_best_decoder = msgspec.json.Decoder(BestAttempt, strict=False)
+_info_decoder = msgspec.json.Decoder(FinalInfo)
+_json = msgspec.json.Encoder()
+_msgpack = msgspec.msgpack.Encoder()
+
+
+class Finalizer:
+    """Final standings of one contest."""
+
+    def __init__(
+        self,
+        client: AnyRedis,
+        contest: ContestId,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        chunk: int = 10_000,
+        scripts: Scripts | None = None,
+    ) -> None:
+        self.client = client
+        self.keys = ContestKeys(contest, prefix)
+        self.chunk = chunk
+        self.scripts = scripts if scripts is not None else Scripts(client)
+
+    # ----------------------------------------------------------------------- reading
+
+    async def _scan_hash(self, key: str) -> dict[bytes, bytes]:
+        """Every field of a hash, read with HSCAN in chunks (never one huge HGETALL)."""
+        out: dict[bytes, bytes] = {}
+        cursor = 0
+        with map_redis_errors():
+            while True:
+                cursor, part = await self.client.hscan(key, cursor, count=self.chunk)
+                out.update(cast(dict[bytes, bytes], part))
+                if cursor == 0:
+                    return out
+
+    async def _read_bests(self) -> tuple[list[str], list[BestAttempt]]:
+        raw = await self._scan_hash(self.keys.best)
+        if not raw:
+            return [], []
+        try:
+            bests = _bests_decoder.decode(b"[" + b",".join(raw.values()) + b"]")
+        except msgspec.DecodeError as exc:
+            raise CorruptData(f"bad best attempt in {self.keys.best}: {exc}") from exc
+        return [m.decode() for m in raw], bests
+
+    async def window_entries(self) -> list[Entry]:
+        """One entry per member with a best attempt (``P:{C}:best``)."""
+        members, bests = await self._read_bests()
+        return [
+            Entry(
+                member=m,
+                score=b.score,
+                time_used=b.time_used,
+                prediction=b.prediction,
+                submitted=b.submitted,
+                attempt=b.n,
+                correct=b.correct,
+                nq=b.nq,
+            )
+            for m, b in zip(members, bests, strict=True)
+        ]
+
+    async def live_entries(self) -> list[Entry]:
+        """One entry per member on the live show's board (``totals``, ``times``)."""
+        totals = await self._scan_hash(self.keys.totals)
+        times = await self._scan_hash(self.keys.times)
+        try:
+            return [
+                Entry(member=m.decode(), score=int(s), time_used=int(times.get(m, b"0")))
+                for m, s in totals.items()
+            ]
+        except ValueError as exc:
+            raise CorruptData(f"bad total or time in {self.keys.base}: {exc}") from exc
+
+    # ----------------------------------------------------------------------- finalize
+
+    async def finalize_window(
+        self,
+        measure: PredictionMeasure | None = "perfect_scores",
+        *,
+        truth: int | None = None,
+        force: bool = False,
+    ) -> FinalInfo:
+        """Close what is due, measure the true figure, rank and store the standings.
+
+        *measure* ``None``: the round has no prediction question (predictions ignored).
+        *truth* overrides the measured figure. Refuses (:class:`ScoringUsageError`) while
+        an attempt is still open, unless *force* (then open attempts rank as they stand).
+        """
+        k = self.keys
+        await Attempts(self.client, k.contest, prefix=k.prefix, scripts=self.scripts).expire_due()
+        with map_redis_errors():
+            still_open = int(await self.client.zcard(k.deadlines))
+            completed = int(await self.client.scard(k.completed_members))
+        if still_open and not force:
+            raise ScoringUsageError(
+                f"{still_open} attempts of {k.contest} are still open: "
+                "finalize after the round closes (or force)"
+            )
+        members, bests = await self._read_bests()
+        # The snapshot of the figures ranked is taken while Python sorts (nothing writes
+        # P:{C}:best once every attempt is closed).
+        copy = asyncio.ensure_future(self._copy(k.best, f"{k.final}:tmp"))
+        try:
+            if measure is None:
+                truth = None
+            elif truth is None:
+                truth = true_figure(bests, measure, completed)
+            order, ranks = rank_order(members, heads_of(bests, truth))
+            del bests
+        finally:
+            await copy
+        info = FinalInfo(mode="window", measure=measure, truth=truth)
+        return await self._store(members, order, ranks, info)
+
+    async def finalize_live(self) -> FinalInfo:
+        """Rank a live show's members by score (desc) then time used (asc) and store it."""
+        entries = await self.live_entries()
+        members = [e.member for e in entries]
+        order, ranks = rank_order(members, heads_of(entries, None))
+        tmp = f"{self.keys.final}:tmp"
+        with map_redis_errors():
+            await self.client.delete(tmp)
+        for start in range(0, len(entries), self.chunk):
+            flat: list[str] = []
+            for e in entries[start : start + self.chunk]:
+                summary = BestAttempt(n=0, score=e.score, time_used=e.time_used)
+                flat += [e.member, _json.encode(summary).decode()]
+            await self._write(tmp, "HSET", flat)
+        return await self._store(members, order, ranks, FinalInfo(mode="live"))
+
+    async def _copy(self, source: str, target: str) -> None:
+        await self.scripts.call("final_swap", [source, target], ["copy"])
+
+    async def _write(self, key: str, command: str, flat: list[str] | list[int | str]) -> None:
+        # Lua's cmsgpack reads no MessagePack "bin": every item is a str or an int.
+        await self.scripts.call("final_write", [key], [command, _msgpack.encode(flat)])
+
+    async def _store(
+        self, members: list[str], order: list[int], ranks: list[int], info: FinalInfo
+    ) -> FinalInfo:
+        k = self.keys
+        tmp_final, tmp_order = f"{k.final}:tmp", f"{k.final_order}:tmp"
+        with map_redis_errors():
+            await self.client.delete(tmp_order)
+        for start in range(0, len(order), self.chunk):
+            part = range(start, min(start + self.chunk, len(order)))
+            flat = [x for p in part for x in (ranks[p], members[order[p]])]
+            await self._write(tmp_order, "ZADD", flat)
+        with map_redis_errors():
+            secs, micros = await self.client.time()
+            info = msgspec.structs.replace(
+                info, ranked=len(order), at=int(secs) * 1000 + int(micros) // 1000
+            )
+        await self.scripts.call(
+            "final_swap",
+            [tmp_final, k.final, tmp_order, k.final_order, k.final_info],
+            ["swap", _json.encode(info), "1" if order else "0"],
+        )
+        return info
+
+    # ----------------------------------------------------------------------- reading back
+
+    async def info(self) -> FinalInfo | None:
+        """The last finalize's summary, or ``None`` if the contest was never finalized."""
+        with map_redis_errors():
+            raw = await self.client.get(self.keys.final_info)
+        return None if raw is None else _info_decoder.decode(raw)
+
+    @staticmethod
+    def _standing(rank: int, raw: bytes, truth: int | None) -> Standing:
+        b = _best_decoder.decode(raw)
+        distance = None
+        if truth is not None and b.prediction is not None:
+            distance = abs(b.prediction - truth)
+        return Standing(
+            rank=rank,
+            score=b.score,
+            prediction=b.prediction,
+            distance=distance,
+            time_used=b.time_used,
+            submitted=b.submitted,
+            attempt=b.n,
+        )
+
+    async def standing(self, member: MemberId) -> Standing | None:
+        """One member's final standing (``None`` if not ranked)."""
+        return (await self.standings_of([member]))[0]
+
+    async def standings_of(
+        self, members: Sequence[MemberId], chunk: int = 2000
+    ) -> list[Standing | None]:
+        """Many members' final standings at once (``None`` for one not ranked), in order:
+        one pipelined ZMSCORE + HMGET per *chunk* members, not a round trip per member."""
+        k = self.keys
+        out: list[Standing | None] = []
+        truth: int | None = None
+        for start in range(0, len(members), chunk):
+            part: list[str] = list(members[start : start + chunk])
+            with map_redis_errors():
+                async with self.client.pipeline(transaction=False) as pipe:
+                    pipe.zmscore(k.final_order, part)
+                    pipe.hmget(k.final, part)
+                    if start == 0:
+                        pipe.get(k.final_info)
+                    replies = await pipe.execute()
+            ranks, rows = replies[0], replies[1]
+            if start == 0:
+                if replies[2] is None:
+                    return [None] * len(members)  # not finalized
+                truth = _info_decoder.decode(replies[2]).truth
+            for rank, row in zip(ranks, rows, strict=True):
+                out.append(
+                    None if rank is None or row is None else self._standing(int(rank), row, truth)
+                )
+        return out
+
+    async def standings(self, start: int = 0, stop: int = -1) -> list[tuple[MemberId, Standing]]:
+        """Standings at positions *start*..*stop* (inclusive, 0-based, like ``ZRANGE``)."""
+        k = self.keys
+        with map_redis_errors():
+            ranked = cast(
+                list[tuple[bytes, float]],
+                await self.client.zrange(k.final_order, start, stop, withscores=True),
+            )
+            if not ranked:
+                return []
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.hmget(k.final, [m for m, _ in ranked])
+                pipe.get(k.final_info)
+                rows, info_raw = await pipe.execute()
+        truth = None if info_raw is None else _info_decoder.decode(info_raw).truth
+        out: list[tuple[MemberId, Standing]] = []
+        for (m, rank), row in zip(ranked, rows, strict=True):
+            if row is None:
+                raise CorruptData(f"{text(m)!r} is in final:order but not in final")
+            out.append((MemberId(text(m)), self._standing(int(rank), row, truth)))
+        return out

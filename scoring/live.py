@@ -1,0 +1,266 @@
+"""Live shows: open, answer, close a question; distribution; a member's state for resume.
+
+:class:`LiveScoring` is the typed API the gateway and the conductor call. Every method is
+one script call or one small pipeline on keys of one contest (one hash tag), so it runs
+unchanged on Redis Cluster. Answers go through an :class:`~scoring.batcher.AnswerBatcher`
+when one is given (the gateway's storm path), else straight to Redis.
+
+Contest settings the scripts read from ``P:{C}:meta`` (written by :meth:`configure`):
+``streak_step`` and ``streak_cap`` (streak bonus, 0 = none) and ``eliminate`` (``1``:
+wrong or missing answers eliminate).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import msgspec
+
+from question_bank.ids import MemberId, QuestionId
+
+from .answer_path import AnswerPath
+from .batcher import run_call
+from .errors import CorruptData, map_redis_errors
+from .outcomes import AnswerOutcome, decode_outcome
+from .replies import text
+from .scripts import ScriptCall
+
+__all__ = [
+    "LiveScoring",
+    "MemberState",
+    "QuestionClosed",
+    "QuestionOpened",
+    "RecordedAnswer",
+]
+
+
+class QuestionOpened(msgspec.Struct, frozen=True, kw_only=True):
+    opened: bool
+    """False if the question was already open or closed (nothing changed)."""
+    opens: int
+    """Redis time (ms) from which answers count; t = answer time - opens."""
+    deadline: int
+    """Last Redis time (ms) at which an answer is accepted."""
+    now: int
+    state: str
+
+
+class QuestionClosed(msgspec.Struct, frozen=True, kw_only=True):
+    closed: bool
+    """False if it was already closed (the figures are the same) or unknown (``exists``)."""
+    exists: bool
+    eliminated: int
+    """Members eliminated by this question (0 without the elimination rule)."""
+    players_left: int
+    """Members still in an elimination show (0 without the elimination rule)."""
+    correct: int
+    """Members who answered fully correctly."""
+    distribution: dict[str, int]
+
+
+class RecordedAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    """A member's accepted answer as stored: choice, fraction, points, ms after opening."""
+
+    c: str
+    f: float
+    p: int
+    t: int
+
+
+class MemberState(msgspec.Struct, frozen=True, kw_only=True):
+    """What a reconnecting member needs to resume a live show."""
+
+    member: MemberId
+    total: int
+    time_used: int
+    rank: int | None
+    """Shared rank on the global board (1, 2, 2, 4); ``None`` before any answer."""
+    eliminated: bool
+    current: QuestionId | None
+    """The question the show is at (last opened)."""
+    answers: dict[QuestionId, RecordedAnswer]
+
+
+_RECORD = msgspec.json.Decoder(RecordedAnswer)
+
+
+def _int(value: Any, default: int = 0) -> int:
+    return default if value is None else int(value)
+
+
+class LiveScoring(AnswerPath):
+    """The scoring side of one live show."""
+
+    async def configure(
+        self, *, streak_step: int = 0, streak_cap: int = 0, eliminate: bool = False
+    ) -> None:
+        """Write the show's scoring settings (before the first question opens)."""
+        with map_redis_errors():
+            await self.redis.hset(
+                self.keys.meta,
+                mapping={
+                    "streak_step": streak_step,
+                    "streak_cap": streak_cap,
+                    "eliminate": int(eliminate),
+                },
+            )
+
+    async def join(self, member: MemberId) -> bool:
+        """Record a member joining; False if they are (or, joining late, become) eliminated."""
+        k = self.keys
+        keys = [k.meta, k.players, k.eliminated]
+        return bool(await self.scripts.call("join_show", keys, [member]))
+
+    async def open_question(
+        self,
+        question: QuestionId,
+        *,
+        index: int,
+        time_ms: int,
+        points: int,
+        speed: bool = True,
+        delay_ms: int = 0,
+        grace_ms: int = 0,
+    ) -> QuestionOpened:
+        """Open *question* at Redis time now + *delay_ms*; deadline opens + T + grace."""
+        keys = [self.keys.question(question), self.keys.meta]
+        args: list[str | int] = [question, index, time_ms, points, int(speed), delay_ms, grace_ms]
+        opened, opens, deadline, now, state = await self.scripts.call("open_question", keys, args)
+        return QuestionOpened(
+            opened=bool(opened),
+            opens=int(opens),
+            deadline=int(deadline),
+            now=int(now),
+            state=text(state),
+        )
+
+    def answer_call(
+        self,
+        member: MemberId,
+        question: QuestionId,
+        fraction: float,
+        choice: str = "",
+        *,
+        province: str = "",
+        unit: str = "",
+        choices: Iterable[str] = (),
+    ) -> ScriptCall:
+        """The accept_answer call for a batch (see :meth:`accept` for the arguments)."""
+        return ScriptCall(
+            "accept_answer",
+            self._cached_keys(question, province, unit),
+            [member, question, repr(float(fraction)), choice, province, unit, *choices],
+        )
+
+    def _build_keys(self, question: QuestionId, province: str, unit: str) -> tuple[str, ...]:
+        k = self.keys
+        return (
+            k.question(question),
+            k.answers(question),
+            k.distribution(question),
+            k.meta,
+            k.totals,
+            k.times,
+            k.leaderboard,
+            f"{k.base}:lb:p:{province}",
+            f"{k.base}:lb:u:{unit}",
+            k.audit,
+            k.unit_participants,
+            k.correct(question),
+            k.players,
+            k.eliminated,
+            k.streaks,
+        )
+
+    async def accept(
+        self,
+        member: MemberId,
+        question: QuestionId,
+        fraction: float,
+        choice: str = "",
+        *,
+        province: str = "",
+        unit: str = "",
+        choices: Iterable[str] = (),
+    ) -> AnswerOutcome:
+        """Accept or refuse an answer graded as *fraction* of the question's points.
+
+        *choice* is the answer as given (recorded and audited); *choices* are the option
+        ids counted in the distribution (one for single choice, several for multiple).
+        """
+        call = self.answer_call(
+            member, question, fraction, choice, province=province, unit=unit, choices=choices
+        )
+        return decode_outcome(await run_call(call, self.scripts, self.batcher))
+
+    async def close_question(self, question: QuestionId) -> QuestionClosed:
+        """Close *question* (idempotent); eliminate if the show's rule says so."""
+        k = self.keys
+        keys = [
+            k.question(question),
+            k.distribution(question),
+            k.meta,
+            k.correct(question),
+            k.players,
+            k.eliminated,
+            k.eliminated_at(question),
+        ]
+        closed, eliminated, left, correct, flat = await self.scripts.call(
+            "close_question", keys, []
+        )
+        return QuestionClosed(
+            closed=int(closed) == 1,
+            exists=int(closed) != -1,
+            eliminated=int(eliminated),
+            players_left=int(left),
+            correct=int(correct),
+            distribution=_pairs(flat),
+        )
+
+    async def distribution(self, question: QuestionId) -> dict[str, int]:
+        """How many members chose each choice key so far."""
+        with map_redis_errors():
+            raw = await self.redis.hgetall(self.keys.distribution(question))
+        return _pairs([x for pair in raw.items() for x in pair])
+
+    async def eliminated_by(self, question: QuestionId) -> set[MemberId]:
+        """Members eliminated when *question* closed."""
+        with map_redis_errors():
+            raw = await self.redis.smembers(self.keys.eliminated_at(question))
+        return {MemberId(text(m)) for m in raw}
+
+    async def member_state(self, member: MemberId, questions: Sequence[QuestionId]) -> MemberState:
+        """Total, time, shared rank, elimination and recorded answers to *questions*."""
+        k = self.keys
+        with map_redis_errors():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hget(k.totals, member)
+                pipe.hget(k.times, member)
+                pipe.zscore(k.leaderboard, member)
+                pipe.sismember(k.eliminated, member)
+                pipe.hget(k.meta, "current")
+                for question in questions:
+                    pipe.hget(k.answers(question), member)
+                total, used, score, out, current, *records = await pipe.execute()
+            rank = None
+            if score is not None:
+                rank = int(await self.redis.zcount(k.leaderboard, f"({score!r}", "+inf")) + 1
+        try:
+            answers = {q: _RECORD.decode(r) for q, r in zip(questions, records, strict=True) if r}
+        except msgspec.DecodeError as exc:
+            raise CorruptData(f"recorded answer of {member}: {exc}") from exc
+        return MemberState(
+            member=member,
+            total=_int(total),
+            time_used=_int(used),
+            rank=rank,
+            eliminated=bool(out),
+            current=QuestionId(current.decode()) if current else None,
+            answers=answers,
+        )
+
+
+def _pairs(flat: Sequence[Any]) -> dict[str, int]:
+    items = [text(x) for x in flat]
+    return {items[i]: int(items[i + 1]) for i in range(0, len(items), 2)}

@@ -1,0 +1,96 @@
+-- attempt_start.lua: start a window attempt, or give back the open one (resume).
+-- uses: _lib
+--
+-- KEYS[1]  P:{C}:attn          member -> number of attempts started
+-- KEYS[2]  P:{C}:deadlines     zset "member:n" -> attempt deadline (the sweeper's queue)
+-- KEYS[3]  P:{C}:profiles      member -> JSON profile (name, province, unit)
+-- KEYS[4]  P:{C}:totals        board: member -> score
+-- KEYS[5]  P:{C}:times         board: member -> time used
+-- KEYS[6]  P:{C}:lb            global board
+-- KEYS[7]  P:{C}:units:part    unit -> participants
+-- KEYS[8]  P:{C}:units:done    unit -> members with a completed attempt
+-- ARGV[1]  base                P:{C} (every other key is built from it: same hash tag)
+-- ARGV[2]  mode                "start": start or resume; "resume": only look
+-- ARGV[3]  member
+-- ARGV[4]  province            "" if none
+-- ARGV[5]  unit                "" if none
+-- ARGV[6]  profile             JSON profile to store ("" leaves it as it is)
+-- ARGV[7]  duration            ms the attempt lasts
+-- ARGV[8]  allowed             attempts a member may start (0 = no limit)
+-- ARGV[9]  opens_at            ms the round opens (0 = already open)
+-- ARGV[10] closes_at           ms the round closes (0 = never); deadline <= closes_at
+-- ARGV[11] qs                  JSON list of the drawn question ids, in order
+-- ARGV[12] opt                 JSON object qid -> option ids in the member's order
+-- ARGV[13..] qid, P pairs      points of each drawn question
+--
+-- An open attempt whose deadline has passed is expired first (expire_attempt, as
+-- attempt_expire.lua does). Starting and closing append attempt events (e=start /
+-- e=close) to P:{C}:audit. Then, in mode "start": an open attempt is returned as it is
+-- ("resumed");
+-- otherwise a new one is refused if the round has not opened ("not_open") or has closed
+-- ("round_closed"), or if the member has used every attempt ("attempts_used"), else
+-- attempt n+1 starts with deadline = min(now + duration, closes_at) ("started").
+-- In mode "resume" nothing starts: the latest attempt is returned ("latest") or
+-- "no_attempt".
+-- Returns {status, n, now, field, value, field, value, ...} (the attempt hash, flat;
+-- empty when no attempt is returned).
+
+local base, mode, member = ARGV[1], ARGV[2], ARGV[3]
+local province, unit = ARGV[4], ARGV[5]
+local now = now_ms()
+local bk = {totals = KEYS[4], times = KEYS[5], lb = KEYS[6],
+  lbp = base .. ':lb:p:' .. province, lbu = base .. ':lb:u:' .. unit}
+
+local n = tonumber(redis.call('HGET', KEYS[1], member)) or 0
+local akey = base .. ':att:' .. member .. ':' .. n
+
+local function reply(status, key)
+  local out = {status, n, now}
+  if key then
+    local flat = redis.call('HGETALL', key)
+    for i = 1, #flat do out[#out + 1] = flat[i] end
+  end
+  return out
+end
+
+if n > 0 then
+  local a = hmget(akey, unpack(EXPIRE_FIELDS))
+  if a.state == 'open' and tonumber(a.deadline) < now then
+    local k = {totals = KEYS[4], times = KEYS[5], lb = KEYS[6], done = KEYS[8],
+      deadlines = KEYS[2]}
+    expire_attempt(base, k, member, n, a, now)
+  elseif a.state == 'open' then
+    return reply(mode == 'start' and 'resumed' or 'latest', akey)
+  end
+end
+
+if mode ~= 'start' then
+  if n == 0 then return reply('no_attempt', nil) end
+  return reply('latest', akey)
+end
+
+local opens_at, closes_at = tonumber(ARGV[9]), tonumber(ARGV[10])
+if opens_at > 0 and now < opens_at then return reply('not_open', nil) end
+if closes_at > 0 and now >= closes_at then return reply('round_closed', nil) end
+local allowed = tonumber(ARGV[8])
+if allowed > 0 and n >= allowed then return reply('attempts_used', nil) end
+
+n = n + 1
+akey = base .. ':att:' .. member .. ':' .. n
+local deadline = now + tonumber(ARGV[7])
+if closes_at > 0 and deadline > closes_at then deadline = closes_at end
+local fields = {'started', num(now), 'deadline', num(deadline), 'state', 'open',
+  'qs', ARGV[11], 'opt', ARGV[12], 'score', '0', 'correct', '0', 'answered', '0',
+  'pv', province, 'u', unit}
+for i = 13, #ARGV - 1, 2 do
+  fields[#fields + 1] = 'pts:' .. ARGV[i]
+  fields[#fields + 1] = ARGV[i + 1]
+end
+redis.call('HSET', akey, unpack(fields))
+redis.call('HSET', KEYS[1], member, n)
+redis.call('ZADD', KEYS[2], num(deadline), member .. ':' .. n)
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[3], member, ARGV[6]) end
+add_participant(bk, KEYS[7], member, province, unit)
+refresh_best(base, bk, member, province, unit)
+audit_event(base .. ':audit', 'start', member, n, 0, now, province, unit)
+return reply('started', akey)

@@ -1,0 +1,172 @@
+"""The final ranking's tie-break chain as pure functions (used by :mod:`scoring.finalize`).
+
+Window rounds::
+
+    score (desc)
+    -> |prediction - true figure| (asc; no prediction ranks after every prediction; not
+       used when the round has no prediction question: ``truth=None``)
+    -> time used (asc)
+    -> submitted at (asc; never submitted ranks after every submission)
+    -> member id (asc, code point order): orders the listing only, never the rank
+
+Members equal on the first four keys share a rank (1, 2, 2, 4). Live shows use the same
+functions with no prediction and no submission time: score, then time used.
+
+For speed the first four keys are packed into one integer per member (:func:`head_key`),
+so a million members sort as one ``list.sort()`` of ints (:func:`rank_order`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+import msgspec
+
+from question_bank.models import PredictionMeasure
+
+from .attempt_model import BestAttempt
+
+__all__ = [
+    "Entry",
+    "head_key",
+    "heads_of",
+    "rank_entries",
+    "rank_order",
+    "true_figure",
+]
+
+_SCORE_BITS: Final = 32
+_DIST_BITS: Final = 41
+_TIME_BITS: Final = 41
+_SUB_BITS: Final = 43
+_NO_DISTANCE: Final = (1 << _DIST_BITS) - 1
+_NEVER: Final = (1 << _SUB_BITS) - 1
+
+
+class Entry(msgspec.Struct, frozen=True, kw_only=True):
+    """One member's figures going into the ranking."""
+
+    member: str
+    score: int
+    time_used: int
+    prediction: int | None = None
+    submitted: int = 0
+    """Ms since the epoch; 0 if never submitted."""
+    attempt: int = 0
+    """The best attempt's number (0 in live shows)."""
+    correct: int = 0
+    nq: int = 0
+
+
+def true_figure(
+    entries: Sequence[Entry] | Sequence[BestAttempt], measure: PredictionMeasure, completed: int
+) -> int:
+    """The true figure: see the module docstring; *completed* is ``SCARD P:{C}:done``."""
+    if measure == "completed":
+        return completed
+    if measure == "participants":
+        return len(entries)
+    return sum(1 for e in entries if e.nq > 0 and e.correct == e.nq)
+
+
+def _clamp(x: int, bits: int) -> int:
+    top = (1 << bits) - 1
+    return 0 if x < 0 else top if x > top else x
+
+
+def head_key(
+    score: int, prediction: int | None, truth: int | None, time_used: int, submitted: int
+) -> int:
+    """The first four keys of the chain packed into one int: smaller ranks first.
+
+    ``(2**32 - 1 - score, distance, time_used, submitted)`` in 32 + 41 + 41 + 43 bits:
+    exact for scores below 2**32, distances and times below 2**41 - 1 (predictions are at
+    most 10**12), submission times below 2**43 - 1 ms (year 2248). No prediction (with a
+    prediction question) takes the largest distance; never submitted the largest time.
+    """
+    if truth is None:
+        distance = 0
+    elif prediction is None:
+        distance = _NO_DISTANCE
+    else:
+        distance = min(abs(prediction - truth), _NO_DISTANCE - 1)
+    sub = _clamp(submitted, _SUB_BITS) if submitted > 0 else _NEVER
+    key = (1 << _SCORE_BITS) - 1 - _clamp(score, _SCORE_BITS)
+    key = (key << _DIST_BITS) | distance
+    key = (key << _TIME_BITS) | _clamp(time_used, _TIME_BITS)
+    return (key << _SUB_BITS) | sub
+
+
+def heads_of(bests: Sequence[BestAttempt] | Sequence[Entry], truth: int | None) -> list[int]:
+    """:func:`head_key` of every item, with a fast path when every figure is in range."""
+    if not bests:
+        return []
+    top_score, no_distance, never = (1 << _SCORE_BITS) - 1, _NO_DISTANCE, _NEVER
+    ok = (
+        0 <= min(b.score for b in bests)
+        and max(b.score for b in bests) <= top_score
+        and 0 <= min(b.time_used for b in bests)
+        and max(b.time_used for b in bests) < (1 << _TIME_BITS)
+        and 0 <= min(b.submitted for b in bests)
+        and max(b.submitted for b in bests) < never
+    )
+    predictions = [b.prediction for b in bests if b.prediction is not None]
+    if ok and predictions and truth is not None:
+        ok = max(abs(min(predictions) - truth), abs(max(predictions) - truth)) < no_distance
+    if not ok:
+        return [head_key(b.score, b.prediction, truth, b.time_used, b.submitted) for b in bests]
+    if truth is None:
+        return [
+            (((top_score - b.score) << (_DIST_BITS + _TIME_BITS)) | b.time_used) << _SUB_BITS
+            | (b.submitted or never)
+            for b in bests
+        ]
+    return [
+        (
+            (
+                (
+                    (top_score - b.score) << _DIST_BITS
+                    | (no_distance if b.prediction is None else abs(b.prediction - truth))
+                )
+                << _TIME_BITS
+                | b.time_used
+            )
+            << _SUB_BITS
+        )
+        | (b.submitted or never)
+        for b in bests
+    ]
+
+
+def rank_order(members: Sequence[str], heads: Sequence[int]) -> tuple[list[int], list[int]]:
+    """Indices of *members* in final order, and the rank at each position.
+
+    Sorted by *heads* (:func:`head_key`), equal heads by member id; equal heads share the
+    rank of the first of them (1, 2, 2, 4).
+    """
+    n = len(members)
+    bits = max(1, n.bit_length())
+    mask = (1 << bits) - 1
+    # The index rides in the low bits: one sort of plain ints, no tuples.
+    keyed = [(h << bits) | i for i, h in enumerate(heads)]
+    keyed.sort()
+    order = [k & mask for k in keyed]
+    ranks = list(range(1, n + 1))
+    ties = [p for p in range(1, n) if keyed[p] ^ keyed[p - 1] <= mask]
+    i = 0
+    while i < len(ties):  # each run of consecutive tie positions is one group
+        j = i
+        while j + 1 < len(ties) and ties[j + 1] == ties[j] + 1:
+            j += 1
+        start, end = ties[i] - 1, ties[j] + 1
+        ranks[start:end] = [start + 1] * (end - start)
+        order[start:end] = sorted(order[start:end], key=members.__getitem__)
+        i = j + 1
+    return order, ranks
+
+
+def rank_entries(entries: Sequence[Entry], truth: int | None) -> list[tuple[Entry, int]]:
+    """Entries in final order with their rank (the whole chain, for one list of entries)."""
+    order, ranks = rank_order([e.member for e in entries], heads_of(entries, truth))
+    return [(entries[i], r) for i, r in zip(order, ranks, strict=True)]

@@ -1,0 +1,133 @@
+"""Helpers of the gateway tests: settings, contests in Redis, gateways on real ports, clients.
+
+Everything is real: a redis-server (the session fixture), gateways listening on free
+loopback ports, websockets clients over TCP. Each test has its own key prefix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+import redis.asyncio
+from websockets.asyncio.client import ClientConnection, connect
+
+from engine import messages as m
+from engine import tokens
+from engine.contest_store import ContestStore
+from engine.contests import Contest, ContestSpec
+from engine.gateway import Gateway
+from engine.settings import Settings
+from question_bank.ids import OrgId
+from tests.contest_helpers import live_spec, now_ms, setup_org, window_spec
+from tests.utils import timeout
+
+SECRET = "gateway-test-secret-0123456789abcdef"
+ORG = "central"
+
+__all__ = [
+    "ORG",
+    "SECRET",
+    "client",
+    "create_contest",
+    "make_settings",
+    "recv",
+    "recv_until",
+    "running_gateway",
+    "token",
+]
+
+
+def make_settings(redis_url: str, prefix: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "redis_url": redis_url,
+        "key_prefix": prefix,
+        "token_secret": SECRET,
+        "host": "127.0.0.1",
+        "max_frame_bytes": 1024,
+        "max_messages_per_second": 50.0,
+        "idle_timeout": 60.0,
+        "answer_batch_ms": 1.0,
+        "redis_pool_size": 4,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+async def create_contest(
+    client: redis.asyncio.Redis,
+    prefix: str,
+    mode: str,
+    *,
+    events: tuple[str, ...] | None = None,
+    setup: bool = True,
+    **overrides: Any,
+) -> Contest:
+    """An organisation with the helper bank, and a contest moved by *events* (default:
+    window -> open, live -> scheduled)."""
+    if setup:
+        await setup_org(client, prefix, ORG)
+    now = await now_ms(client)
+    spec: ContestSpec = (window_spec if mode == "window" else live_spec)(now, **overrides)
+    store = ContestStore(client, prefix)
+    contest = await store.create(OrgId(ORG), spec)
+    for event in events or (("schedule", "open") if mode == "window" else ("schedule",)):
+        contest = await store.apply(contest.id, event)  # type: ignore[arg-type]
+    return contest
+
+
+def token(contest: str, member: str = "m1", **overrides: Any) -> str:
+    claims: dict[str, Any] = {
+        "contest": contest,
+        "member": member,
+        "name": f"Member {member}",
+        "province": "hanoi",
+        "unit": "hn-01",
+    }
+    claims.update(overrides)
+    secret = claims.pop("secret", SECRET)
+    return tokens.issue(secret, **claims)
+
+
+@contextlib.asynccontextmanager
+async def running_gateway(settings: Settings, **kwargs: Any) -> AsyncIterator[Gateway]:
+    client = redis.asyncio.Redis.from_url(settings.redis_url or "")
+    gateway = Gateway(settings, client, **kwargs)
+    try:
+        await gateway.start(port=0)
+        yield gateway
+    finally:
+        await gateway.close()
+        await client.aclose()
+
+
+@contextlib.asynccontextmanager
+async def client(
+    gateway: Gateway, contest: str, tok: str | None = None, *, path: str | None = None
+) -> AsyncIterator[ClientConnection]:
+    url = f"ws://127.0.0.1:{gateway.port}{path or '/ws/' + contest}"
+    if tok is not None:
+        url += f"?token={tok}"
+    async with connect(url, compression=None, open_timeout=timeout(5)) as ws:
+        yield ws
+
+
+async def recv(ws: ClientConnection) -> m.ServerMessage:
+    """The next server message (within the test timeout)."""
+    frame = await asyncio.wait_for(ws.recv(), timeout(5))
+    return m.decode_server(frame)
+
+
+async def recv_until(ws: ClientConnection, kind: type[Any]) -> Any:
+    """Skip messages until one of type *kind* arrives."""
+    while True:
+        message = await recv(ws)
+        if isinstance(message, kind):
+            return message
+
+
+async def send(ws: ClientConnection, message: msgspec.Struct) -> None:
+    await ws.send(m.encode(message), text=True)

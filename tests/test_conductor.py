@@ -1,0 +1,252 @@
+"""engine.conductor on a real Redis: a whole show's broadcasts, takeover after a crash."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import msgspec
+import pytest
+import redis.asyncio
+
+from engine import messages
+from engine.conductor import Conductor, conductor_lease_key, read_show, show_key
+from engine.errors import LeaseLost
+from engine.show import Phase, ShowPlan
+from question_bank.ids import ContestId, OptionId, QuestionId
+from question_bank.models import Option, Question, SingleChoice, TrueFalse
+from scoring.keys import ContestKeys, GlobalKeys
+from tests.utils import timeout
+
+C = ContestId("show1")
+
+
+def bank() -> dict[QuestionId, Question]:
+    q1 = SingleChoice(
+        id=QuestionId("q1"),
+        text="Thủ đô của Việt Nam?",
+        points=100,
+        options=[
+            Option(id=OptionId("a"), text="Hà Nội", weight=1.0),
+            Option(id=OptionId("b"), text="Huế"),
+        ],
+        explanation="Hà Nội từ 1945.",
+    )
+    q2 = TrueFalse(id=QuestionId("q2"), text="2 + 2 = 4", points=50, answer=True)
+    return {q.id: q for q in (q1, q2)}
+
+
+def plan(start: int, question_ms: int = 300, reveal_ms: int = 150) -> ShowPlan:
+    return ShowPlan(
+        starts_at=start,
+        questions=[QuestionId("q1"), QuestionId("q2")],
+        question_ms=[question_ms, question_ms],
+        reveal_ms=reveal_ms,
+        leaderboard_ms=100,
+    )
+
+
+async def now_ms(client: redis.asyncio.Redis) -> int:
+    s, us = await client.time()
+    return int(s) * 1000 + int(us) // 1000
+
+
+@contextlib.asynccontextmanager
+async def listen(url: str, prefix: str) -> AsyncIterator[list[messages.ServerMessage]]:
+    """Collect every broadcast of contest C while the block runs."""
+    client = redis.asyncio.Redis.from_url(url)
+    pubsub = client.pubsub()
+    await pubsub.subscribe(GlobalKeys(prefix).channel(C))
+    got: list[messages.ServerMessage] = []
+
+    async def pump() -> None:
+        async for item in pubsub.listen():
+            if item["type"] == "message":
+                got.append(messages.decode_server(item["data"]))
+
+    task = asyncio.ensure_future(pump())
+    try:
+        yield got
+    finally:
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await pubsub.aclose()
+        await client.aclose()
+
+
+def summary(got: list[messages.ServerMessage]) -> list[tuple[str, object]]:
+    out: list[tuple[str, object]] = []
+    for m in got:
+        match m:
+            case messages.Question():
+                out.append(("question", m.index))
+            case messages.Reveal():
+                out.append(("reveal", m.index))
+            case messages.Leaderboard():
+                out.append(("leaderboard", len(m.top)))
+            case messages.StateChanged():
+                out.append(("state", m.state))
+    return out
+
+
+async def test_whole_show(
+    redis_client: redis.asyncio.Redis, redis_url: str, key_prefix: str
+) -> None:
+    ended: list[bool] = []
+
+    async def on_end() -> None:
+        ended.append(True)
+
+    start = await now_ms(redis_client) + 100
+    conductor = Conductor(
+        redis_client, C, plan(start), bank(), prefix=key_prefix, lease_ms=500, on_end=on_end
+    )
+    async with listen(redis_url, key_prefix) as got:
+        await asyncio.wait_for(conductor.run(), timeout(10))
+    assert summary(got) == [  # on_end announces the close (the contest store does)
+        ("question", 0),
+        ("reveal", 0),
+        ("leaderboard", 0),
+        ("question", 1),
+        ("reveal", 1),
+        ("leaderboard", 0),
+    ]
+    assert ended == [True]
+    q0, reveal0 = got[0], got[1]
+    assert isinstance(q0, messages.Question) and isinstance(reveal0, messages.Reveal)
+    # The question carries no answer; the reveal comes after its deadline with the answer.
+    assert [o.id for o in q0.options] == ["a", "b"]
+    assert "weight" not in messages.encode(q0).decode()
+    assert q0.opens >= start and q0.deadline == q0.opens + 300
+    assert reveal0.sent_at >= q0.deadline
+    assert reveal0.correct == "a" and reveal0.correct_text == "Hà Nội"
+    assert reveal0.explanation == "Hà Nội từ 1945." and reveal0.answered == 0
+    reveal1 = got[4]
+    assert isinstance(reveal1, messages.Reveal) and reveal1.correct is True
+    # The scoring core's question state agrees, and the show is done and released.
+    keys = ContestKeys(C, key_prefix)
+    q = await redis_client.hgetall(keys.question(QuestionId("q1")))
+    assert q[b"state"] == b"closed" and int(q[b"deadline"]) == q0.deadline
+    view = await read_show(redis_client, C, key_prefix)
+    assert view is not None and view.state.phase is Phase.DONE and view.state.entered
+    assert await redis_client.exists(conductor_lease_key(C, key_prefix)) == 0
+
+
+async def test_takeover_after_a_crash_skips_and_repeats_nothing(
+    redis_client: redis.asyncio.Redis, redis_url: str, key_prefix: str
+) -> None:
+    start = await now_ms(redis_client) + 50
+    lease_key = conductor_lease_key(C, key_prefix)
+    first = Conductor(
+        redis_client, C, plan(start, question_ms=400), bank(), prefix=key_prefix,
+        lease_ms=300, holder="first",
+    )  # fmt: skip
+    second = Conductor(
+        redis_client, C, plan(start, question_ms=400), bank(), prefix=key_prefix,
+        lease_ms=300, holder="second",
+    )  # fmt: skip
+    async with listen(redis_url, key_prefix) as got:
+        running = asyncio.ensure_future(first.run())
+        # Let the first conductor release question 0, then "kill" it mid-question: its task
+        # stops and its lease stays behind until it expires, as after a crash.
+        while not any(isinstance(m, messages.Question) for m in got):
+            await asyncio.sleep(0.01)
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await redis_client.set(lease_key, "first", px=300)
+        view = await read_show(redis_client, C, key_prefix)
+        assert view is not None and view.state.phase is Phase.QUESTION
+        assert view.state.index == 0
+        await asyncio.wait_for(second.run(), timeout(10))
+    assert summary(got) == [
+        ("question", 0),
+        ("reveal", 0),
+        ("leaderboard", 0),
+        ("question", 1),
+        ("reveal", 1),
+        ("leaderboard", 0),
+        ("state", "closed"),
+    ]
+    questions = [m for m in got if isinstance(m, messages.Question)]
+    q1 = await redis_client.hgetall(ContestKeys(C, key_prefix).question(QuestionId("q1")))
+    assert int(q1[b"deadline"]) == questions[0].deadline  # the deadline was never moved
+
+
+async def test_a_conductor_without_the_lease_cannot_move_the_show(
+    redis_client: redis.asyncio.Redis, key_prefix: str
+) -> None:
+    start = await now_ms(redis_client)
+    conductor = Conductor(redis_client, C, plan(start), bank(), prefix=key_prefix, lease_ms=5000)
+    await redis_client.set(conductor_lease_key(C, key_prefix), "someone-else", px=5000)
+    with pytest.raises(LeaseLost):
+        await conductor._load()
+    assert await redis_client.exists(show_key(C, key_prefix)) == 0
+    assert not await conductor.try_run()
+
+
+async def test_plan_needs_every_question(redis_client: redis.asyncio.Redis) -> None:
+    with pytest.raises(ValueError, match="q2"):
+        Conductor(redis_client, C, plan(0), {QuestionId("q1"): bank()[QuestionId("q1")]})
+
+
+async def test_answers_show_in_reveal_and_leaderboard(
+    redis_client: redis.asyncio.Redis, redis_url: str, key_prefix: str
+) -> None:
+    from question_bank.ids import MemberId
+    from scoring.live import LiveScoring
+
+    live = LiveScoring(redis_client, C, key_prefix)
+    start = await now_ms(redis_client) + 50
+    conductor = Conductor(
+        redis_client, C, plan(start, question_ms=600), bank(), prefix=key_prefix, lease_ms=500
+    )
+    async with listen(redis_url, key_prefix) as got:
+        running = asyncio.ensure_future(conductor.run())
+        while not any(isinstance(m, messages.Question) for m in got):
+            await asyncio.sleep(0.01)
+        q1 = QuestionId("q1")
+        right = await live.accept(MemberId("m1"), q1, 1.0, "a", choices=["a"])
+        wrong = await live.accept(MemberId("m2"), q1, 0.0, "b", choices=["b"])
+        again = await live.accept(MemberId("m1"), q1, 0.0, "b", choices=["b"])
+        await asyncio.wait_for(running, timeout(10))
+    assert right.accepted and right.points > 50 and wrong.accepted and wrong.points == 0
+    assert not again.accepted and again.reason == "duplicate"
+    reveal = next(m for m in got if isinstance(m, messages.Reveal))
+    assert reveal.distribution == {"a": 1, "b": 1} and reveal.answered == 2
+    board = next(m for m in got if isinstance(m, messages.Leaderboard))
+    assert [(s.rank, s.member, s.score) for s in board.top][0] == (1, "m1", right.points)
+    assert board.of == len(board.top)
+
+
+async def test_elimination(
+    redis_client: redis.asyncio.Redis, redis_url: str, key_prefix: str
+) -> None:
+    """With elimination, closing a question eliminates every player who did not answer it
+    fully correctly; an eliminated member's later answers are refused."""
+    from question_bank.ids import MemberId
+    from scoring.live import LiveScoring
+
+    live = LiveScoring(redis_client, C, key_prefix)
+    start = await now_ms(redis_client) + 50
+    show = msgspec.structs.replace(plan(start, question_ms=600), elimination=True)
+    conductor = Conductor(redis_client, C, show, bank(), prefix=key_prefix, lease_ms=500)
+    players = [MemberId(m) for m in ("right", "wrong", "silent")]
+    async with listen(redis_url, key_prefix) as got:
+        running = asyncio.ensure_future(conductor.run())
+        while not any(isinstance(m, messages.Question) for m in got):
+            await asyncio.sleep(0.01)
+        for member in players:
+            assert await live.join(member)
+        q1, q2 = QuestionId("q1"), QuestionId("q2")
+        assert (await live.accept(players[0], q1, 1.0, "a", choices=["a"])).accepted
+        assert (await live.accept(players[1], q1, 0.0, "b", choices=["b"])).accepted
+        while not any(isinstance(m, messages.Question) and m.index == 1 for m in got):
+            await asyncio.sleep(0.01)
+        assert (await live.accept(players[0], q2, 1.0, "true", choices=["true"])).accepted
+        refused = await live.accept(players[1], q2, 1.0, "true", choices=["true"])
+        assert (refused.accepted, refused.reason) == (False, "eliminated")
+        await asyncio.wait_for(running, timeout(10))
+    assert await live.eliminated_by(q1) == {"wrong", "silent"}
+    assert await live.eliminated_by(q2) == set()

@@ -1,0 +1,142 @@
+"""Join tokens: issue and verify HS256 JWTs, each refusal typed."""
+
+import base64
+import json
+
+import jwt
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engine.errors import (
+    ConfigError,
+    TokenExpired,
+    TokenForged,
+    TokenMalformed,
+    TokenWrongContest,
+)
+from engine.tokens import Member, issue, verify
+
+SECRET = "s" * 32
+NOW = 1_800_000_000_000
+
+
+def _issue(**overrides: object) -> str:
+    fields: dict[str, object] = {
+        "contest": "c1",
+        "member": "m1",
+        "name": "Nguyễn Văn A",
+        "province": "hanoi",
+        "unit": "u7",
+        "ttl_seconds": 60,
+        "now_ms": NOW,
+    }
+    fields.update(overrides)
+    return issue(SECRET, **fields)  # type: ignore[arg-type]
+
+
+def test_round_trip() -> None:
+    member = verify(_issue(), SECRET, "c1", now_ms=NOW + 1000)
+    assert member == Member(
+        id="m1",  # type: ignore[arg-type]
+        name="Nguyễn Văn A",
+        province="hanoi",  # type: ignore[arg-type]
+        unit="u7",  # type: ignore[arg-type]
+        contest="c1",  # type: ignore[arg-type]
+        expires_ms=NOW + 60_000,
+    )
+
+
+def test_expired_at_and_after_exp() -> None:
+    token = _issue()
+    verify(token, SECRET, "c1", now_ms=NOW + 59_999)
+    with pytest.raises(TokenExpired):
+        verify(token, SECRET, "c1", now_ms=NOW + 60_000)
+
+
+def test_expired_by_the_real_clock() -> None:
+    token = issue(SECRET, contest="c", member="m", name="n", province="p", unit="u", ttl_seconds=-1)
+    with pytest.raises(TokenExpired):
+        verify(token, SECRET, "c")
+
+
+def test_wrong_contest() -> None:
+    with pytest.raises(TokenWrongContest):
+        verify(_issue(), SECRET, "c2", now_ms=NOW)
+
+
+def test_forged_with_another_secret() -> None:
+    token = issue("x" * 32, contest="c1", member="m1", name="n", province="p", unit="u")
+    with pytest.raises(TokenForged):
+        verify(token, SECRET, "c1")
+
+
+def test_tampered_payload_is_forged() -> None:
+    header, payload, signature = _issue().split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    claims["sub"] = "someone-else"
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    with pytest.raises(TokenForged):
+        verify(f"{header}.{forged}.{signature}", SECRET, "c1", now_ms=NOW)
+
+
+@pytest.mark.parametrize("token", ["", "abc", "a.b.c", "....", "eyJhbGciOiJIUzI1NiJ9.e30"])
+def test_malformed(token: str) -> None:
+    with pytest.raises(TokenMalformed):
+        verify(token, SECRET, "c1", now_ms=NOW)
+
+
+def test_alg_none_and_other_algorithms_are_refused() -> None:
+    claims = {"sub": "m", "name": "n", "prov": "p", "unit": "u", "cid": "c1", "exp": NOW}
+    unsigned = jwt.encode(claims, None, algorithm="none")
+    with pytest.raises(TokenMalformed):
+        verify(unsigned, SECRET, "c1", now_ms=NOW)
+    hs512 = jwt.encode(claims, SECRET * 2, algorithm="HS512")
+    with pytest.raises(TokenMalformed):
+        verify(hs512, SECRET * 2, "c1", now_ms=NOW)
+
+
+@pytest.mark.parametrize("missing", ["sub", "name", "prov", "unit", "cid", "exp"])
+def test_missing_claims_are_malformed(missing: str) -> None:
+    claims = {"sub": "m", "name": "n", "prov": "p", "unit": "u", "cid": "c1", "exp": NOW}
+    del claims[missing]
+    token = jwt.encode(claims, SECRET, algorithm="HS256")
+    with pytest.raises(TokenMalformed):
+        verify(token, SECRET, "c1", now_ms=0)
+
+
+def test_claims_of_the_wrong_type_are_malformed() -> None:
+    claims = {"sub": 5, "name": "n", "prov": "p", "unit": "u", "cid": "c1", "exp": NOW}
+    token = jwt.encode(claims, SECRET, algorithm="HS256")
+    with pytest.raises(TokenMalformed):
+        verify(token, SECRET, "c1", now_ms=0)
+
+
+def test_short_secret_is_a_config_error() -> None:
+    with pytest.raises(ConfigError):
+        issue("short", contest="c", member="m", name="n", province="p", unit="u")
+    with pytest.raises(ConfigError):
+        verify("a.b.c", b"short", "c")
+
+
+@given(
+    member=st.text(min_size=1, max_size=40),
+    name=st.text(max_size=40),
+    province=st.text(max_size=20),
+    unit=st.text(max_size=20),
+    contest=st.text(min_size=1, max_size=20),
+)
+def test_any_text_round_trips(
+    member: str, name: str, province: str, unit: str, contest: str
+) -> None:
+    token = issue(
+        SECRET, contest=contest, member=member, name=name, province=province, unit=unit, now_ms=NOW
+    )
+    got = verify(token, SECRET, contest, now_ms=NOW)
+    assert (got.id, got.name, got.province, got.unit, got.contest) == (
+        member,
+        name,
+        province,
+        unit,
+        contest,
+    )

@@ -1,0 +1,153 @@
+"""engine.scheduler on a real Redis: timed transitions under one lease, catching up, plans."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis.asyncio
+
+from engine.contest_store import ContestStore
+from engine.contests import LiveTiming, WindowTiming
+from engine.scheduler import Scheduler, live_plan, show_questions
+from question_bank.draws import DrawRules
+from question_bank.ids import ContestId, OrgId, QuestionId
+from question_bank.models import SingleChoice
+from scoring.keys import GlobalKeys
+from tests.contest_helpers import live_spec, make_bank, now_ms, setup_org, window_spec
+from tests.utils import timeout
+
+ORG = OrgId("central")
+
+
+async def window_round(
+    client: redis.asyncio.Redis, prefix: str, contest_id: str, opens: int, closes: int
+) -> None:
+    store = ContestStore(client, prefix)
+    now = await now_ms(client)
+    spec = window_spec(
+        now,
+        id=ContestId(contest_id),
+        window=WindowTiming(
+            opens_at=now + opens,
+            closes_at=now + closes,
+            attempt_seconds=60,
+            prediction_question=QuestionId("pred"),
+        ),
+    )
+    await store.create(ORG, spec)
+    await store.apply(contest_id, "schedule")
+
+
+async def test_one_tick_catches_up_a_whole_window(
+    redis_client: redis.asyncio.Redis, key_prefix: str
+) -> None:
+    await setup_org(redis_client, key_prefix, "central")
+    await window_round(redis_client, key_prefix, "w-past", 0, 200)
+    await window_round(redis_client, key_prefix, "w-later", 60_000, 120_000)
+    await asyncio.sleep(0.25)  # w-past's whole window is over
+    scheduler = Scheduler(redis_client, prefix=key_prefix, holder="s1")
+    await scheduler.tick()
+    store = ContestStore(redis_client, key_prefix)
+    past = await store.get("w-past")
+    assert past.state == "finalized"
+    assert [t.event for t in past.history] == ["schedule", "open", "close", "finalize"]
+    assert (await store.get("w-later")).state == "scheduled"
+    await scheduler.close()
+
+
+async def test_only_the_lease_holder_fires(
+    redis_client: redis.asyncio.Redis, key_prefix: str
+) -> None:
+    await setup_org(redis_client, key_prefix, "central")
+    await window_round(redis_client, key_prefix, "w1", 0, 60_000)
+    other = Scheduler(redis_client, prefix=key_prefix, holder="other")
+    await redis_client.set(GlobalKeys(key_prefix).lease("scheduler"), "other", px=60_000)
+    mine = Scheduler(redis_client, prefix=key_prefix, holder="mine")
+    await mine.tick()
+    store = ContestStore(redis_client, key_prefix)
+    assert (await store.get("w1")).state == "scheduled"
+    await other.tick()
+    assert (await store.get("w1")).state == "open"
+    await mine.close()
+    await other.close()
+    assert await redis_client.exists(GlobalKeys(key_prefix).lease("scheduler")) == 0
+
+
+async def test_run_stops_on_request_and_releases(
+    redis_client: redis.asyncio.Redis, key_prefix: str
+) -> None:
+    scheduler = Scheduler(redis_client, prefix=key_prefix, tick_ms=50)
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(scheduler.run(stop))
+
+    async def until_held() -> None:  # polled, not a fixed sleep that a slow box could outrun
+        while await scheduler.lease.current_holder() != scheduler.holder:
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(until_held(), timeout())
+    assert await scheduler.lease.current_holder() == scheduler.holder
+    stop.set()
+    await asyncio.wait_for(task, timeout())
+    assert await scheduler.lease.current_holder() is None
+
+
+async def test_live_plan_from_the_contest_and_its_draw(
+    redis_client: redis.asyncio.Redis, key_prefix: str
+) -> None:
+    bank = make_bank(questions=6)
+    await setup_org(redis_client, key_prefix, "central", bank=bank)
+    store = ContestStore(redis_client, key_prefix)
+    now = await now_ms(redis_client)
+    spec = live_spec(
+        now,
+        id=ContestId("show"),
+        draw=DrawRules(count=4),
+        live=LiveTiming(
+            starts_at=now + 5_000, question_seconds=7, reveal_seconds=3, elimination=True
+        ),
+    )
+    contest = await store.create(ORG, spec)
+    questions = show_questions(contest, bank)
+    assert len(questions) == 4 and len({q.id for q in questions}) == 4
+    assert show_questions(contest, bank) == questions  # one reproducible draw for everyone
+    assert all(isinstance(q, SingleChoice) or q.id == "tf" for q in questions)
+    plan = live_plan(contest, questions)
+    assert plan.starts_at == now + 5_000 and plan.questions == [q.id for q in questions]
+    assert plan.question_ms == [7_000] * 4 and plan.reveal_ms == 3_000 and plan.elimination
+    window = await store.create(ORG, window_spec(now, id=ContestId("w")))
+    with pytest.raises(ValueError):
+        live_plan(window, questions)
+
+
+def test_next_due_wakes_for_starts_and_closes_never_spins() -> None:
+    from engine.contests import Contest
+    from engine.scheduler import next_due_ms
+    from question_bank.ids import BankId
+
+    def contest(state: str, mode: str, at: int, closes: int = 0) -> Contest:
+        timing = (
+            {"live": LiveTiming(starts_at=at)}
+            if mode == "live"
+            else {"window": WindowTiming(opens_at=at, closes_at=closes)}
+        )
+        return Contest(
+            id=ContestId("c"),
+            org=ORG,
+            title="t",
+            mode=mode,  # type: ignore[arg-type]
+            bank=BankId("b"),
+            bank_version=1,
+            draw=DrawRules(count=1),
+            state=state,  # type: ignore[arg-type]
+            **timing,  # type: ignore[arg-type]
+        )
+
+    now = 100_000
+    assert next_due_ms([], now, 1000) == 1000
+    assert next_due_ms([contest("scheduled", "live", now + 250)], now, 1000) == 250
+    assert next_due_ms([contest("scheduled", "live", now + 5000)], now, 1000) == 1000
+    assert next_due_ms([contest("open", "window", 0, now + 40)], now, 1000) == 40
+    assert next_due_ms([contest("running", "live", now + 40)], now, 1000) == 1000
+    # Past due (another process holds the lease, or the transition failed): no spinning.
+    assert next_due_ms([contest("scheduled", "live", now - 5)], now, 1000) == 1000

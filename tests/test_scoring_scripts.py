@@ -1,0 +1,113 @@
+"""The script loader: every script compiles, the prelude is prepended, NOSCRIPT reloads."""
+
+import pytest
+import redis.asyncio
+from hypothesis import given
+from hypothesis import strategies as st
+
+from scoring import scripts as scripts_module
+from scoring.errors import ScriptError, UnknownScript
+from scoring.scripts import ScriptCall, Scripts, script_names, script_source
+
+
+def test_prelude_prepended_only_when_asked() -> None:
+    text = script_source("open_question")
+    assert text.startswith("-- _lib.lua")
+    assert "local function now_ms()" in text
+    assert "_lib" not in script_names()
+
+
+def test_unknown_script() -> None:
+    with pytest.raises(UnknownScript):
+        script_source("no_such_script")
+    with pytest.raises(UnknownScript):
+        script_source("_lib")
+
+
+async def test_every_script_compiles(redis_client: redis.asyncio.Redis) -> None:
+    scripts = Scripts(redis_client)
+    await scripts.load()
+    names = script_names()
+    assert names
+    exists = await redis_client.script_exists(*[scripts.sha(n) for n in names])
+    assert all(exists)
+
+
+async def test_batch_reloads_after_script_flush(
+    redis_client: redis.asyncio.Redis, key_prefix: str
+) -> None:
+    scripts = Scripts(redis_client)
+    await redis_client.script_flush()
+    base = f"{key_prefix}:{{c}}"
+    calls = [
+        ScriptCall(
+            "open_question", [f"{base}:q:q{i}", f"{base}:meta"], [f"q{i}", i, 10000, 10, 1, 0, 0]
+        )
+        for i in range(3)
+    ]
+    results = await scripts.run_batch(calls)
+    assert [r[0] for r in results] == [1, 1, 1]
+    again = await scripts.run_batch(calls)
+    assert [r[0] for r in again] == [0, 0, 0]
+    assert [r[4] for r in again] == [b"open"] * 3
+
+
+async def test_error_in_one_call_is_returned_not_raised(
+    redis_client: redis.asyncio.Redis, key_prefix: str
+) -> None:
+    scripts = Scripts(redis_client)
+    base = f"{key_prefix}:{{c}}"
+    await redis_client.set(f"{base}:q:bad", "not a hash")
+    calls = [
+        ScriptCall("open_question", [f"{base}:q:bad", f"{base}:meta"], ["bad", 1, 1, 1, 1, 0, 0]),
+        ScriptCall("open_question", [f"{base}:q:ok", f"{base}:meta"], ["ok", 2, 1, 1, 1, 0, 0]),
+    ]
+    bad, ok = await scripts.run_batch(calls)
+    assert isinstance(bad, ScriptError)
+    assert ok[0] == 1
+    with pytest.raises(ScriptError):
+        await scripts.call("open_question", calls[0].keys, calls[0].args)
+
+
+_ARG = st.one_of(
+    st.text(max_size=8),
+    st.integers(-(10**12), 10**12),
+    st.floats(allow_nan=False),
+    st.binary(max_size=8),
+    st.sampled_from([1, 1.0, "1", b"1", 0, 0.0, "0"]),  # equal in Python, not on the wire
+)
+
+
+@given(
+    calls=st.lists(
+        st.tuples(
+            st.lists(st.sampled_from(["k:{c}:a", "k:{c}:é", "k:{c}:b"]), max_size=3),
+            st.lists(_ARG, max_size=5),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_packed_calls_are_what_redis_py_sends(
+    calls: list[tuple[list[str], list[str | int | float | bytes]]],
+) -> None:
+    """The batch path's own RESP encoding (with its caches) matches redis-py's, call after
+    call, whatever mix of argument types repeats."""
+    connection = redis.asyncio.Connection()
+    for keys, args in calls:
+        call = ScriptCall("accept_answer", tuple(keys), args)
+        expected = b"".join(
+            connection.pack_command(
+                "EVALSHA", scripts_module._sha(call.name), len(keys), *keys, *args
+            )
+        )
+        assert scripts_module._pack(call) == expected
+
+
+def test_equal_but_differently_typed_arguments_are_packed_apart() -> None:
+    connection = redis.asyncio.Connection()
+    for tail in ([1, "a"], [1.0, "a"], ["1", "a"], [b"1", "a"], [1, "a"], [-0.0], [0.0]):
+        call = ScriptCall("accept_answer", ("k",), ["m", *tail])
+        assert scripts_module._pack(call) == b"".join(
+            connection.pack_command("EVALSHA", scripts_module._sha(call.name), 1, "k", "m", *tail)
+        )
