@@ -25,21 +25,11 @@ from collections.abc import Callable, Coroutine, Sequence
 from multiprocessing.synchronize import Event as MpEvent
 from typing import Any
 
+from loadtest.swarm_client import lift_nofile_limit as lift_nofile
+
 SECRET = "bench-secret-bench-secret-bench-secret!"
 ORG = "bench"
 CONTEST = "bench-live"
-
-
-def lift_nofile() -> int:
-    """Raise this process's soft RLIMIT_NOFILE to the hard one (a server or client of
-    10,000 sockets needs it); returns the soft limit now in force."""
-    import resource
-
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def run_loop(main: Coroutine[Any, Any, None]) -> None:

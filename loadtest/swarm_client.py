@@ -18,6 +18,7 @@ Measurements (all on this machine's clock, which the gateway shares, so no offse
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import resource
@@ -81,10 +82,12 @@ class ClientReport:
 
 
 def lift_nofile_limit() -> int:
-    """Raise the soft open-file limit to the hard one; return the new soft limit."""
+    """Raise this process's soft open-file limit to the hard one (a process holding
+    thousands of sockets needs it); return the soft limit now in force."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
