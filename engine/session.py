@@ -68,7 +68,7 @@ class State(enum.Enum):
     CLOSED = "closed"
 
 
-def classify(exc: msgspec.MsgspecError) -> ErrorCode:
+def classify(exc: msgspec.MsgspecError | UnicodeDecodeError) -> ErrorCode:
     """The error code of a frame the decoder refused."""
     text = str(exc)
     if isinstance(exc, msgspec.ValidationError) and text.endswith("at `$.type`"):
@@ -125,7 +125,9 @@ class Session:
         self.floods = 0
         try:
             message = m.decode_client(frame)
-        except msgspec.MsgspecError as exc:
+        except (msgspec.MsgspecError, UnicodeDecodeError) as exc:
+            # msgspec raises UnicodeDecodeError for a binary frame with invalid UTF-8 in a
+            # string value (text frames were already checked by websockets).
             self.bad_frames += 1
             if self.bad_frames > self.limits.bad_frame_strikes:
                 return self._close(CloseCode.BAD_PROTOCOL, "too many bad frames")

@@ -1,0 +1,80 @@
+"""Bad input a member app (or an abusive client) can send the gateway, found in review:
+each gets a typed error frame or a documented close code, and the process keeps serving."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+from typing import Any
+
+import pytest
+import redis.asyncio
+from websockets.exceptions import ConnectionClosed
+
+from engine import messages as m
+from tests.gateway_support import (
+    SECRET,
+    client,
+    create_contest,
+    make_settings,
+    recv,
+    recv_until,
+    running_gateway,
+    send,
+    token,
+)
+from tests.utils import timeout
+
+
+async def closed_with(ws: Any, code: int) -> None:
+    with pytest.raises(ConnectionClosed):
+        while True:
+            await asyncio.wait_for(ws.recv(), timeout(5))
+    assert ws.close_code == code
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def signed(claims: dict[str, Any], secret: str = SECRET) -> str:
+    """An HS256 JWT of *claims*, signed with *secret*, encoded by hand (any claim values)."""
+    header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    payload = _b64(json.dumps(claims).encode())
+    signature = hmac.new(secret.encode(), f"{header}.{payload}".encode(), hashlib.sha256)
+    return f"{header}.{payload}.{_b64(signature.digest())}"
+
+
+def claims(contest: str, **overrides: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "sub": "m1",
+        "name": "Member m1",
+        "prov": "hanoi",
+        "unit": "hn-01",
+        "cid": contest,
+        "iat": 1_700_000_000,
+        "exp": 4_000_000_000,
+    }
+    values.update(overrides)
+    return values
+
+
+@pytest.fixture
+async def live(redis_client: redis.asyncio.Redis, key_prefix: str):
+    return await create_contest(redis_client, key_prefix, "live")
+
+
+async def test_binary_frame_with_invalid_utf8_is_a_bad_message(redis_url, key_prefix, live):
+    """Binary frames are accepted if they hold UTF-8 JSON; one that does not gets
+    ``bad_message`` like any malformed frame (it used to end the connection with 1011)."""
+    async with running_gateway(make_settings(redis_url, key_prefix)) as gw:
+        async with client(gw, live.id, token(live.id)) as ws:
+            await recv_until(ws, m.Welcome)
+            await ws.send(b'{"type":"answer","question":"q\xff","answer":"a","seq":1}')
+            error = await recv(ws)
+            assert isinstance(error, m.Error) and error.code == "bad_message"
+            await send(ws, m.Ping(t=1))
+            assert isinstance(await recv(ws), m.Pong)
