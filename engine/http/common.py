@@ -1,4 +1,4 @@
-"""Small helpers the contest endpoints share: JSON answers and the stores of a request."""
+"""Small helpers the endpoints share: JSON answers, the stores of a request, number ranges."""
 
 from __future__ import annotations
 
@@ -8,9 +8,13 @@ from starlette.responses import Response
 
 from ..contest_store import ContestStore
 
-__all__ = ["json_response", "store_of"]
+__all__ = ["INT64", "dotted", "json_response", "out_of_range", "store_of"]
 
 _ENCODER = msgspec.json.Encoder()
+
+INT64 = (-(2**63), 2**63 - 1)
+"""The whole numbers a body may hold: JSON decodes any size, but Redis and msgspec's encoder
+take 64 bits at most (a larger one would fail when the value is stored)."""
 
 
 def json_response(
@@ -25,3 +29,33 @@ def json_response(
 def store_of(request: Request) -> ContestStore:
     """The contest store over the app's Redis and key prefix."""
     return ContestStore(request.app.state.redis, request.app.state.settings.key_prefix)
+
+
+def out_of_range(value: object) -> list[tuple[str | int, ...]]:
+    """The paths (keys and list indices) of every whole number in *value* (a Struct, or
+    lists and dicts of them) outside :data:`INT64`."""
+    found: list[tuple[str | int, ...]] = []
+
+    def walk(item: object, path: tuple[str | int, ...]) -> None:
+        if isinstance(item, bool):
+            return
+        if isinstance(item, int):
+            if not INT64[0] <= item <= INT64[1]:
+                found.append(path)
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                walk(child, (*path, str(key)))
+        elif isinstance(item, list | tuple):
+            for index, child in enumerate(item):
+                walk(child, (*path, index))
+
+    walk(msgspec.to_builtins(value), ())
+    return found
+
+
+def dotted(path: tuple[str | int, ...]) -> str:
+    """A path as the API names fields: ``draw.quotas[0].count``."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text

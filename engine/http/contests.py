@@ -46,7 +46,7 @@ from ..errors import BadMessage, ContestConflict, ContestInvalid, ErrorCode
 from ..lifecycle import Event
 from .auth import require_org
 from .boards import board_response, leaderboard_query
-from .common import json_response, store_of
+from .common import INT64, dotted, json_response, out_of_range, store_of
 
 __all__ = ["ACTIONS", "MAX_BODY_BYTES", "routes"]
 
@@ -75,7 +75,7 @@ async def _spec(request: Request) -> ContestSpec:
         chunks.append(chunk)
     body = b"".join(chunks)
     try:
-        return msgspec.json.decode(body, type=ContestSpec)
+        spec = msgspec.json.decode(body, type=ContestSpec)
     except msgspec.ValidationError as exc:
         text = str(exc)
         match = _AT_PATH.search(text)
@@ -84,6 +84,11 @@ async def _spec(request: Request) -> ContestSpec:
         raise ContestInvalid([{"field": field, "message": message}]) from exc
     except msgspec.DecodeError as exc:
         raise BadMessage(f"the request body is not valid JSON: {exc}") from exc
+    too_big = out_of_range(spec)
+    if too_big:
+        message = f"must be a whole number from {INT64[0]} to {INT64[1]}"
+        raise ContestInvalid([{"field": dotted(path), "message": message} for path in too_big])
+    return spec
 
 
 def _id(request: Request) -> ContestId:

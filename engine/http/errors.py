@@ -74,7 +74,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, f"http_{exc.status_code}", str(exc.detail))
 
 
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    """Anything else: a bug of ours. The traceback goes to the server's log, never out."""
+    return error_response(500, "internal", "an unexpected error on the engine's side")
+
+
 def install_error_handlers(app: Starlette) -> None:
+    app.add_exception_handler(Exception, _internal_error)
     app.add_exception_handler(QuestionBankError, _bank_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(PeerError, _peer_error)

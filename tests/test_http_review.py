@@ -1,0 +1,118 @@
+"""A review of the HTTP API against bad requests: every one answers the one JSON error shape
+with its documented status and changes nothing. The real app on a real port, real Redis."""
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+import redis.asyncio
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from engine.http.app import create_app
+from engine.settings import Settings
+from tests.contest_helpers import live_spec, now_ms, setup_org, window_spec
+from tests.http_server import serve_app
+from tests.utils import timeout
+
+
+class Api:
+    """Two organisations' clients (``a``: central, ``b``: a province) and an anonymous one."""
+
+    def __init__(self, base: str, key_a: str, key_b: str, redis_client: redis.asyncio.Redis):
+        def client(headers: dict[str, str]) -> httpx.AsyncClient:
+            return httpx.AsyncClient(base_url=base, headers=headers, timeout=timeout(10))
+
+        self.a = client({"Authorization": f"Bearer {key_a}"})
+        self.b = client({"Authorization": f"Bearer {key_b}"})
+        self.anon = client({})
+        self.redis = redis_client
+
+    async def aclose(self) -> None:
+        for client in (self.a, self.b, self.anon):
+            await client.aclose()
+
+
+async def _boom(request: Request) -> Response:
+    raise RuntimeError("an unexpected failure inside an endpoint")
+
+
+@pytest.fixture
+async def api(redis_client: redis.asyncio.Redis, key_prefix: str) -> AsyncIterator[Api]:
+    key_a = await setup_org(redis_client, key_prefix, "central")
+    key_b = await setup_org(redis_client, key_prefix, "hanoi-org", province="hanoi")
+    app = create_app(Settings(key_prefix=key_prefix), redis_client)
+    app.router.routes.append(Route("/test/boom", _boom, methods=["GET"]))
+    async with serve_app(app) as base:
+        client = Api(base, key_a, key_b, redis_client)
+        try:
+            yield client
+        finally:
+            await client.aclose()
+
+
+def _body(spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = msgspec.to_builtins(spec)
+    return body
+
+
+def _error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json"), response.text
+    error: dict[str, Any] = response.json()["error"]
+    assert error["code"] == code, error
+    assert isinstance(error["message"], str) and error["message"]
+    return error
+
+
+# ---------------------------------------------------------------- numbers out of range
+
+
+async def test_contest_numbers_past_64_bits_are_refused_not_a_500(api: Api) -> None:
+    now = await now_ms(api.redis)
+    window = _body(window_spec(now, id="big-w"))
+    window["window"]["closes_at"] = 10**30
+    live = _body(live_spec(now, id="big-l"))
+    live["live"]["starts_at"] = 2**64 + 1
+    for body, field in [(window, "window.closes_at"), (live, "live.starts_at")]:
+        error = _error(await api.a.post("/api/contests", json=body), 422, "contest_invalid")
+        assert [p["field"] for p in error["problems"]] == [field]
+    # The same on PUT of a draft; the draft is left as it was.
+    draft = await api.a.post("/api/contests", json=_body(window_spec(now, id="w")))
+    assert draft.status_code == 201
+    _error(await api.a.put("/api/contests/w", json=dict(window, id=None)), 422, "contest_invalid")
+    assert (await api.a.get("/api/contests/w")).json() == draft.json()
+    assert [c["id"] for c in (await api.a.get("/api/contests")).json()] == ["w"]
+
+
+async def test_bank_numbers_past_64_bits_are_refused_not_a_500(api: Api) -> None:
+    single = {
+        "kind": "single",
+        "id": "q",
+        "text": "t",
+        "options": [{"id": "a", "text": "x", "weight": 1.0}, {"id": "b", "text": "y"}],
+    }
+    prediction = {"kind": "prediction", "id": "p", "text": "t", "max_value": 10**30}
+    bank = {"id": "huge", "title": "t", "questions": [single, prediction]}
+    response = await api.a.post("/api/banks?format=json", json=bank)
+    error = _error(response, 422, "bank_invalid")
+    assert [p["where"].get("question") for p in error["problems"]] == ["p"]
+    assert [p["where"].get("field") for p in error["problems"]] == ["max_value"]
+    yaml_text = f"id: huge\ntitle: t\nquestions:\n- {msgspec.json.encode(single).decode()}\n"
+    yaml_text += f"- {{kind: prediction, id: p, text: t, max_value: {10**30}}}\n"
+    response = await api.a.post("/api/banks?format=yaml", content=yaml_text.encode())
+    _error(response, 422, "bank_invalid")
+    _error(await api.a.get("/api/banks/huge"), 404, "bank_not_found")
+    # PUT over an existing bank stores no new version.
+    response = await api.a.put("/api/banks/b1?format=json", json=dict(bank, id="b1"))
+    _error(response, 422, "bank_invalid")
+    assert (await api.a.get("/api/banks/b1/versions")).json()["versions"] == [1]
+
+
+async def test_an_unexpected_error_answers_the_json_error_shape(api: Api) -> None:
+    response = await api.anon.get("/test/boom")
+    error = _error(response, 500, "internal")
+    assert "RuntimeError" not in error["message"] and "Traceback" not in response.text
