@@ -20,7 +20,7 @@ hash); a shorter one raises :class:`~engine.errors.ConfigError`.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Annotated, Any
 
 import jwt
 import msgspec
@@ -29,7 +29,16 @@ from question_bank.ids import ContestId, MemberId, ProvinceId, UnitId
 
 from .errors import ConfigError, TokenExpired, TokenForged, TokenMalformed, TokenWrongContest
 
-__all__ = ["ALGORITHM", "DEFAULT_TTL_SECONDS", "MIN_SECRET_BYTES", "Member", "issue", "verify"]
+__all__ = [
+    "ALGORITHM",
+    "DEFAULT_TTL_SECONDS",
+    "MAX_ID_CHARS",
+    "MAX_NAME_CHARS",
+    "MIN_SECRET_BYTES",
+    "Member",
+    "issue",
+    "verify",
+]
 
 ALGORITHM = "HS256"
 MIN_SECRET_BYTES = 32
@@ -48,14 +57,37 @@ class Member(msgspec.Struct, frozen=True, kw_only=True):
     """Expiry of the token, milliseconds since the epoch."""
 
 
+MAX_ID_CHARS = 128
+"""Longest member, province, unit or contest id a token may carry."""
+MAX_NAME_CHARS = 200
+"""Longest display name a token may carry."""
+
+_Id = Annotated[str, msgspec.Meta(max_length=MAX_ID_CHARS)]
+
+
 class _Claims(msgspec.Struct, frozen=True):
-    sub: str
-    name: str
-    prov: str
-    unit: str
-    cid: str
+    sub: _Id
+    name: Annotated[str, msgspec.Meta(max_length=MAX_NAME_CHARS)]
+    prov: _Id
+    unit: _Id
+    cid: _Id
     exp: int
     iat: int | None = None
+
+    def text(self) -> tuple[str, ...]:
+        return (self.sub, self.name, self.prov, self.unit, self.cid)
+
+
+def _unicode(text: str) -> bool:
+    """Whether *text* can be stored and sent as UTF-8 (JSON may carry a lone surrogate
+    such as ``"\\ud83d"``, from a name cut in the middle of an emoji)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _key(secret: str | bytes) -> bytes:
@@ -130,6 +162,8 @@ def verify(
         raise TokenMalformed(f"the join token's claims are wrong: {exc}") from exc
     if not claims.sub or not claims.cid:
         raise TokenMalformed("the join token names no member or no contest")
+    if not all(_unicode(text) for text in claims.text()):
+        raise TokenMalformed("the join token's claims are not valid Unicode text")
     if claims.cid != contest:
         raise TokenWrongContest(f"the join token is for contest {claims.cid!r}, not {contest!r}")
     expires_ms = claims.exp * 1000

@@ -15,6 +15,7 @@ import redis.asyncio
 from websockets.exceptions import ConnectionClosed
 
 from engine import messages as m
+from engine.errors import CloseCode
 from tests.gateway_support import (
     SECRET,
     client,
@@ -78,3 +79,44 @@ async def test_binary_frame_with_invalid_utf8_is_a_bad_message(redis_url, key_pr
             assert isinstance(error, m.Error) and error.code == "bad_message"
             await send(ws, m.Ping(t=1))
             assert isinstance(await recv(ws), m.Pong)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"name": "Nguyễn \ud83d"},  # a display name cut in the middle of an emoji
+        {"sub": "m\udc80"},
+        {"prov": "x" * 2000},
+        {"unit": "u" * 2000},
+        {"sub": "m" * 2000},
+        {"name": "n" * 2000},
+    ],
+    ids=[
+        "lone-surrogate-name",
+        "lone-surrogate-sub",
+        "huge-prov",
+        "huge-unit",
+        "huge-sub",
+        "huge-name",
+    ],
+)
+async def test_signed_token_with_unusable_claims_is_malformed(
+    redis_url, key_prefix, live, redis_client, overrides
+):
+    """A genuine signature over claims that cannot be stored or sent back (text that is not
+    Unicode, ids longer than any id) is ``token_malformed`` then 4501, before anything of the
+    member is written; it used to fail the connection handler (1011) or store the claims."""
+    tok = signed(claims(live.id, **overrides))
+    async with running_gateway(make_settings(redis_url, key_prefix, max_frame_bytes=4096)) as gw:
+        for join_in_url in (True, False):
+            async with client(gw, live.id, tok if join_in_url else None) as ws:
+                if not join_in_url:
+                    await send(ws, m.Join(token=tok))
+                error = await recv(ws)
+                assert isinstance(error, m.Error) and error.code == "token_malformed"
+                await closed_with(ws, CloseCode.TOKEN_INVALID)
+        async with client(gw, live.id, token(live.id)) as ws:
+            assert isinstance(await recv(ws), m.Welcome)
+    from scoring.keys import ContestKeys
+
+    assert await redis_client.hkeys(ContestKeys(live.id, key_prefix).profiles) == [b"m1"]
