@@ -116,3 +116,22 @@ async def test_an_unexpected_error_answers_the_json_error_shape(api: Api) -> Non
     response = await api.anon.get("/test/boom")
     error = _error(response, 500, "internal")
     assert "RuntimeError" not in error["message"] and "Traceback" not in response.text
+
+
+# ---------------------------------------------------------------- methods
+
+
+async def test_a_method_not_allowed_names_every_allowed_one(api: Api) -> None:
+    for method, path, allowed in [
+        ("PATCH", "/api/banks/b1", {"GET", "HEAD", "PUT", "DELETE"}),
+        ("OPTIONS", "/api/contests", {"GET", "HEAD", "POST"}),
+        ("DELETE", "/public/contests/x", {"GET", "HEAD"}),
+        ("GET", "/api/contests/x/schedule", {"POST"}),
+        ("POST", "/healthz", {"GET", "HEAD"}),
+    ]:
+        response = await api.a.request(method, path)
+        _error(response, 405, "http_405")
+        assert set(response.headers["allow"].split(", ")) == allowed, (method, path)
+    # HEAD answers as GET does, without a body.
+    head = await api.a.head("/api/banks/b1")
+    assert head.status_code == 200 and head.content == b""

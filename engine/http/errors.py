@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match, Route
 
 from question_bank.errors import BankInvalid, BankNotFound, QuestionBankError, UnsupportedFormat
 from scoring.errors import RedisUnavailable
@@ -71,7 +72,22 @@ async def _engine_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    return error_response(exc.status_code, f"http_{exc.status_code}", str(exc.detail))
+    response = error_response(exc.status_code, f"http_{exc.status_code}", str(exc.detail))
+    if exc.status_code == 405:
+        response.headers["Allow"] = ", ".join(_allowed(request))
+    return response
+
+
+def _allowed(request: Request) -> list[str]:
+    """Every method some route serves at the request's path (a path may have one route per
+    method, so Starlette's own ``Allow`` names only the first route's)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches(request.scope)
+            if match != Match.NONE:
+                methods |= route.methods
+    return sorted(methods)
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
