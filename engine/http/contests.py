@@ -16,7 +16,8 @@ answers ``403 forbidden``.
 ``GET    /api/contests/{id}/leaderboard``       ``?scope=global|province|unit&key=&limit=``
                                                 ``&member=&around=``
 ``GET    /api/contests/{id}/units``             unit aggregates (participation)
-``GET    /api/contests/{id}/results``           final standings; ``?format=csv``
+``GET    /api/contests/{id}/results``           final standings; ``?format=csv`` (text cells
+                                                guarded against spreadsheet formulas)
 ==============================================  ==============================================
 
 Bodies and answers are JSON (docs/api.md, docs/openapi.yaml). A lifecycle action the
@@ -34,8 +35,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from question_bank.ids import ContestId, OrgId
-from scoring.export import export
+from question_bank.ids import ContestId, MemberId, OrgId
+from scoring.export import ExportRow, export, rows, to_csv
 from scoring.units import unit_stats
 
 from .. import lifecycle, stats
@@ -197,14 +198,38 @@ async def results(request: Request) -> Response:
     fmt = request.query_params.get("format", "json")
     if fmt not in ("json", "csv"):
         raise BadMessage("?format= must be json or csv")
-    body = await export(store.redis, contest.id, fmt, prefix=store.prefix)  # type: ignore[arg-type]
     if fmt == "csv":
+        guarded = [
+            _guarded(row) async for row in rows(store.redis, contest.id, prefix=store.prefix)
+        ]
         return Response(
-            body,
+            b"\xef\xbb\xbf" + to_csv(guarded).encode(),  # a BOM, as scoring.export writes
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{contest.id}.csv"'},
         )
+    body = await export(store.redis, contest.id, "json", prefix=store.prefix)
     return Response(body, media_type="application/json")
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What makes a spreadsheet read a cell as a formula (OWASP's list for CSV injection)."""
+
+
+def _cell(text: str) -> str:
+    """*text* as a CSV cell a spreadsheet shows as text: a leading apostrophe if it would
+    otherwise run as a formula (``=HYPERLINK(...)`` in a member's display name)."""
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def _guarded(row: ExportRow) -> ExportRow:
+    """*row* with its text columns made safe to open in a spreadsheet (numbers untouched)."""
+    return msgspec.structs.replace(
+        row,
+        member=MemberId(_cell(row.member)),
+        name=_cell(row.name),
+        unit=_cell(row.unit),
+        province=_cell(row.province),
+    )
 
 
 routes: list[BaseRoute] = [
