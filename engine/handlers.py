@@ -433,7 +433,9 @@ class MemberHandlers:
             raise PeerError("this round needs a prediction", code=ErrorCode.BAD_ANSWER)
         if outcome.attempt is None:
             raise PeerError(code=ErrorCode.NO_ATTEMPT)
-        if outcome.status == "attempt_closed":
+        if outcome.status == "attempt_closed" and outcome.attempt.state != "expired":
+            # Submitted already. An expired one (its deadline passed, whether this submit
+            # or the scheduler's sweep closed it) comes back as it is, as documented.
             raise PeerError(code=ErrorCode.ATTEMPT_CLOSED)
         return [await self._attempt_message(contest, outcome.attempt)]
 

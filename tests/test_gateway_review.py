@@ -120,3 +120,36 @@ async def test_signed_token_with_unusable_claims_is_malformed(
     from scoring.keys import ContestKeys
 
     assert await redis_client.hkeys(ContestKeys(live.id, key_prefix).profiles) == [b"m1"]
+
+
+async def test_submit_after_the_attempt_was_expired_by_the_sweeper_returns_it_expired(
+    redis_url, key_prefix, redis_client
+):
+    """docs/protocol.md: a submit after the deadline is answered by ``attempt`` with state
+    ``expired``, whether or not the scheduler's sweep closed the attempt first (it used to
+    be ``error`` ``attempt_closed`` once the sweep had run, a second after the deadline)."""
+    from engine.contests import WindowTiming
+    from scoring.attempts import Attempts
+    from tests.contest_helpers import now_ms
+
+    now = await now_ms(redis_client)
+    timing = WindowTiming(opens_at=now - 1_000, closes_at=now + 300, attempts_allowed=2)
+    contest = await create_contest(redis_client, key_prefix, "window", window=timing)
+    async with running_gateway(make_settings(redis_url, key_prefix)) as gw:
+        async with client(gw, contest.id, token(contest.id)) as ws:
+            await recv_until(ws, m.Welcome)
+            await send(ws, m.StartAttempt())
+            attempt = await recv_until(ws, m.AttemptState)
+            assert attempt.deadline == timing.closes_at
+            first = attempt.questions[0]
+            await send(ws, m.Answer(question=first.id, answer="a", seq=1))
+            assert (await recv_until(ws, m.Ack)).accepted
+            async with asyncio.timeout(timeout(5)):
+                while await now_ms(redis_client) <= attempt.deadline:
+                    await asyncio.sleep(0.05)
+            assert await Attempts(redis_client, contest.id, prefix=key_prefix).expire_due() == 1
+            for _ in range(2):  # and again: the same answer
+                await send(ws, m.Submit(prediction=5))
+                expired = await recv_until(ws, (m.AttemptState, m.Error))
+                assert isinstance(expired, m.AttemptState), expired
+                assert (expired.state, expired.score, expired.prediction) == ("expired", 10, None)
