@@ -198,3 +198,21 @@ async def test_results_csv_quotes_and_guards_against_formulas(api: Api, key_pref
     assert by_member["m1"]["unit"] == "u1"
     # Numbers are left alone.
     assert by_member["m1"]["score"] == "10" and by_member["m1"]["rank"] == "1"
+
+
+# ---------------------------------------------------------------- query parameters
+
+
+async def test_an_unknown_state_filter_is_a_bad_request_not_an_empty_list(api: Api) -> None:
+    now = await now_ms(api.redis)
+    assert (await api.a.post("/api/contests", json=_body(window_spec(now, id="s1")))).is_success
+    assert (await api.a.post("/api/contests/s1/schedule")).is_success
+    for client, path in [(api.a, "/api/contests"), (api.anon, "/public/contests")]:
+        for bad in ("bogus", "Scheduled", "scheduled,open"):
+            error = _error(await client.get(path, params={"state": bad}), 400, "bad_message")
+            assert "state" in error["message"]
+        # An empty one is no filter (as ?version= of a bank).
+        assert [c["id"] for c in (await client.get(f"{path}?state=")).json()] == ["s1"]
+        listed = (await client.get(path, params={"state": "scheduled"})).json()
+        assert [c["id"] for c in listed] == ["s1"]
+        assert (await client.get(path, params={"state": "open"})).json() == []

@@ -6,9 +6,12 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .. import lifecycle
 from ..contest_store import ContestStore
+from ..errors import BadMessage
+from ..lifecycle import State
 
-__all__ = ["INT64", "dotted", "json_response", "out_of_range", "store_of"]
+__all__ = ["INT64", "dotted", "json_response", "out_of_range", "state_param", "store_of"]
 
 _ENCODER = msgspec.json.Encoder()
 
@@ -29,6 +32,17 @@ def json_response(
 def store_of(request: Request) -> ContestStore:
     """The contest store over the app's Redis and key prefix."""
     return ContestStore(request.app.state.redis, request.app.state.settings.key_prefix)
+
+
+def state_param(request: Request) -> State | None:
+    """``?state=``: a lifecycle state, or ``None`` (absent or empty); :class:`BadMessage` if it
+    names no state (a typo would otherwise filter everything out)."""
+    raw = request.query_params.get("state")
+    if not raw:
+        return None
+    if raw not in lifecycle.STATES:
+        raise BadMessage(f"?state= must be one of: {', '.join(lifecycle.STATES)}; not {raw!r}")
+    return raw
 
 
 def out_of_range(value: object) -> list[tuple[str | int, ...]]:

@@ -47,7 +47,7 @@ from ..errors import BadMessage, ContestConflict, ContestInvalid, ErrorCode
 from ..lifecycle import Event
 from .auth import require_org
 from .boards import board_response, leaderboard_query
-from .common import INT64, dotted, json_response, out_of_range, store_of
+from .common import INT64, dotted, json_response, out_of_range, state_param, store_of
 
 __all__ = ["ACTIONS", "MAX_BODY_BYTES", "routes"]
 
@@ -111,7 +111,7 @@ async def create(request: Request) -> Response:
 async def list_contests(request: Request) -> Response:
     org = await require_org(request)
     contests = await store_of(request).list(org)
-    state = request.query_params.get("state")
+    state = state_param(request)
     if state is not None:
         contests = [c for c in contests if c.state == state]
     return json_response(contests)

@@ -170,7 +170,7 @@ ENDPOINTS: list[Endpoint] = [
         summary="the organisation's contests",
         tag="contests",
         response="[Contest]",
-        errors=(401,),
+        errors=(400, 401),
         query=(("state", "only contests in this state"),),
     ),
     Endpoint(
@@ -245,6 +245,7 @@ ENDPOINTS: list[Endpoint] = [
         tag="public",
         auth=False,
         response="[PublicContest]",
+        errors=(400,),
         query=(("org", "only this organisation's"), ("state", "only in this state")),
     ),
     Endpoint(

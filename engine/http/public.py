@@ -26,7 +26,7 @@ from ..contests import Contest
 from ..errors import ContestNotFound
 from ..lifecycle import Mode
 from .boards import board_response, leaderboard_query
-from .common import json_response, store_of
+from .common import json_response, state_param, store_of
 
 __all__ = ["PublicContest", "public_view", "routes"]
 
@@ -95,7 +95,7 @@ async def _public(request: Request) -> Contest:
 
 async def list_public(request: Request) -> Response:
     org = request.query_params.get("org")
-    state = request.query_params.get("state")
+    state = state_param(request)
     contests = await store_of(request).list(OrgId(org) if org else None)
     return json_response(
         [
