@@ -216,3 +216,15 @@ async def test_an_unknown_state_filter_is_a_bad_request_not_an_empty_list(api: A
         listed = (await client.get(path, params={"state": "scheduled"})).json()
         assert [c["id"] for c in listed] == ["s1"]
         assert (await client.get(path, params={"state": "open"})).json() == []
+
+
+def test_openapi_names_the_bank_endpoints_query_parameters() -> None:
+    from engine.http import openapi
+
+    def query(method: str, path: str) -> set[str]:
+        operation = openapi.spec()["paths"][path][method]
+        return {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+
+    assert query("get", "/api/banks/{bank_id}") == {"version", "format"}
+    assert query("post", "/api/banks") == {"format", "id", "title", "filename"}
+    assert query("put", "/api/banks/{bank_id}") == {"format", "title", "filename"}

@@ -79,6 +79,12 @@ def _actions() -> list[Endpoint]:
     ]
 
 
+_UPLOAD_QUERY = (
+    ("format", "yaml, json, gift, aiken or csv (else the Content-Type decides)"),
+    ("filename", "the file's name: for problem locations, and the default id and title"),
+    ("title", "the title, for formats without one"),
+)
+
 _BOARD_QUERY = (
     ("scope", "global (default), province or unit"),
     ("key", "the province or unit id (with scope=province|unit)"),
@@ -112,6 +118,7 @@ ENDPOINTS: list[Endpoint] = [
         response="BankSummary",
         status=201,
         errors=(401, 409, 413, 415, 422),
+        query=(*_UPLOAD_QUERY, ("id", "the bank id (GIFT, Aiken and CSV files cannot name it)")),
     ),
     Endpoint(
         method="get",
@@ -128,6 +135,10 @@ ENDPOINTS: list[Endpoint] = [
         tag="banks",
         response="Bank",
         errors=(400, 401, 404, 415),
+        query=(
+            ("version", "this version (a whole number >= 1) instead of the latest"),
+            ("format", "export as a file in this format (yaml, json, gift, aiken, csv)"),
+        ),
     ),
     Endpoint(
         method="put",
@@ -137,6 +148,7 @@ ENDPOINTS: list[Endpoint] = [
         request="text",
         response="BankSummary",
         errors=(401, 404, 413, 415, 422),
+        query=_UPLOAD_QUERY,
     ),
     Endpoint(
         method="delete",
