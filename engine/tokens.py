@@ -160,6 +160,8 @@ def verify(
         claims = msgspec.convert(raw, _Claims)
     except msgspec.ValidationError as exc:
         raise TokenMalformed(f"the join token's claims are wrong: {exc}") from exc
+    except UnicodeEncodeError as exc:  # msgspec, on a mistyped claim with a lone surrogate
+        raise TokenMalformed("the join token's claims are not valid Unicode text") from exc
     if not claims.sub or not claims.cid:
         raise TokenMalformed("the join token names no member or no contest")
     if not all(_unicode(text) for text in claims.text()):

@@ -86,6 +86,7 @@ async def test_binary_frame_with_invalid_utf8_is_a_bad_message(redis_url, key_pr
     [
         {"name": "Nguyễn \ud83d"},  # a display name cut in the middle of an emoji
         {"sub": "m\udc80"},
+        {"iat": "\ud800"},  # a mistyped claim that is not Unicode either
         {"prov": "x" * 2000},
         {"unit": "u" * 2000},
         {"sub": "m" * 2000},
@@ -94,6 +95,7 @@ async def test_binary_frame_with_invalid_utf8_is_a_bad_message(redis_url, key_pr
     ids=[
         "lone-surrogate-name",
         "lone-surrogate-sub",
+        "lone-surrogate-iat",
         "huge-prov",
         "huge-unit",
         "huge-sub",
