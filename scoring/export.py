@@ -5,7 +5,11 @@ time_used_ms, submitted_at``. ``prediction`` is empty (CSV) / ``null`` (JSON) wh
 member gave none; ``submitted_at`` is ISO 8601 UTC with milliseconds
 (``2026-11-25T08:00:00.123Z``), empty / ``null`` when the attempt was never submitted (closed
 at its deadline, or a live show). CSV is UTF-8 with a BOM so spreadsheets show Vietnamese
-names correctly, and ``\\r\\n`` line ends (RFC 4180).
+names correctly, and ``\\r\\n`` line ends (RFC 4180). A CSV text cell (member, name, unit,
+province) that a spreadsheet would run as a formula (it starts with ``=``, ``+``, ``-``,
+``@``, a tab or a carriage return: OWASP's list for CSV injection) gets a leading
+apostrophe, so ``=HYPERLINK(...)`` in a display name shows as text; numbers are never
+changed, and the JSON keeps every name exactly.
 
 Rows are read in chunks (``ZRANGE`` of ``final:order``, ``HMGET`` of ``final`` and
 ``profiles``), so an export of a million members never holds one huge reply.
@@ -29,7 +33,7 @@ from .keys import DEFAULT_PREFIX
 from .profiles import Profile, decode_profile
 from .scripts import AnyRedis
 
-__all__ = ["COLUMNS", "ExportRow", "export", "iso_ms", "rows", "to_csv", "to_json"]
+__all__ = ["COLUMNS", "ExportRow", "csv_cell", "export", "iso_ms", "rows", "to_csv", "to_json"]
 
 COLUMNS: Final = (
     "rank",
@@ -96,8 +100,19 @@ async def rows(
         start += chunk
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What makes a spreadsheet read a cell as a formula (OWASP's list for CSV injection)."""
+
+
+def csv_cell(text: str) -> str:
+    """*text* as a CSV cell a spreadsheet shows as text: a leading apostrophe if it would
+    otherwise run as a formula (``=HYPERLINK(...)`` in a member's display name)."""
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
 def to_csv(export_rows: Iterable[ExportRow]) -> str:
-    """CSV text (header first, ``\\r\\n`` line ends; no BOM: :func:`export` adds it)."""
+    """CSV text (header first, ``\\r\\n`` line ends; no BOM: :func:`export` adds it), text
+    cells guarded by :func:`csv_cell`."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
@@ -105,10 +120,10 @@ def to_csv(export_rows: Iterable[ExportRow]) -> str:
         writer.writerow(
             [
                 r.rank,
-                r.member,
-                r.name,
-                r.unit,
-                r.province,
+                csv_cell(r.member),
+                csv_cell(r.name),
+                csv_cell(r.unit),
+                csv_cell(r.province),
                 r.score,
                 "" if r.prediction is None else r.prediction,
                 r.time_used_ms,

@@ -92,3 +92,21 @@ def test_iso_ms() -> None:
     assert iso_ms(0) is None
     assert iso_ms(1) == "1970-01-01T00:00:00.001Z"
     assert iso_ms(1764057600999) == "2025-11-25T08:00:00.999Z"
+
+
+async def test_csv_cells_that_would_run_as_formulas_are_shown_as_text(
+    redis_client: redis.asyncio.Redis, key_prefix: str
+) -> None:
+    # The CLI's --csv and the HTTP API's ?format=csv are this same file.
+    f = Finalizer(redis_client, C, prefix=key_prefix)
+    best = BestAttempt(n=1, score=5, time_used=10, submitted=0, prediction=-3)
+    await redis_client.hset(f.keys.best, mapping={"=m": msgspec.json.encode(best)})
+    profile = Profile(name="=HYPERLINK(1)", province=ProvinceId("+p"), unit=UnitId("@u"))
+    await redis_client.hset(f.keys.profiles, mapping={"=m": encode_profile(profile)})
+    await f.finalize_window(None)
+    text = (await export(redis_client, C, "csv", prefix=key_prefix)).decode("utf-8-sig")
+    table = list(csv.reader(io.StringIO(text, newline="")))
+    # Text cells get an apostrophe; a negative number (the prediction) stays a number.
+    assert table[1] == ["1", "'=m", "'=HYPERLINK(1)", "'@u", "'+p", "5", "-3", "10", ""]
+    data = json.loads(await export(redis_client, C, "json", prefix=key_prefix))
+    assert (data[0]["member"], data[0]["name"]) == ("=m", "=HYPERLINK(1)")

@@ -35,8 +35,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from question_bank.ids import ContestId, MemberId, OrgId
-from scoring.export import ExportRow, export, rows, to_csv
+from question_bank.ids import ContestId, OrgId
+from scoring.export import export
 from scoring.units import unit_stats
 
 from .. import lifecycle, stats
@@ -198,38 +198,14 @@ async def results(request: Request) -> Response:
     fmt = request.query_params.get("format", "json")
     if fmt not in ("json", "csv"):
         raise BadMessage("?format= must be json or csv")
+    body = await export(store.redis, contest.id, fmt, prefix=store.prefix)  # type: ignore[arg-type]
     if fmt == "csv":
-        guarded = [
-            _guarded(row) async for row in rows(store.redis, contest.id, prefix=store.prefix)
-        ]
         return Response(
-            b"\xef\xbb\xbf" + to_csv(guarded).encode(),  # a BOM, as scoring.export writes
+            body,
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{contest.id}.csv"'},
         )
-    body = await export(store.redis, contest.id, "json", prefix=store.prefix)
     return Response(body, media_type="application/json")
-
-
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-"""What makes a spreadsheet read a cell as a formula (OWASP's list for CSV injection)."""
-
-
-def _cell(text: str) -> str:
-    """*text* as a CSV cell a spreadsheet shows as text: a leading apostrophe if it would
-    otherwise run as a formula (``=HYPERLINK(...)`` in a member's display name)."""
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
-
-
-def _guarded(row: ExportRow) -> ExportRow:
-    """*row* with its text columns made safe to open in a spreadsheet (numbers untouched)."""
-    return msgspec.structs.replace(
-        row,
-        member=MemberId(_cell(row.member)),
-        name=_cell(row.name),
-        unit=_cell(row.unit),
-        province=_cell(row.province),
-    )
 
 
 routes: list[BaseRoute] = [
