@@ -497,7 +497,7 @@ def _error_of(exc: Exception, seq: int | None) -> m.Error:
     if isinstance(exc, BackendError | ScoringError | redis.RedisError | OSError):
         return m.Error(code=ErrorCode.UNAVAILABLE, message=str(exc)[:200], seq=seq)
     log.error("request of member failed", exc_info=exc)
-    return m.Error(code=ErrorCode.INTERNAL)
+    return m.Error(code=ErrorCode.INTERNAL, seq=seq)
 
 
 def _gone(frame: bytes) -> bool:

@@ -155,3 +155,30 @@ async def test_submit_after_the_attempt_was_expired_by_the_sweeper_returns_it_ex
                 expired = await recv_until(ws, (m.AttemptState, m.Error))
                 assert isinstance(expired, m.AttemptState), expired
                 assert (expired.state, expired.score, expired.prediction) == ("expired", 10, None)
+
+
+async def test_an_answer_that_fails_inside_the_engine_gets_internal_with_its_seq(
+    redis_url, key_prefix, live
+):
+    """Every error about an answer carries its ``seq`` (docs/protocol.md, ``error``), the
+    unexpected ``internal`` one too, so the app can tell which answer it was."""
+    from engine.handlers import MemberHandlers
+
+    class Failing(MemberHandlers):
+        async def answer(self, joined: Any, request: m.Answer) -> m.Ack:
+            raise RuntimeError("a bug")
+
+    settings = make_settings(redis_url, key_prefix)
+    client_redis = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        handlers = Failing(settings, client_redis)
+        async with running_gateway(settings, handlers=handlers) as gw:
+            async with client(gw, live.id, token(live.id)) as ws:
+                await recv_until(ws, m.Welcome)
+                await send(ws, m.Answer(question="q1", answer="a", seq=7))
+                error = await recv_until(ws, m.Error)
+                assert (error.code, error.seq) == ("internal", 7)
+                await send(ws, m.Ping(t=1))
+                assert isinstance(await recv(ws), m.Pong)
+    finally:
+        await client_redis.aclose()
