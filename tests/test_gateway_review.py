@@ -222,3 +222,14 @@ def test_every_protocol_example_is_exactly_what_the_codec_reads_and_writes(
     message = decode(example.encode())
     assert type(message).__struct_config__.tag == json.loads(example)["type"]
     _same_shape(json.loads(m.encode(message)), json.loads(example))
+
+
+async def test_text_frame_with_invalid_utf8_closes_1007(redis_url, key_prefix, live):
+    """websockets itself refuses a text frame that is not UTF-8 (1007, documented)."""
+    async with running_gateway(make_settings(redis_url, key_prefix)) as gw:
+        async with client(gw, live.id, token(live.id)) as ws:
+            await recv_until(ws, m.Welcome)
+            await ws.send(b'{"type":"ping","t":1,"x":"\xff"}', text=True)
+            await closed_with(ws, 1007)
+        async with client(gw, live.id, token(live.id)) as ws:
+            assert isinstance(await recv(ws), m.Welcome)
