@@ -33,7 +33,7 @@ from question_bank.checking import choice_key, grade
 from question_bank.draws import Drawer, draw_seed
 from question_bank.errors import BankNotFound, InvalidAnswer
 from question_bank.ids import ContestId, MemberId, QuestionId
-from question_bank.models import Bank, MultipleChoice, Question, SingleChoice
+from question_bank.models import Bank, MultipleChoice, Prediction, Question, SingleChoice
 from scoring.attempts import Attempts, AttemptState, DrawnQuestion
 from scoring.batcher import AnswerBatcher
 from scoring.errors import ScoringError
@@ -423,10 +423,18 @@ class MemberHandlers:
         window = contest.window
         if contest.mode != "window" or window is None:
             raise PeerError("a live show has no attempts", code=ErrorCode.CONTEST_NOT_OPEN)
+        asked = window.prediction_question
+        if asked is None:
+            prediction = None  # a round without a prediction question keeps none
+        elif prediction is not None:
+            question = (await self.questions(contest)).get(asked)
+            top = question.max_value if isinstance(question, Prediction) else None
+            if top is not None and prediction > top:
+                raise PeerError(
+                    f"a prediction is a whole number from 0 to {top}", code=ErrorCode.BAD_ANSWER
+                )
         outcome = await self._attempts(contest.id).submit(
-            joined.member.id,
-            prediction,
-            require_prediction=window.prediction_question is not None,
+            joined.member.id, prediction, require_prediction=asked is not None
         )
         joined.attempt = None
         if outcome.status == "prediction_required":

@@ -233,3 +233,48 @@ async def test_text_frame_with_invalid_utf8_closes_1007(redis_url, key_prefix, l
             await closed_with(ws, 1007)
         async with client(gw, live.id, token(live.id)) as ws:
             assert isinstance(await recv(ws), m.Welcome)
+
+
+async def test_a_prediction_past_the_questions_maximum_is_refused_and_keeps_the_attempt_open(
+    redis_url, key_prefix, redis_client
+):
+    """A prediction is checked against its question's ``max_value`` (bad input changes
+    nothing); a round without a prediction question keeps none."""
+    import msgspec
+
+    from engine.contests import WindowTiming
+    from question_bank.models import Prediction
+    from tests.contest_helpers import make_bank, now_ms, setup_org
+    from tests.gateway_support import ORG
+
+    bank = make_bank()
+    capped = [
+        msgspec.structs.replace(q, max_value=50) if isinstance(q, Prediction) else q
+        for q in bank.questions
+    ]
+    await setup_org(
+        redis_client, key_prefix, ORG, bank=msgspec.structs.replace(bank, questions=capped)
+    )
+    with_prediction = await create_contest(redis_client, key_prefix, "window", setup=False)
+    now = await now_ms(redis_client)
+    plain = WindowTiming(opens_at=now - 1_000, closes_at=now + 3_600_000, attempt_seconds=600)
+    without = await create_contest(redis_client, key_prefix, "window", setup=False, window=plain)
+    async with running_gateway(make_settings(redis_url, key_prefix)) as gw:
+        async with client(gw, with_prediction.id, token(with_prediction.id)) as ws:
+            await recv_until(ws, m.Welcome)
+            await send(ws, m.StartAttempt())
+            await recv_until(ws, m.AttemptState)
+            await send(ws, m.Submit(prediction=51))
+            error = await recv_until(ws, m.Error)
+            assert error.code == "bad_answer" and "0 to 50" in (error.message or "")
+            await send(ws, m.Submit(prediction=50))
+            done = await recv_until(ws, m.AttemptState)
+            assert (done.state, done.prediction) == ("submitted", 50)
+        async with client(gw, without.id, token(without.id)) as ws:
+            welcome = await recv_until(ws, m.Welcome)
+            assert not welcome.contest.has_prediction
+            await send(ws, m.StartAttempt())
+            await recv_until(ws, m.AttemptState)
+            await send(ws, m.Submit(prediction=10**9))
+            done = await recv_until(ws, m.AttemptState)
+            assert (done.state, done.prediction) == ("submitted", None)
