@@ -36,7 +36,14 @@ from .models import (
 )
 from .text import fold
 
-__all__ = ["ID_PATTERN", "PROBLEM_CODES", "WEIGHT_TOLERANCE", "is_valid_id", "validate"]
+__all__ = [
+    "ID_PATTERN",
+    "MAX_PREDICTION",
+    "PROBLEM_CODES",
+    "WEIGHT_TOLERANCE",
+    "is_valid_id",
+    "validate",
+]
 
 PROBLEM_CODES: dict[str, str] = {
     # the bank as a whole
@@ -90,6 +97,9 @@ ID_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}")
 _URL = re.compile(r"https?://[^\s/$.?#][^\s]*", re.IGNORECASE)
 _POINTS_MAX = 100_000
 _SECONDS_MAX = 86_400
+MAX_PREDICTION = 2**53 - 1
+"""Largest prediction ``max_value``: whole numbers up to it are exact as doubles (Redis
+scores, Lua, JavaScript), and a larger int could not even be stored (msgpack)."""
 
 # (code, field relative to the question or None, message)
 Finding: TypeAlias = tuple[str, str | None, str]
@@ -125,10 +135,11 @@ def validate(
             )
         )
     topics = {topic.id for topic in bank.topics}
-    for question in bank.questions:
+    for number, question in enumerate(bank.questions, start=1):
         where_line = lines.get(question.id)
+        label = question.id or f"no. {number}"
         for code, field, message in _question_findings(question, topics):
-            where = Location(file=source, line=where_line, question=question.id, field=field)
+            where = Location(file=source, line=where_line, question=label, field=field)
             problems.append(Problem(code=code, message=message, where=where))
     return problems
 
@@ -233,7 +244,10 @@ def _check_multiple(question: MultipleChoice) -> Iterator[Finding]:
         if question.options:
             yield "no_correct_option", "options", "no option has a positive weight"
         return
-    total = math.fsum(positive)
+    try:
+        total = math.fsum(positive)
+    except OverflowError:  # weights far out of range, reported above
+        total = math.inf
     if abs(total - 1.0) > WEIGHT_TOLERANCE:
         reach = "cannot reach" if total < 1.0 else "exceed"
         yield (
@@ -306,8 +320,8 @@ def _check_short_text(question: ShortText) -> Iterator[Finding]:
 def _check_prediction(question: Prediction) -> Iterator[Finding]:
     # Not graded: its points are ignored (the prediction only breaks ties), so a prediction
     # with the default points is not a problem.
-    if question.max_value < 0:
-        yield "value_out_of_range", "max_value", "max_value must not be negative"
+    if not 0 <= question.max_value <= MAX_PREDICTION:
+        yield "value_out_of_range", "max_value", f"max_value must be 0..{MAX_PREDICTION}"
 
 
 _KIND_CHECKS: dict[type[Question], Callable[[Question], Iterator[Finding]]] = {

@@ -24,7 +24,7 @@ from types import ModuleType
 
 import msgspec
 
-from ..errors import BankInvalid, Problem, UnsupportedFormat
+from ..errors import BankInvalid, Location, Problem, UnsupportedFormat
 from ..ids import BankId, QuestionId
 from ..models import Bank
 from ..text import nfc
@@ -95,9 +95,14 @@ def loads(
         try:
             data = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            raise BankInvalid(
-                [Problem(code="not_utf8", message=f"file is not UTF-8 text: {exc}")]
-            ) from exc
+            raw = exc.object  # what exc.start counts in (after a BOM)
+            line = raw.count(b"\n", 0, exc.start) + 1
+            message = (
+                f"file is not UTF-8 text (byte {raw[exc.start]:#04x}); save it as UTF-8"
+                ' (in Excel: "CSV UTF-8")'
+            )
+            where = Location(file=source, line=line)
+            raise BankInvalid([Problem(code="not_utf8", message=message, where=where)]) from exc
     text = nfc(data.removeprefix("\ufeff"))
     stem = Path(source).stem if source != "<input>" else "bank"
     parsed: Parsed = format_module(fmt).read(

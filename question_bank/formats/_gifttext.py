@@ -14,6 +14,7 @@ import re
 from html.parser import HTMLParser
 
 from ..models import Topic
+from ..text import nfc
 from ._common import topic_from_label
 
 __all__ = [
@@ -165,14 +166,15 @@ def html_to_text(html: str) -> tuple[str, str | None]:
     """Plain text of an HTML fragment, and the first ``http(s)`` image in it.
 
     Tags are dropped, entities decoded, whitespace folded as a browser does; ``<br>`` and
-    block elements (``<p>``, ``<div>``, ``<li>``...) become line breaks.
+    block elements (``<p>``, ``<div>``, ``<li>``...) become line breaks. The text is NFC
+    again: entities (``a&#768;``) may decode to decomposed characters.
     """
     parser = _HtmlText()
     parser.feed(html)
     parser.close()
     lines = [line.strip() for line in "".join(parser.parts).split("\n")]
     text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-    return text, parser.image
+    return nfc(text), parser.image
 
 
 def escape(text: str) -> str:

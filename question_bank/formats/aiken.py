@@ -79,7 +79,7 @@ def read(text: str, *, source: str, bank_id: BankId, title: str) -> Parsed:
                 question = _finish(pending, answer[1].strip(), number, ids, problem)
                 if question is not None:
                     questions.append(question)
-                    lines[question.id] = pending.line
+                    lines.setdefault(question.id, pending.line)
             pending = None
         elif (option := _OPTION.fullmatch(line)) is not None:
             if pending is None:

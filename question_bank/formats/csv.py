@@ -110,7 +110,7 @@ def read(text: str, *, source: str, bank_id: BankId, title: str) -> Parsed:
         if question.topic is not None:
             topics.setdefault(question.topic, topic_from_label(row["topic"]))
         questions.append(question)
-        lines[qid] = line
+        lines.setdefault(qid, line)  # a repeated id is located on its first
     bank = Bank(id=bank_id, title=title, topics=list(topics.values()), questions=questions)
     return Parsed(bank=bank, problems=rows.problems, lines=lines)
 

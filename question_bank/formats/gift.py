@@ -169,7 +169,7 @@ class _Reader:
         question = self.answers(answers, fmt, common, meta)
         if question is not None:
             self.questions.append(question)
-            self.lines[qid] = start
+            self.lines.setdefault(qid, start)  # a repeated id is located on its first
 
     def common(
         self, qid: str, meta: dict[str, tuple[str, int]], media: str | None

@@ -10,6 +10,7 @@ bad input gives problems, never exceptions. A key repeated in one object is a pr
 from __future__ import annotations
 
 import bisect
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -28,6 +29,7 @@ EXTENSIONS: tuple[str, ...] = (".json",)
 
 _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]:,]|[^\s{}\[\]:,"]+')
 _BYTE = re.compile(r"\(byte (\d+)\)")
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
 
 
 def write(bank: Bank) -> Written:
@@ -47,6 +49,8 @@ def read(text: str, *, source: str, bank_id: BankId, title: str) -> Parsed:
         if match is not None:
             offset = int(match.group(1))
             line = text.encode("utf-8")[:offset].count(b"\n") + 1
+        else:
+            line = _unplaced_error_line(text, message)
         problem = Problem(
             code="syntax_error", message=message, where=Location(file=source, line=line)
         )
@@ -81,6 +85,19 @@ def read(text: str, *, source: str, bank_id: BankId, title: str) -> Parsed:
         locate=locate,
         problems=problems,
     )
+
+
+def _unplaced_error_line(text: str, message: str) -> int | None:
+    """Line of a decode error msgspec gives no byte offset for: the end of a truncated
+    text, or the first number too large for a float."""
+    if message.startswith("Input data was truncated"):
+        return text.count("\n") + 1
+    if "out of range" in message:
+        for match in _TOKENS.finditer(text):
+            token = match.group()
+            if _NUMBER.fullmatch(token) and math.isinf(float(token)):
+                return text.count("\n", 0, match.start()) + 1
+    return None
 
 
 @dataclass
