@@ -193,6 +193,10 @@ class MemberHandlers:
         :class:`ContestNotFound` (each carries its close code).
         """
         contest = await self.contest(contest_id)
+        if contest.state == "draft":
+            # Not published yet: the organiser may still change it (the public API hides
+            # drafts too). Members join once it is scheduled.
+            raise ContestNotFound(f"contest {contest_id!r} is not published yet")
         member = tokens.verify(token, self.settings.token_secret, contest_id, now_ms=self.clock())
         if not contest.allows(member.province, member.unit):
             raise NotEligible()

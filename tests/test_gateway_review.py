@@ -278,3 +278,26 @@ async def test_a_prediction_past_the_questions_maximum_is_refused_and_keeps_the_
             await send(ws, m.Submit(prediction=10**9))
             done = await recv_until(ws, m.AttemptState)
             assert (done.state, done.prediction) == ("submitted", None)
+
+
+async def test_a_draft_contest_cannot_be_joined_until_it_is_scheduled(
+    redis_url, key_prefix, redis_client
+):
+    """A draft is not published (the public API hides it too): joining it closes with 4504;
+    once the organiser schedules it, the same token joins."""
+    from engine.contest_store import ContestStore
+    from question_bank.ids import OrgId
+    from tests.contest_helpers import live_spec, now_ms, setup_org
+    from tests.gateway_support import ORG
+
+    await setup_org(redis_client, key_prefix, ORG)
+    store = ContestStore(redis_client, key_prefix)
+    draft = await store.create(OrgId(ORG), live_spec(await now_ms(redis_client)))
+    assert draft.state == "draft"
+    async with running_gateway(make_settings(redis_url, key_prefix)) as gw:
+        async with client(gw, draft.id, token(draft.id)) as ws:
+            await closed_with(ws, CloseCode.CONTEST_NOT_FOUND)
+        await store.apply(draft.id, "schedule")
+        async with client(gw, draft.id, token(draft.id)) as ws:
+            welcome = await recv_until(ws, m.Welcome)
+            assert welcome.contest.state == "scheduled"
