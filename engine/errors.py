@@ -197,7 +197,10 @@ CLOSE_DESCRIPTIONS: Mapping[CloseCode, str] = {
     CloseCode.BAD_PROTOCOL: "Too many malformed frames, or no `join` in time.",
     CloseCode.UNAVAILABLE: "The gateway lost its Redis; reconnect after a back-off.",
     CloseCode.TOKEN_EXPIRED: "The join token expired; fetch a new one, then reconnect.",
-    CloseCode.CONTEST_OVER: "The contest is closed or finalized; there is nothing to rejoin.",
+    CloseCode.CONTEST_OVER: (
+        "Reserved, not sent today: a member joining a closed or finalized contest gets "
+        "`welcome` and `closed` (their final standing) and may stay to read leaderboards."
+    ),
     CloseCode.TOKEN_INVALID: "The join token is malformed or forged; do not retry with it.",
     CloseCode.TOKEN_WRONG_CONTEST: "The join token names another contest.",
     CloseCode.NOT_ELIGIBLE: "The member is not eligible for this contest.",
