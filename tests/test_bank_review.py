@@ -158,3 +158,25 @@ def test_writers_never_fail_on_unvalidated_weights() -> None:
     )
     for fmt in ("yaml", "json", "gift", "aiken", "csv"):
         dumps(bank, fmt)
+
+
+# --------------------------------------------------------------------- YAML
+
+
+def test_yaml_merge_key_problems_are_located_on_the_overriding_key() -> None:
+    """With ``<<: *base`` the question's own key wins, but problems were located on the
+    line of the merged key in the anchored question."""
+    text = (
+        "questions:\n"
+        "- &base\n"
+        "  id: q1\n"
+        "  kind: true_false\n"
+        "  text: Một?\n"
+        "  answer: true\n"
+        "- <<: *base\n"
+        "  id: q2\n"
+        "  answer: maybe\n"
+    )
+    (problem,) = problems_of(text, "yaml", source="b.yaml")
+    assert problem.code == "wrong_type"
+    assert problem.where == Location(file="b.yaml", line=9, question="q2", field="answer")

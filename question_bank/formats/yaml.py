@@ -210,8 +210,14 @@ def _node_at(root: yaml.Node | None, path: Path) -> yaml.Node | None:
         if isinstance(node, yaml.SequenceNode) and isinstance(step, int):
             node = node.value[step] if 0 <= step < len(node.value) else None
         elif isinstance(node, yaml.MappingNode) and isinstance(step, str):
+            # the last one: it is the value read (a repeated key, or a key of the mapping
+            # itself after the ones ``<<:`` merged in, which come first)
             node = next(
-                (v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == step),
+                (
+                    v
+                    for k, v in reversed(node.value)
+                    if isinstance(k, yaml.ScalarNode) and k.value == step
+                ),
                 None,
             )
         else:
