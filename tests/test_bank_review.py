@@ -180,3 +180,45 @@ def test_yaml_merge_key_problems_are_located_on_the_overriding_key() -> None:
     (problem,) = problems_of(text, "yaml", source="b.yaml")
     assert problem.code == "wrong_type"
     assert problem.where == Location(file="b.yaml", line=9, question="q2", field="answer")
+
+
+# --------------------------------------------------------------------- weights
+
+
+@pytest.mark.parametrize(
+    ("fmt", "text"),
+    [
+        ("gift", "q{=a ~%0e99999999999999999999%b}"),
+        ("csv", 'text,option_a,option_b,correct\nq,x,y,"a, b:0e99999999999999999999"\n'),
+        ("csv", "kind,text,correct\nshort_text,q,x | %0e99999999999999999999%y\n"),
+    ],
+)
+def test_percent_with_a_huge_exponent_is_read_not_an_exception(fmt: str, text: str) -> None:
+    """decimal.InvalidOperation escaped loads: the exponent overflowed Decimal's context."""
+    bank = loads(text, fmt)
+    weights = [getattr(item, "weight", None) for item in _items(bank)]
+    assert 0.0 in weights
+
+
+def _items(bank: Bank) -> list[object]:
+    (question,) = bank.questions
+    return list(getattr(question, "options", None) or getattr(question, "answers", []))
+
+
+# --------------------------------------------------------------------- huge integers
+
+
+def test_gift_points_with_thousands_of_digits_is_a_problem() -> None:
+    """int() refuses strings of more than 4300 digits: ValueError escaped loads."""
+    (problem,) = problems_of("// @points: " + "9" * 5000 + "\nq{T}", "gift", source="b.gift")
+    assert problem.code in ("bad_metadata", "value_out_of_range")
+    assert problem.where.file == "b.gift"
+    assert problem.where.line == 1
+
+
+def test_yaml_int_with_thousands_of_digits_is_located() -> None:
+    text = "questions:\n- id: q\n  kind: true_false\n  text: Đúng?\n  answer: true\n"
+    text += "  points: " + "9" * 5000 + "\n"
+    (problem, *_) = problems_of(text, "yaml", source="b.yaml")
+    assert problem.where.line == 6
+    assert problem.where.field == "points"

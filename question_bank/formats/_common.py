@@ -189,7 +189,12 @@ def format_number(value: float) -> str:
 def parse_percent(text: str) -> float | None:
     """``50`` -> 0.5, ``33.333`` -> 0.33333 (in decimal, so no ``0.33332999``); else ``None``."""
     value = parse_number(text)
-    return None if value is None else float(Decimal(text.strip()).scaleb(-2))
+    if value is None:
+        return None
+    try:
+        return float(Decimal(text.strip()).scaleb(-2))
+    except ArithmeticError:  # an exponent past Decimal's limits (0e99999999999999999999)
+        return value / 100
 
 
 def leading_percent(text: str) -> tuple[str, float | None, int] | None:

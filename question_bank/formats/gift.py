@@ -178,7 +178,9 @@ class _Reader:
         fields["media_url"] = media
         for key, (value, number) in meta.items():
             if key in ("points", "time_limit"):
-                if value.isascii() and value.isdigit():
+                if value.isascii() and value.isdigit() and len(value) > 20:
+                    self.problem("bad_metadata", number, f"@{key} is far too large", qid)
+                elif value.isascii() and value.isdigit():
                     fields[key] = int(value)
                 else:
                     self.problem("bad_metadata", number, f"@{key} must be a whole number", qid)

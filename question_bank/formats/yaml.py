@@ -36,6 +36,10 @@ MAX_NODES = 2_000_000
 """Most nodes a document may expand to through aliases (a "billion laughs" guard)."""
 
 _STR_TAG = "tag:yaml.org,2002:str"
+_INT_TAG = "tag:yaml.org,2002:int"
+_MAX_DIGITS = 1000
+"""An int scalar longer than this is read as a string (Python refuses to convert more than
+4300 digits), so decoding reports it, located, as out of range."""
 _RETAGGED = frozenset(
     {
         "tag:yaml.org,2002:int",
@@ -158,6 +162,9 @@ def _check_nodes(root: yaml.Node, source: str) -> list[Problem]:
             where = Location(file=source, line=line)
             return [*problems, Problem(code="too_complex", message=message, where=where)]
         open_.add(id(node))
+        if isinstance(node, yaml.ScalarNode) and node.tag == _INT_TAG:
+            if len(node.value) > _MAX_DIGITS:
+                node.tag = _STR_TAG
         stack.append((node, True))
         stack.extend((child, False) for child in children if id(child) not in sizes)
         if isinstance(node, yaml.MappingNode):
