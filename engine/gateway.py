@@ -60,6 +60,7 @@ from .metrics import (
     WS_CLOSES,
     WS_CONNECTIONS,
     WS_CONNECTS,
+    WS_DROPPED,
     WS_REFUSED,
 )
 from .presence import publish_counts, withdraw
@@ -381,18 +382,31 @@ class Gateway:
         of a worker's samples.)
         """
         ping_ms = int(self.settings.ping_interval * 1000)
+        unsent_cap = self.settings.max_write_buffer
         while True:
             await asyncio.sleep(self.sweep_seconds)
             now = self.clock()
             for conn in list(self.connections):
                 session = conn.session
-                if session.deadline <= now:
+                if unsent_cap and conn.ws.transport.get_write_buffer_size() > unsent_cap:
+                    self._drop_slow_reader(conn)
+                elif session.deadline <= now:
                     actions = session.expire(now)
                     if actions:
                         self._background(self._run_quietly(conn, actions))
                 elif ping_ms and now - max(session.last_frame, conn.pinged) >= ping_ms:
                     conn.pinged = now
                     _ping(conn.ws)
+
+    def _drop_slow_reader(self, conn: Connection) -> None:
+        """Drop a connection whose unsent bytes passed ``max_write_buffer``: its member does
+        not read (broadcasts are written without waiting, so nothing else bounds them). A
+        close frame would wait behind those bytes, so the socket is aborted; the handler's
+        cleanup runs as for any lost connection."""
+        child(WS_DROPPED, "slow_reader").inc()
+        member = conn.joined.member.id if conn.joined is not None else "not joined"
+        log.info("dropped a connection that stopped reading (member %s)", member)
+        conn.ws.transport.abort()
 
     def _background(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)

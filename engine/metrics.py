@@ -11,6 +11,7 @@ contest_ws_connections                 gauge      (open member connections, this
 contest_ws_connects_total              counter    (connections accepted)
 contest_ws_closes_total                counter    code (WebSocket close code)
 contest_ws_refused_total               counter    reason (server_full, ...)
+contest_ws_dropped_total               counter    reason (slow_reader: unsent bytes past the cap)
 contest_messages_in_total              counter    type (join, answer, ..., invalid)
 contest_messages_out_total             counter    type (welcome, question, ack, ...)
 contest_errors_total                   counter    code (an ``engine.errors.ErrorCode``)
@@ -71,6 +72,7 @@ __all__ = [
     "REDIS_SECONDS",
     "SCHEDULER_TRANSITIONS",
     "WS_CLOSES",
+    "WS_DROPPED",
     "WS_CONNECTIONS",
     "WS_CONNECTS",
     "WS_REFUSED",
@@ -92,6 +94,11 @@ WS_CONNECTIONS = Gauge(
 )
 WS_CONNECTS = Counter("contest_ws_connects", "Member WebSocket connections accepted.")
 WS_CLOSES = Counter("contest_ws_closes", "Member connections closed, by close code.", ["code"])
+WS_DROPPED = Counter(
+    "contest_ws_dropped",
+    "Connections dropped without a close handshake, by reason (slow_reader).",
+    ["reason"],
+)
 WS_REFUSED = Counter(
     "contest_ws_refused", "Connections refused before the handshake, by reason.", ["reason"]
 )

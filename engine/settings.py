@@ -46,6 +46,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     ping_interval: float = 20.0
     """Seconds of silence after which the gateway sends a connection a WebSocket ping (one
     timer for all connections); 0: none. Dead connections are closed by ``idle_timeout``."""
+    max_write_buffer: int = 262_144
+    """Bytes a gateway may hold unsent for one connection, beyond what the kernel buffers.
+    A member whose app stopped reading (a dead network, or a client that sends but never
+    reads) passes it; the next sweep drops that connection without a close handshake (the
+    member sees 1006, reconnects and gets its state back). 0: no limit."""
     max_connections: int = 19_000
     """Connections one gateway process accepts; past it new members are refused (close 4001).
     Keep below the process's open-file limit."""

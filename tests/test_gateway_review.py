@@ -301,3 +301,57 @@ async def test_a_draft_contest_cannot_be_joined_until_it_is_scheduled(
         async with client(gw, draft.id, token(draft.id)) as ws:
             welcome = await recv_until(ws, m.Welcome)
             assert welcome.contest.state == "scheduled"
+
+
+async def test_a_member_who_stops_reading_is_dropped_and_the_others_keep_everything(
+    redis_url, key_prefix, redis_client, live
+):
+    """Broadcasts are written without waiting for any socket, so the gateway caps what it
+    holds unsent per connection (``max_write_buffer``): a member whose app stopped reading
+    is dropped at the next sweep (1006, no handshake), and a reading member gets every
+    frame and stays."""
+    from engine import metrics
+    from scoring.keys import GlobalKeys
+
+    dropped = metrics.WS_DROPPED.labels("slow_reader")
+    before = dropped._value.get()
+    settings = make_settings(redis_url, key_prefix, max_write_buffer=1_048_576)
+    async with running_gateway(settings) as gw:
+        gw.sweep_seconds = 0.05
+        async with (
+            client(gw, live.id, token(live.id, "reader")) as reader,
+            client(gw, live.id, token(live.id, "stalled")) as stalled,
+        ):
+            await recv_until(reader, m.Welcome)
+            await recv_until(stalled, m.Welcome)
+            stalled.transport.pause_reading()  # the app stops reading; the socket stays
+            # 24 MB of broadcasts: more than the kernel buffers of the stalled socket hold
+            # (its receive buffer never grew; the server's send buffer is at most 4 MB here).
+            frames = 400
+            pad = "x" * 60_000
+            channel = GlobalKeys(key_prefix).channel(live.id)
+
+            async def read_all() -> None:
+                got = 0
+                while got < frames:
+                    got += '"type":"noise"' in await reader.recv()
+
+            reading = asyncio.create_task(read_all())
+            for n in range(frames):
+                await redis_client.publish(channel, f'{{"type":"noise","n":{n},"pad":"{pad}"}}')
+                if n % 10 == 9:
+                    await asyncio.sleep(0.01)  # the reader shares this loop: let it keep up
+            async with asyncio.timeout(timeout(30)):
+                await reading
+                while len(gw.connections) > 1:
+                    await asyncio.sleep(0.05)
+            assert dropped._value.get() == before + 1
+            [kept] = gw.connections
+            assert kept.joined is not None and kept.joined.member.id == "reader"
+            await send(reader, m.Ping(t=1))
+            assert isinstance(await recv_until(reader, m.Pong), m.Pong)
+            stalled.transport.resume_reading()
+            with pytest.raises(ConnectionClosed):
+                while True:
+                    await asyncio.wait_for(stalled.recv(), timeout(5))
+            assert stalled.close_code in (None, 1006)
