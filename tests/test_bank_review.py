@@ -222,3 +222,12 @@ def test_yaml_int_with_thousands_of_digits_is_located() -> None:
     (problem, *_) = problems_of(text, "yaml", source="b.yaml")
     assert problem.where.line == 6
     assert problem.where.field == "points"
+
+
+def test_csv_correct_naming_one_option_twice_is_a_problem_on_its_line() -> None:
+    """``a:50, a:50`` used to keep the last weight silently; the author saw only
+    weights_not_100 without the cause."""
+    data = 'kind,text,option_a,option_b,correct\nmultiple,Chọn?,X,Y,"a:50, a:50"\n'
+    problems = problems_of(data, "csv", source="q.csv")
+    twice = [p for p in problems if "named twice" in p.message]
+    assert [(p.code, p.where.line) for p in twice] == [("bad_correct", 2)]

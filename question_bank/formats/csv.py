@@ -225,12 +225,15 @@ class _Rows:
         letters = [chr(c) for c in range(ord("a"), ord(last) + 1)]
         weights: dict[str, float] = {}
         bare: list[str] = []
+        named: set[str] = set()
         for token in filter(None, (t.strip() for t in re.split(r"[,;]", correct))):
             letter, _, percent = token.lower().partition(":")
             letter = letter.strip()
             if letter not in letters or not texts.get(letter):
                 bad("correct", f"{token!r} names no option", "bad_correct")
-            elif not percent:
+            elif letter in named:
+                bad("correct", f"{token!r}: option {letter} is named twice", "bad_correct")
+            elif named.add(letter) or not percent:
                 bare.append(letter)
             elif (weight := parse_percent(percent.strip().removesuffix("%"))) is None:
                 bad("correct", f"{token!r}: the weight is not a percentage", "bad_correct")
