@@ -233,11 +233,13 @@ class _Rows:
                 bad("correct", f"{token!r} names no option", "bad_correct")
             elif letter in named:
                 bad("correct", f"{token!r}: option {letter} is named twice", "bad_correct")
-            elif named.add(letter) or not percent:
+            elif not percent:
+                named.add(letter)
                 bare.append(letter)
             elif (weight := parse_percent(percent.strip().removesuffix("%"))) is None:
                 bad("correct", f"{token!r}: the weight is not a percentage", "bad_correct")
             else:
+                named.add(letter)
                 weights[letter] = weight
         rest = 1.0 - sum(w for w in weights.values() if w > 0)
         for letter in bare:
