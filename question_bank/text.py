@@ -8,9 +8,11 @@ equal. :func:`fold` is the comparison key for short-text answers.
 import re
 import unicodedata
 
-__all__ = ["fold", "nfc", "strip_diacritics"]
+__all__ = ["fold", "id_from_name", "nfc", "strip_diacritics"]
 
 _WHITESPACE = re.compile(r"\s+")
+_ID_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_NOT_ID = re.compile(r"[^a-z0-9_.]+")
 
 
 def nfc(text: str) -> str:
@@ -38,3 +40,17 @@ def fold(text: str, *, ignore_diacritics: bool = False) -> str:
     if ignore_diacritics:
         key = strip_diacritics(key)
     return key
+
+
+def id_from_name(name: str, default: str = "bank") -> str:
+    """An id for a file named *name* (its stem), as bank ids allow: *name* itself if it is
+    one, else lower case without diacritics, every other run of characters a ``-``, at most
+    64 characters; *default* if nothing is left.
+
+    ``"geo-2026"`` stays; ``"Lịch sử Đảng (vòng 1)"`` becomes ``"lich-su-dang-vong-1"``.
+    """
+    if _ID_OK.fullmatch(name):
+        return name
+    slug = _NOT_ID.sub("-", strip_diacritics(nfc(name)).lower())
+    slug = slug.strip("-_.")[:64].rstrip("-_.")
+    return slug if _ID_OK.fullmatch(slug) else default

@@ -9,6 +9,8 @@ import unicodedata
 
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from question_bank.errors import BankInvalid, Location, Problem
 from question_bank.formats import dumps, loads
@@ -231,3 +233,22 @@ def test_csv_correct_naming_one_option_twice_is_a_problem_on_its_line() -> None:
     problems = problems_of(data, "csv", source="q.csv")
     twice = [p for p in problems if "named twice" in p.message]
     assert [(p.code, p.where.line) for p in twice] == [("bad_correct", 2)]
+
+
+@given(st.text(max_size=80))
+def test_an_id_from_any_file_name_is_a_valid_bank_id(name: str) -> None:
+    from engine.banks import ID_PATTERN as ENGINE_ID
+    from question_bank.text import id_from_name
+    from question_bank.validation import ID_PATTERN
+
+    made = id_from_name(name)
+    assert ENGINE_ID.fullmatch(made) and ID_PATTERN.fullmatch(made)
+    if ENGINE_ID.fullmatch(name):
+        assert made == name  # a name that is already an id is kept as it is
+
+
+def test_a_vietnamese_file_name_gives_an_ascii_id_and_keeps_the_title() -> None:
+    """``Lịch sử Đảng.gift`` used to give the id ``Lịch sử Đảng``, which no store accepts,
+    so every such file needed ``--id``."""
+    bank = loads("Thủ đô của Việt Nam là Hà Nội.{T}\n", "gift", source="banks/Lịch sử Đảng.gift")
+    assert (bank.id, bank.title) == ("lich-su-dang", "Lịch sử Đảng")

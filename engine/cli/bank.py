@@ -14,7 +14,8 @@ Redis (``--redis-url``, or the embedded server of ``--data-dir``). ``--org`` def
 ``central``; ``import`` of an id that exists stores a new version. The input format is
 taken from the file's extension unless ``--format`` names it (a ``.txt`` file is GIFT, or
 Aiken when it has ``ANSWER: X`` lines and no ``{``); for formats that cannot name
-the bank (GIFT, Aiken, CSV) the id and title default to the file name; ``--id`` wins over
+the bank (GIFT, Aiken, CSV) the id and title default to the file name (the id without
+diacritics or spaces: ``question_bank.text.id_from_name``); ``--id`` wins over
 an id inside the file.
 
 Problems print one per line as ``file:line, question Q, field F: message [code]`` (the

@@ -27,7 +27,7 @@ import msgspec
 from ..errors import BankInvalid, Location, Problem, UnsupportedFormat
 from ..ids import BankId, QuestionId
 from ..models import Bank
-from ..text import nfc
+from ..text import id_from_name, nfc
 
 __all__ = [
     "FORMATS",
@@ -106,7 +106,7 @@ def loads(
     text = nfc(data.removeprefix("\ufeff"))
     stem = Path(source).stem if source != "<input>" else "bank"
     parsed: Parsed = format_module(fmt).read(
-        text, source=source, bank_id=BankId(bank_id or stem), title=title or stem
+        text, source=source, bank_id=BankId(bank_id or id_from_name(stem)), title=title or stem
     )
     problems = list(parsed.problems)
     problems += validate(parsed.bank, source=source, lines=parsed.lines)
