@@ -121,7 +121,8 @@ class Session:
             self.floods += 1
             if self.floods > self.limits.flood_strikes:
                 return self._close(CloseCode.FLOOD, "message rate limit exceeded")
-            return [Send(m.Error(code=ErrorCode.RATE_LIMITED, message="too many messages"))]
+            refused = m.Error(code=ErrorCode.RATE_LIMITED, message="too many messages")
+            return [Send(msgspec.structs.replace(refused, seq=_seq_of(frame)))]
         self.floods = 0
         try:
             message = m.decode_client(frame)
@@ -131,7 +132,8 @@ class Session:
             self.bad_frames += 1
             if self.bad_frames > self.limits.bad_frame_strikes:
                 return self._close(CloseCode.BAD_PROTOCOL, "too many bad frames")
-            return [Send(m.Error(code=classify(exc), message=str(exc)[:200]))]
+            error = m.Error(code=classify(exc), message=str(exc)[:200], seq=_seq_of(frame))
+            return [Send(error)]
         self.bad_frames = 0
         return self._handle(message, now)
 
@@ -202,3 +204,23 @@ class Session:
             self.deadline = idle
         else:
             self.deadline = min(idle, self._join_deadline())
+
+
+class _Seq(msgspec.Struct):
+    """The one field of a refused frame the error echoes back."""
+
+    seq: int | None = None
+
+
+_decode_seq = msgspec.json.Decoder(_Seq).decode
+
+
+def _seq_of(frame: str | bytes) -> int | None:
+    """The ``seq`` of a frame that was refused before it was read (rate limit) or could
+    not be read as a message (wrong fields, unknown type), so the app knows which of its
+    answers got no ``ack``; ``None`` if the frame is not a JSON object with an integer
+    ``seq``."""
+    try:
+        return _decode_seq(frame).seq
+    except (msgspec.MsgspecError, UnicodeDecodeError):
+        return None

@@ -355,3 +355,41 @@ async def test_a_member_who_stops_reading_is_dropped_and_the_others_keep_everyth
                 while True:
                     await asyncio.wait_for(stalled.recv(), timeout(5))
             assert stalled.close_code in (None, 1006)
+
+
+def test_refused_frames_echo_their_seq_so_the_app_knows_which_answer_got_no_ack() -> None:
+    """A rate-limited frame, or one that is not a valid message, used to get an error with
+    ``seq: null``: the app could not tell which of its answers was dropped."""
+    from engine.limits import Limits
+    from engine.session import Send, Session
+
+    limits = Limits(
+        messages_per_second=1,
+        burst=1,
+        flood_strikes=5,
+        bad_frame_strikes=5,
+        idle_ms=60_000,
+        join_ms=5_000,
+    )
+    session = Session(limits, 0)
+    welcome = m.Welcome(
+        server_time=0,
+        member=m.MemberInfo(id="m1", name="An", province="hn", unit="u1"),
+        contest=m.ContestInfo(id="c1", title="T", mode="live", state="running"),
+    )
+    session.receive(m.encode(m.Join(token="tok")), 0)
+    session.joined(welcome, 0)
+
+    def error(frame: bytes, now: int) -> m.Error:
+        [action] = session.receive(frame, now)
+        assert isinstance(action, Send) and isinstance(action.message, m.Error)
+        return action.message
+
+    answer = m.encode(m.Answer(question="q1", answer="a", seq=7))
+    limited = error(answer, 0)  # the bucket's one token went to the join
+    assert (limited.code, limited.seq) == ("rate_limited", 7)
+    wrong = error(b'{"type": "answer", "question": 5, "answer": "a", "seq": 9}', 5_000)
+    assert (wrong.code, wrong.seq) == ("bad_message", 9)
+    junk = [b"{not json", b"[1, 2]", b'{"type": "nope", "seq": "x"}', b"\xff"]
+    for i, frame in enumerate(junk):
+        assert error(frame, 10_000 + 2_000 * i).seq is None
