@@ -41,6 +41,8 @@ from question_bank.ids import BankId, OrgId
 from question_bank.models import Bank
 from scoring.keys import DEFAULT_PREFIX, GlobalKeys
 
+from .errors import BankExists
+
 __all__ = ["ID_PATTERN", "BankStore", "BankSummary", "check_bank_id"]
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -51,6 +53,9 @@ _DECODER = msgspec.msgpack.Decoder(Bank)
 
 # KEYS[1] = bank index hash; ARGV[1] = bank id; ARGV[2] = version just written.
 # Sets index[id] = version unless it already holds a higher one. Returns the index value.
+_CLAIM_MS = 10_000
+"""Life of the claim :meth:`BankStore.create` holds while it checks and stores a new id."""
+
 _RAISE_INDEX = """
 local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
 local version = tonumber(ARGV[2])
@@ -117,6 +122,28 @@ class BankStore:
                     continue
         await self._raise_index(keys=[self.keys.bank_index(org)], args=[bank.id, version])
         return version
+
+    async def create(self, org: OrgId, bank: Bank) -> int:
+        """Store *bank* as version 1 of a new id in *org* (or the next version, if a deleted
+        bank had the id); :class:`~engine.errors.BankExists` if *org* has a bank with that
+        id, also when another upload of the same id is being stored at this moment.
+
+        The check and the store are two steps on keys of different Redis Cluster slots, so
+        a short claim key (SET NX, expiring by itself if this process dies) makes
+        concurrent creations of one id take turns: exactly one of them stores the bank.
+        """
+        check_bank_id(bank.id)
+        claim = f"{self.keys.bank_versions(org, bank.id)}:creating"
+        if not await self.redis.set(claim, "1", nx=True, px=_CLAIM_MS):
+            raise BankExists(f"bank {bank.id!r} is being created by another upload")
+        try:
+            if await self.exists(org, bank.id):
+                raise BankExists(
+                    f"bank {bank.id!r} already exists; PUT /api/banks/{bank.id} replaces it"
+                )
+            return await self.put(org, bank)
+        finally:
+            await self.redis.delete(claim)
 
     async def latest_version(self, org: OrgId, bank_id: BankId) -> int:
         """Latest version of a live (not deleted) bank; :class:`BankNotFound` otherwise."""

@@ -228,3 +228,57 @@ def test_openapi_names_the_bank_endpoints_query_parameters() -> None:
     assert query("get", "/api/banks/{bank_id}") == {"version", "format"}
     assert query("post", "/api/banks") == {"format", "id", "title", "filename"}
     assert query("put", "/api/banks/{bank_id}") == {"format", "title", "filename"}
+
+
+async def test_concurrent_uploads_of_one_new_bank_id_store_it_once(
+    api: Api, key_prefix: str
+) -> None:
+    """Two organisers' tools uploading the same new id at once used to both get 201 (as
+    versions 1 and 2): the existence check and the store were separate steps."""
+    import asyncio
+
+    from engine.banks import BankStore
+    from question_bank.formats import dumps
+    from question_bank.ids import BankId, OrgId
+    from tests.contest_helpers import make_bank
+
+    body = dumps(make_bank("race"), "json").text.encode()
+    responses = await asyncio.gather(
+        *(api.a.post("/api/banks", content=body, params={"format": "json"}) for _ in range(12))
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201] + [409] * 11, statuses
+    assert {r.json()["error"]["code"] for r in responses if r.status_code == 409} == {"bank_exists"}
+    store = BankStore(api.redis, key_prefix)
+    assert await store.versions(OrgId("central"), BankId("race")) == [1]
+    # The claim is gone: replacing and re-creating after a delete work as before.
+    assert (
+        await api.a.put("/api/banks/race", content=body, params={"format": "json"})
+    ).status_code == 200
+    assert (await api.a.delete("/api/banks/race")).status_code == 204
+    again = await api.a.post("/api/banks", content=body, params={"format": "json"})
+    assert again.status_code == 201 and again.json()["version"] == 3
+
+
+async def test_bank_store_create_lets_one_of_two_racing_creations_store(
+    redis_client: redis.asyncio.Redis, key_prefix: str
+) -> None:
+    """BankStore.create: two creations of one id that interleave at every await (gather
+    starts both before either stores) store it once; the other is BankExists."""
+    import asyncio
+
+    from engine.banks import BankStore
+    from engine.errors import BankExists
+    from question_bank.ids import BankId, OrgId
+    from tests.contest_helpers import make_bank
+
+    store = BankStore(redis_client, key_prefix)
+    outcomes = await asyncio.gather(
+        store.create(OrgId("o"), make_bank("twin")),
+        store.create(OrgId("o"), make_bank("twin")),
+        return_exceptions=True,
+    )
+    assert sorted(type(o).__name__ for o in outcomes) == ["BankExists", "int"]
+    assert await store.versions(OrgId("o"), BankId("twin")) == [1]
+    with pytest.raises(BankExists):
+        await store.create(OrgId("o"), make_bank("twin"))

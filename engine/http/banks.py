@@ -46,7 +46,7 @@ from question_bank.ids import BankId
 from question_bank.models import Bank
 
 from ..banks import BankStore, BankSummary, check_bank_id
-from ..errors import BadMessage, BankExists
+from ..errors import BadMessage
 from .auth import require_org
 from .common import INT64, dotted, out_of_range
 
@@ -185,9 +185,7 @@ async def create_bank(request: Request) -> Response:
     org = await require_org(request)
     store = _store(request)
     bank = await _parse_upload(request, None)
-    if await store.exists(org, bank.id):
-        raise BankExists(f"bank {bank.id!r} already exists; PUT /api/banks/{bank.id} replaces it")
-    version = await store.put(org, bank)
+    version = await store.create(org, bank)
     stored = msgspec.structs.replace(bank, version=version)
     location = f"/api/banks/{quote(bank.id)}?version={version}"
     return _json(_summary(stored), 201, {"Location": location})
