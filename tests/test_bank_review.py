@@ -252,3 +252,12 @@ def test_a_vietnamese_file_name_gives_an_ascii_id_and_keeps_the_title() -> None:
     so every such file needed ``--id``."""
     bank = loads("Thủ đô của Việt Nam là Hà Nội.{T}\n", "gift", source="banks/Lịch sử Đảng.gift")
     assert (bank.id, bank.title) == ("lich-su-dang", "Lịch sử Đảng")
+
+
+def test_csv_cells_under_a_blank_header_are_reported_not_dropped() -> None:
+    """A spreadsheet column whose header was left blank used to be ignored silently, with
+    whatever the author had typed under it."""
+    data = "text,,option_a,option_b,correct\nThủ đô?,nhớ kiểm tra,Hà Nội,Huế,a\nHuế?,,X,Y,b\n"
+    problems = problems_of(data, "csv", source="q.csv")
+    assert [(p.code, p.where.line) for p in problems] == [("extra_cells", 2)]
+    assert "column 2" in problems[0].message

@@ -69,7 +69,7 @@ PROBLEM_CODES: dict[str, str] = {
     "missing_column": "the header row has no text column",
     "unknown_column": "a header the format does not have (misspelt?)",
     "duplicate_column": "two header cells name the same column",
-    "extra_cells": "a row has filled cells past the last header column",
+    "extra_cells": "a row has filled cells past the last header column or under a blank one",
     "bad_value": "a cell that does not parse: kind, points, time limit, difficulty, number...",
     "bad_correct": "the correct cell names an option that is not there, or is malformed",
 }
@@ -103,6 +103,10 @@ def read(text: str, *, source: str, bank_id: BankId, title: str) -> Parsed:
             continue
         if any(cell.strip() for cell in cells[rows.width :]):
             rows.problem("extra_cells", line, "cells past the last header column", None, None)
+        for i in rows.unnamed:
+            if i < len(cells) and cells[i].strip():
+                message = f"a filled cell in column {i + 1}, whose header cell is blank"
+                rows.problem("extra_cells", line, message, None, None)
         qid = ids.use(row.get("id") or ids.derive(row.get("title", ""), row.get("text", "")))
         question = rows.question(line, qid, row)
         if question is None:
@@ -137,6 +141,8 @@ class _Rows:
         self.source = source
         self.problems: list[Problem] = []
         self.width = 0
+        self.unnamed: list[int] = []
+        """Columns (0-based) whose header cell is blank: a cell under one is reported."""
 
     def problem(
         self, code: str, line: int, message: str, qid: str | None, field: str | None
@@ -152,6 +158,7 @@ class _Rows:
             name = re.sub(r"[\s-]+", "_", cell.strip().lower())
             name = _ALIASES.get(name, name)
             if not name:
+                self.unnamed.append(i)
                 continue
             if name not in COLUMNS and not re.fullmatch(r"option_[a-z]", name):
                 self.problem("unknown_column", line, f"unknown column {cell!r}", None, cell)
