@@ -8,15 +8,28 @@ place, not once per answer.
 
 from __future__ import annotations
 
+import math
+
 from question_bank.ids import ContestId, QuestionId
 
 from .batcher import AnswerBatcher
+from .errors import ScoringUsageError
 from .keys import DEFAULT_PREFIX, ContestKeys
 from .scripts import AnyRedis, Scripts
 
-__all__ = ["AnswerPath"]
+__all__ = ["AnswerPath", "fraction_arg"]
 
 _KEYS_CACHE_LIMIT = 10_000
+
+
+def fraction_arg(fraction: float) -> str:
+    """*fraction* as the scripts' ARGV (``repr(float)``); a NaN or infinite one is refused
+    (:class:`ScoringUsageError`) before anything is sent: Lua would clamp ``inf`` to full
+    points and fail half-way on ``nan``."""
+    value = float(fraction)
+    if not math.isfinite(value):
+        raise ScoringUsageError(f"a graded fraction is a finite number, not {value!r}")
+    return repr(value)
 
 
 class AnswerPath:

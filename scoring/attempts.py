@@ -52,6 +52,7 @@ from .replies import text
 from .scripts import AnyRedis, Scripts
 
 __all__ = [
+    "MAX_PREDICTION",
     "Attempts",
     "AttemptState",
     "BestAttempt",
@@ -66,6 +67,12 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+MAX_PREDICTION = 10**12
+"""Largest prediction an attempt stores (the wire's bound, ``engine.messages``): Redis's
+cjson writes the best attempt's JSON with 14 significant digits, so a larger one (from
+10**14) would come back as a float that no longer decodes, failing finalize for everyone;
+ranking's distances are exact up to 2**41 - 1 (:func:`scoring.ranking.head_key`)."""
 
 _encoder = msgspec.json.Encoder()
 
@@ -201,8 +208,10 @@ class Attempts:
     async def _submit_call(
         self, mode: str, member: MemberId, prediction: int | None, require: bool
     ) -> SubmitOutcome:
-        if prediction is not None and (isinstance(prediction, bool) or prediction < 0):
-            raise ScoringUsageError("a prediction is a whole number >= 0")
+        if prediction is not None and (
+            isinstance(prediction, bool) or not 0 <= prediction <= MAX_PREDICTION
+        ):
+            raise ScoringUsageError(f"a prediction is a whole number from 0 to {MAX_PREDICTION}")
         k = self.keys
         raw = await self.scripts.call(
             "attempt_submit",

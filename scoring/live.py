@@ -19,7 +19,7 @@ import msgspec
 
 from question_bank.ids import MemberId, QuestionId
 
-from .answer_path import AnswerPath
+from .answer_path import AnswerPath, fraction_arg
 from .batcher import run_call
 from .errors import CorruptData, map_redis_errors
 from .outcomes import AnswerOutcome, decode_outcome
@@ -150,7 +150,7 @@ class LiveScoring(AnswerPath):
         return ScriptCall(
             "accept_answer",
             self._cached_keys(question, province, unit),
-            [member, question, repr(float(fraction)), choice, province, unit, *choices],
+            [member, question, fraction_arg(fraction), choice, province, unit, *choices],
         )
 
     def _build_keys(self, question: QuestionId, province: str, unit: str) -> tuple[str, ...]:

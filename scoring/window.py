@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 from question_bank.ids import MemberId, QuestionId
 
-from .answer_path import AnswerPath
+from .answer_path import AnswerPath, fraction_arg
 from .batcher import run_call
 from .outcomes import AnswerOutcome, decode_outcome
 from .scripts import ScriptCall
@@ -47,7 +47,7 @@ class WindowScoring(AnswerPath):
                 member,
                 str(attempt),
                 question,
-                repr(float(fraction)),
+                fraction_arg(fraction),
                 choice,
                 province,
                 unit,
