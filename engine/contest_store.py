@@ -23,6 +23,7 @@ scoring data (boards, answers, attempts); the definition, ``meta`` and history s
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import secrets
 from typing import Any, cast
@@ -74,6 +75,29 @@ redis.call('RPUSH', KEYS[2],
 return {1, ARGV[2], at}
 """
 
+# KEYS[1] = P:{C}:deadlines; ARGV[1] = P:{C} (the contest's key base), ARGV[2] = close time
+# Every open window attempt whose deadline is after the round's close ends at the close
+# (never before it started): its hash's deadline and its entry in the deadline queue move,
+# so the attempt script refuses later answers as late and the sweep expires it.
+# Returns {attempts cut, Redis now}.
+_CUT_ATTEMPTS = """
+local close = tonumber(ARGV[2])
+local entries = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[2], '+inf')
+local cut = 0
+for _, entry in ipairs(entries) do
+  local key = ARGV[1] .. ':att:' .. entry
+  local a = redis.call('HMGET', key, 'state', 'started')
+  local deadline = math.max(close, tonumber(a[2]) or close)
+  if a[1] == 'open' then
+    redis.call('HSET', key, 'deadline', string.format('%d', deadline))
+    cut = cut + 1
+  end
+  redis.call('ZADD', KEYS[1], deadline, entry)
+end
+local t = redis.call('TIME')
+return {cut, tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)}
+"""
+
 _KEEP_ON_DELETE = (":meta", ":history", ":online")
 
 
@@ -118,6 +142,7 @@ class ContestStore:
         self.keys = GlobalKeys(prefix)
         self.banks = BankStore(redis_client, prefix)
         self._move = redis_client.register_script(_MOVE)
+        self._cut_attempts = redis_client.register_script(_CUT_ATTEMPTS)
 
     # ------------------------------------------------------------------ reading
 
@@ -304,6 +329,8 @@ class ContestStore:
                 at = int(reply[2])
                 if lifecycle.is_terminal(target):
                     await self.redis.srem(active_key(self.prefix), contest.id)
+                if event == "close" and contest.mode == "window":
+                    await self._end_attempts(contest.id, at)
                 await self._announce(contest.id, target, at)
                 if target == "deleted":
                     await self._purge(contest.id)
@@ -328,8 +355,12 @@ class ContestStore:
                     if isinstance(question, Prediction):
                         measure = question.measure
                     break
-        # The round is closed: attempts still open are closed by their deadline (which
-        # cannot be past closes_at), so none should remain; force ranks any stragglers.
+        # The round is closed: attempts still open end at the close (a round closed by
+        # hand before closes_at; redone here in case the closing process died before it
+        # could); force ranks any that the sweep has not expired yet as they stand.
+        closes = [t.at for t in contest.history if t.event == "close"]
+        if closes:
+            await self._end_attempts(contest.id, closes[-1])
         await finalizer.finalize_window(measure, force=True)
 
     async def finalize(self, contest_id: ContestId | str, *, org: OrgId | None = None) -> Contest:
@@ -341,6 +372,21 @@ class ContestStore:
         lifecycle.next_state(contest.mode, contest.state, "finalize")
         await self.finalize_standings(contest)
         return await self.apply(contest.id, "finalize", org=org)
+
+    async def _end_attempts(self, contest_id: ContestId, closed_at: int) -> None:
+        """End the window attempts still open when the round closed at *closed_at* (ms):
+        their deadline becomes the close, and they are expired (closed, counted, ranked) as
+        soon as Redis's clock is past it. Idempotent."""
+        from scoring.attempts import Attempts
+
+        keys = ContestKeys(contest_id, self.prefix)
+        reply: builtins.list[Any] = await self._cut_attempts(
+            keys=[keys.deadlines], args=[keys.base, closed_at]
+        )
+        now = int(reply[1])
+        if now <= closed_at:  # the sweep expires an attempt once its deadline is past
+            await asyncio.sleep((closed_at - now + 1) / 1000)
+        await Attempts(self.redis, contest_id, prefix=self.prefix).expire_due()
 
     async def _announce(self, contest_id: ContestId, state: State, at: int) -> None:
         frame = messages.encode(messages.StateChanged(state=state, at=at))

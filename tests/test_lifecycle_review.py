@@ -1,0 +1,82 @@
+"""Review of the contest lifecycle and its timing: what an organiser hits running contests.
+
+Manual closes with work in flight, finalize races, stale drafts being scheduled, and a
+live show's conductor when the show is stopped under it. Real Redis, no timing asserts.
+"""
+
+from __future__ import annotations
+
+import pytest
+import redis.asyncio
+
+from engine.contest_store import ContestStore
+from engine.contests import Contest, WindowTiming
+from question_bank.ids import ContestId, MemberId, OrgId, QuestionId
+from scoring.attempts import Attempts, DrawnQuestion
+from scoring.finalize import Finalizer
+from scoring.keys import ContestKeys
+from scoring.profiles import Profile
+from tests.contest_helpers import now_ms, setup_org, window_spec
+
+ORG = OrgId("central")
+PROFILE = Profile(name="An", province="hanoi", unit="u1")
+DRAW = [
+    DrawnQuestion(id=QuestionId("q1"), points=10),
+    DrawnQuestion(id=QuestionId("q2"), points=10),
+]
+
+
+@pytest.fixture
+async def store(redis_client: redis.asyncio.Redis, key_prefix: str) -> ContestStore:
+    await setup_org(redis_client, key_prefix, ORG)
+    return ContestStore(redis_client, key_prefix)
+
+
+async def open_window(store: ContestStore, contest_id: str, **window: int) -> Contest:
+    now = await now_ms(store.redis)
+    timing = WindowTiming(
+        opens_at=window.get("opens_at", now - 1_000),
+        closes_at=window.get("closes_at", now + 3_600_000),
+        attempt_seconds=600,
+        prediction_question=QuestionId("pred"),
+    )
+    await store.create(ORG, window_spec(now, id=ContestId(contest_id), window=timing))
+    await store.apply(contest_id, "schedule")
+    return await store.apply(contest_id, "open")
+
+
+async def start_attempt(store: ContestStore, contest: Contest, member: str) -> None:
+    assert contest.window is not None
+    outcome = await Attempts(store.redis, contest.id, prefix=store.prefix).start(
+        MemberId(member),
+        PROFILE,
+        DRAW,
+        duration_ms=contest.window.attempt_seconds * 1000,
+        opens_at=contest.window.opens_at,
+        closes_at=contest.window.closes_at,
+    )
+    assert outcome.ok
+
+
+# ---------------------------------------------------------------------- window rounds
+
+
+async def test_closing_a_window_by_hand_closes_its_open_attempts(store: ContestStore) -> None:
+    contest = await open_window(store, "w-early")
+    await start_attempt(store, contest, "m1")
+    attempts = Attempts(store.redis, contest.id, prefix=store.prefix)
+    closed = await store.apply(contest.id, "close")
+    closed_at = closed.history[-1].at
+    attempt = await attempts.resume(MemberId("m1"))
+    assert attempt is not None and attempt.state == "expired"
+    assert attempt.deadline <= closed_at  # the attempt ended when the round did
+    # Nothing can be handed in after the close, so the final ranking stays final.
+    submitted = await attempts.submit(MemberId("m1"), 3)
+    assert submitted.status != "ok"
+    assert await store.redis.zcard(ContestKeys(contest.id, store.prefix).deadlines) == 0
+    finalized = await store.finalize(contest.id)
+    assert finalized.state == "finalized"
+    standing = await Finalizer(store.redis, contest.id, prefix=store.prefix).standing(
+        MemberId("m1")
+    )
+    assert standing is not None
