@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import msgspec
@@ -47,10 +48,11 @@ from .errors import (
     IllegalTransition,
     OrgNotFound,
 )
+from .lease import Lease
 from .lifecycle import Event, State
 from .orgs import OrgStore
 
-__all__ = ["ContestStore", "active_key", "history_key"]
+__all__ = ["FINALIZE_LEASE_MS", "ContestStore", "active_key", "history_key"]
 
 _ENCODER = msgspec.msgpack.Encoder()
 _DECODER = msgspec.msgpack.Decoder(Contest)
@@ -97,6 +99,10 @@ end
 local t = redis.call('TIME')
 return {cut, tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)}
 """
+
+FINALIZE_LEASE_MS = 10_000
+"""Time-to-live of a contest's finalize lease (renewed while finalize runs): how long a
+finalize that died holds the next one off."""
 
 _KEEP_ON_DELETE = (":meta", ":history", ":online")
 
@@ -363,15 +369,43 @@ class ContestStore:
             await self._end_attempts(contest.id, closes[-1])
         await finalizer.finalize_window(measure, force=True)
 
-    async def finalize(self, contest_id: ContestId | str, *, org: OrgId | None = None) -> Contest:
-        """Compute a closed contest's final standings (:meth:`finalize_standings`), then
-        move it to ``finalized``."""
+    async def finalize(
+        self,
+        contest_id: ContestId | str,
+        *,
+        org: OrgId | None = None,
+        standings: Callable[[Contest], Awaitable[None]] | None = None,
+    ) -> Contest:
+        """Compute a closed contest's final standings (*standings*, by default
+        :meth:`finalize_standings`), then move it to ``finalized``.
+
+        One finalize at a time per contest, under the lease ``P:{C}:lease:finalize``: two
+        runs at once (the scheduler and an organiser) would write the same temporary keys
+        and swap each other's half-written standings in. The one that does not get the lease
+        is refused with :class:`IllegalTransition` (state ``finalizing``), like the loser of
+        any other race for a move.
+        """
         contest = await self.get(contest_id)
         if org is not None and not contest.owned_by(org):
             raise Forbidden(f"contest {contest_id!r} belongs to another organisation")
         lifecycle.next_state(contest.mode, contest.state, "finalize")
-        await self.finalize_standings(contest)
-        return await self.apply(contest.id, "finalize", org=org)
+        lease = Lease(
+            self.redis,
+            ContestKeys(contest.id, self.prefix).lease("finalize"),
+            ttl_ms=FINALIZE_LEASE_MS,
+        )
+        if not await lease.acquire():
+            raise IllegalTransition("finalizing", "finalize")
+        compute = standings or self.finalize_standings
+
+        async def work() -> Contest:
+            # Re-read under the lease: another finalize may have ended since the read above.
+            current = await self.get(contest.id)
+            lifecycle.next_state(current.mode, current.state, "finalize")
+            await compute(current)
+            return await self.apply(current.id, "finalize", org=org)
+
+        return await lease.hold(work)
 
     async def _end_attempts(self, contest_id: ContestId, closed_at: int) -> None:
         """End the window attempts still open when the round closed at *closed_at* (ms):

@@ -200,8 +200,9 @@ class Scheduler:
                 if event == "close" and contest.mode == "window":
                     await self._expire(contest)
                 if event == "finalize":
-                    await self.finalizer(contest)
-                contest = await self.store.apply(contest.id, event)
+                    contest = await self.store.finalize(contest.id, standings=self.finalizer)
+                else:
+                    contest = await self.store.apply(contest.id, event)
             except IllegalTransition:
                 return contest  # another process (or an organiser) moved it first
             SCHEDULER_TRANSITIONS.labels(event).inc()

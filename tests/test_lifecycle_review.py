@@ -6,11 +6,15 @@ live show's conductor when the show is stopped under it. Real Redis, no timing a
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import redis.asyncio
 
 from engine.contest_store import ContestStore
 from engine.contests import Contest, WindowTiming
+from engine.errors import IllegalTransition
+from engine.scheduler import Scheduler
 from question_bank.ids import ContestId, MemberId, OrgId, QuestionId
 from scoring.attempts import Attempts, DrawnQuestion
 from scoring.finalize import Finalizer
@@ -80,3 +84,52 @@ async def test_closing_a_window_by_hand_closes_its_open_attempts(store: ContestS
         MemberId("m1")
     )
     assert standing is not None
+
+
+async def test_concurrent_finalizes_finalize_once(store: ContestStore) -> None:
+    contest = await open_window(store, "w-race")
+    for i in range(5):
+        await start_attempt(store, contest, f"m{i}")
+    await store.apply(contest.id, "close")
+    results = await asyncio.gather(
+        store.finalize(contest.id), store.finalize(contest.id), return_exceptions=True
+    )
+    won = [r for r in results if isinstance(r, Contest)]
+    lost = [r for r in results if isinstance(r, BaseException)]
+    assert len(won) == 1 and won[0].state == "finalized"
+    assert len(lost) == 1 and isinstance(lost[0], IllegalTransition), lost
+    standings = await Finalizer(store.redis, contest.id, prefix=store.prefix).standings()
+    assert sorted(m for m, _ in standings) == [f"m{i}" for i in range(5)]
+
+
+async def test_finalize_never_runs_twice_at_once(
+    store: ContestStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scheduler finalizes a closed round at once; an organiser pressing finalize then
+    must not compute the standings beside it (both write the same temporary keys)."""
+    contest = await open_window(store, "w-overlap")
+    await start_attempt(store, contest, "m1")
+    await store.apply(contest.id, "close")
+    real = ContestStore.finalize_standings
+    running: list[int] = []
+    most = 0
+
+    async def slow(self: ContestStore, contest: Contest) -> None:
+        nonlocal most
+        running.append(1)
+        most = max(most, len(running))
+        await asyncio.sleep(0.05)  # a big round takes seconds here
+        await real(self, contest)
+        running.pop()
+
+    monkeypatch.setattr(ContestStore, "finalize_standings", slow)
+    scheduler = Scheduler(store.redis, prefix=store.prefix, holder="s1")
+    results = await asyncio.gather(
+        scheduler.tick(), store.finalize(contest.id), return_exceptions=True
+    )
+    await scheduler.close()
+    assert most == 1
+    assert (await store.get(contest.id)).state == "finalized"
+    assert [t.event for t in (await store.get(contest.id)).history].count("finalize") == 1
+    assert isinstance(results[0], int)  # the scheduler's tick went through either way
+    assert isinstance(results[1], Contest | IllegalTransition), results[1]
