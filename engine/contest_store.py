@@ -325,6 +325,8 @@ class ContestStore:
             if contest.state == "deleted":
                 raise ContestNotFound(f"contest {contest_id!r} was deleted")
             target = lifecycle.next_state(contest.mode, contest.state, event)
+            if event == "schedule" and contest.window is not None:
+                await self._check_schedulable(contest)
             keys = ContestKeys(contest.id, self.prefix)
             missing_ok = "1" if not contest.history and contest.state == "draft" else "0"
             reply: builtins.list[Any] = await self._move(
@@ -406,6 +408,21 @@ class ContestStore:
             return await self.apply(current.id, "finalize", org=org)
 
         return await lease.hold(work)
+
+    async def _check_schedulable(self, contest: Contest) -> None:
+        """A window round is scheduled only while its window is still ahead: a draft left
+        until its ``closes_at`` passed would otherwise open, close and finalize at once with
+        nobody in it. :class:`ContestInvalid` says to edit its times."""
+        assert contest.window is not None
+        if contest.window.closes_at <= await self.now_ms():
+            raise ContestInvalid(
+                [
+                    {
+                        "field": "window.closes_at",
+                        "message": "is already past: edit the times, then schedule",
+                    }
+                ]
+            )
 
     async def _end_attempts(self, contest_id: ContestId, closed_at: int) -> None:
         """End the window attempts still open when the round closed at *closed_at* (ms):

@@ -13,7 +13,7 @@ import redis.asyncio
 
 from engine.contest_store import ContestStore
 from engine.contests import Contest, WindowTiming
-from engine.errors import IllegalTransition
+from engine.errors import ContestInvalid, IllegalTransition
 from engine.scheduler import Scheduler
 from question_bank.ids import ContestId, MemberId, OrgId, QuestionId
 from scoring.attempts import Attempts, DrawnQuestion
@@ -133,3 +133,15 @@ async def test_finalize_never_runs_twice_at_once(
     assert [t.event for t in (await store.get(contest.id)).history].count("finalize") == 1
     assert isinstance(results[0], int)  # the scheduler's tick went through either way
     assert isinstance(results[1], Contest | IllegalTransition), results[1]
+
+
+async def test_scheduling_a_draft_whose_window_is_over_is_refused(store: ContestStore) -> None:
+    now = await now_ms(store.redis)
+    timing = WindowTiming(opens_at=now - 1_000, closes_at=now + 100)
+    await store.create(ORG, window_spec(now, id=ContestId("w-stale"), window=timing))
+    while await now_ms(store.redis) <= now + 100:
+        await asyncio.sleep(0.02)
+    with pytest.raises(ContestInvalid) as refused:
+        await store.apply("w-stale", "schedule")
+    assert [p["field"] for p in refused.value.problems] == ["window.closes_at"]
+    assert (await store.get("w-stale")).state == "draft"

@@ -6,14 +6,20 @@ import math
 from typing import Any
 
 import pytest
+import redis
 import redis.asyncio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from question_bank.ids import ContestId, MemberId, ProvinceId, QuestionId, UnitId
+from scoring import points
 from scoring.attempts import Attempts, DrawnQuestion
+from scoring.audit import entries
 from scoring.errors import ScoringUsageError
 from scoring.finalize import Finalizer
 from scoring.live import LiveScoring
 from scoring.profiles import Profile
+from scoring.scripts import LUA_DIR
 from scoring.window import WindowScoring
 
 C = ContestId("review")
@@ -97,3 +103,92 @@ async def test_huge_prediction_is_refused_and_finalize_still_works(
     standing = await final.standing(ANN)
     assert standing is not None
     assert (standing.prediction, standing.distance) == (10**12, 10**12 - 1)
+
+
+# ------------------------------------------------------------ Python and Lua agree exactly
+
+_AGREE = """
+local out = {}
+for i = 1, #ARGV, 4 do
+  local p, f, t, T = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]),
+    tonumber(ARGV[i + 3])
+  out[#out + 1] = speed_points(p, f, t, T)
+  out[#out + 1] = plain_points(p, f)
+end
+return out
+"""
+
+_fractions = st.one_of(
+    st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0, 1 / 3, 2 / 3, 0.1, 0.7, 0.35, 0.45]),
+    st.floats(min_value=0.0, max_value=1.0, allow_nan=False),
+)
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    cases=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=100_000),
+            _fractions,
+            st.integers(min_value=-10, max_value=70_000),
+            st.integers(min_value=1, max_value=60_000),
+        ),
+        min_size=1,
+        max_size=200,
+    )
+)
+def test_points_in_lua_equal_python_bit_for_bit(
+    redis_sync: redis.Redis, cases: list[tuple[int, float, int, int]]
+) -> None:
+    """Halves round up the same way (``floor(x + 0.5)``) in both languages, speed points
+    included, at t = 0, t = T and everywhere between."""
+    cases = [*cases, (5, 0.5, 0, 10), (5, 1.0, 10, 10), (3, 0.5, 0, 1), (1000, 1.0, 5000, 10_000)]
+    lib = (LUA_DIR / "_lib.lua").read_text(encoding="utf-8")
+    args = [x for p, f, t, T in cases for x in (str(p), repr(f), str(t), str(T))]
+    got = redis_sync.eval(lib + _AGREE, 0, *args)
+    want = [
+        x
+        for p, f, t, T in cases
+        for x in (points.speed_points(p, f, t, T), points.fixed_points(p, f))
+    ]
+    assert got == want
+
+
+# ------------------------------------------------------------ recorded answers keep the fraction
+
+_NEARLY_ONE = 1 - 2**-52  # not fully correct: not counted in correct / ok:<qid>
+
+
+async def test_window_record_keeps_the_exact_fraction(
+    redis_client: redis.asyncio.Redis, key_prefix: str
+) -> None:
+    """Resume returns exactly the state so far: cjson's 14 digits stored 1 - 2**-52 as 1.0
+    (shown fully correct while ``correct`` stayed 0) and 1/3 as 0.33333333333333."""
+    attempts = Attempts(redis_client, C, prefix=key_prefix)
+    window = WindowScoring(redis_client, C, key_prefix, scripts=attempts.scripts)
+    assert (await attempts.start(ANN, PROFILE, DRAW, duration_ms=MINUTE)).ok
+    q1, q2 = QuestionId("q1"), QuestionId("q2")
+    assert (await window.answer(ANN, 1, q1, _NEARLY_ONE, 'say "đúng"/\\')).accepted
+    assert (await window.answer(ANN, 1, q2, 1 / 3, "b")).accepted
+    state = await attempts.resume(ANN)
+    assert state is not None and state.correct == 0
+    assert state.answers[q1].f == _NEARLY_ONE and state.answers[q1].c == 'say "đúng"/\\'
+    assert state.answers[q2].f == 1 / 3
+    assert (state.answers[q1].p, state.answers[q2].p) == (10, 2)
+    audited = {e.question: e.fraction async for e in entries(redis_client, C, key_prefix)}
+    assert audited[q1] == state.answers[q1].f and audited[q2] == state.answers[q2].f
+
+
+async def test_live_record_keeps_the_exact_fraction(
+    redis_client: redis.asyncio.Redis, key_prefix: str
+) -> None:
+    live = LiveScoring(redis_client, C, key_prefix)
+    q1 = QuestionId("q1")
+    await live.open_question(q1, index=1, time_ms=MINUTE, points=10, speed=False)
+    out = await live.accept(ANN, q1, _NEARLY_ONE, "a")
+    assert out.accepted and out.points == 10
+    state = await live.member_state(ANN, [q1])
+    assert state.answers[q1].f == _NEARLY_ONE
+    assert (await live.close_question(q1)).correct == 0

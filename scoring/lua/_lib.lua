@@ -31,6 +31,14 @@ local function num(x)
   return string.format('%.17g', x)
 end
 
+-- A recorded answer {c, f, p, t} as JSON. Not cjson.encode of the table: cjson writes
+-- numbers with 14 significant digits, so a fraction of 1 - 2^-52 came back as 1 (shown
+-- fully correct) and 1/3 as 0.33333333333333; num() keeps every digit of the double.
+local function answer_record(choice, fraction, pts, t)
+  return '{"c":' .. cjson.encode(choice) .. ',"f":' .. num(fraction) .. ',"p":' .. num(pts)
+    .. ',"t":' .. num(t) .. '}'
+end
+
 local function clamp(x, lo, hi)
   if x < lo then return lo end
   if x > hi then return hi end

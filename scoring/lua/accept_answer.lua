@@ -77,7 +77,7 @@ if fraction == 1 and step > 0 then
   pts = pts + step * math.min(streak - 1, tonumber(meta[2]) or 0)
 end
 
-local record = cjson.encode({c = ARGV[4], f = fraction, p = pts, t = t})
+local record = answer_record(ARGV[4], fraction, pts, t)
 if redis.call('HSETNX', KEYS[2], member, record) == 0 then return refuse('duplicate') end
 if fraction == 1 then
   if step > 0 then redis.call('HSET', KEYS[15], member, num(idx) .. ':' .. num(streak)) end

@@ -59,7 +59,7 @@ local fraction = clamp(tonumber(ARGV[4]), 0, 1)
 local started = tonumber(a[2])
 local t = now - started
 local pts = plain_points(tonumber(a[4]), fraction)
-redis.call('HSET', KEYS[1], 'a:' .. qid, cjson.encode({c = ARGV[5], f = fraction, p = pts, t = t}),
+redis.call('HSET', KEYS[1], 'a:' .. qid, answer_record(ARGV[5], fraction, pts, t),
   'last', num(now))
 local score = redis.call('HINCRBY', KEYS[1], 'score', pts)
 redis.call('HINCRBY', KEYS[1], 'answered', 1)
