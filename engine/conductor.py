@@ -93,12 +93,17 @@ _STEP_LABELS: dict[type, str] = {
 _plan_encode = msgspec.json.Encoder().encode
 _plan_decode = msgspec.json.Decoder(ShowPlan).decode
 
+_RUNNING = "redis.call('HGET', KEYS[3], 'state')"
+"""Lua: the contest's lifecycle state (``false`` while the contest store has written none)."""
+
 _INIT = f"""
 -- Create the show hash if it does not exist yet (first conductor of the show).
--- KEYS[1] P:{{C}}:show, KEYS[2] the conductor lease
+-- KEYS[1] P:{{C}}:show, KEYS[2] the conductor lease, KEYS[3] P:{{C}}:meta
 -- ARGV[1] holder, ARGV[2] plan (JSON), ARGV[3..7] index, phase, since, ends, entered
--- Returns 1 created, 0 already there, -1 lease not ours.
+-- Returns 1 created, 0 already there, -1 lease not ours, -2 the contest is not running.
 if not ({HOLDER_CHECK.replace("KEYS[1]", "KEYS[2]")}) then return -1 end
+local lifecycle = {_RUNNING}
+if lifecycle and lifecycle ~= 'running' then return -2 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'plan', ARGV[2], 'index', ARGV[3], 'phase', ARGV[4],
   'since', ARGV[5], 'ends', ARGV[6], 'entered', ARGV[7])
@@ -107,17 +112,24 @@ return 1
 
 _WRITE = f"""
 -- Move the show from one state to another, if the lease is ours and the state unchanged.
--- KEYS[1] P:{{C}}:show, KEYS[2] the conductor lease
+-- KEYS[1] P:{{C}}:show, KEYS[2] the conductor lease, KEYS[3] P:{{C}}:meta
 -- ARGV[1] holder, ARGV[2] expected index, ARGV[3] expected phase,
 -- ARGV[4..8] new index, phase, since, ends, entered
--- Returns 1 written, 0 the state moved meanwhile, -1 lease not ours.
+-- Returns 1 written, 0 the state moved meanwhile, -1 lease not ours, -2 the contest is
+-- not running any more (closed or cancelled by the organiser).
 if not ({HOLDER_CHECK.replace("KEYS[1]", "KEYS[2]")}) then return -1 end
+local lifecycle = {_RUNNING}
+if lifecycle and lifecycle ~= 'running' then return -2 end
 local cur = redis.call('HMGET', KEYS[1], 'index', 'phase')
 if cur[1] ~= ARGV[2] or cur[2] ~= ARGV[3] then return 0 end
 redis.call('HSET', KEYS[1], 'index', ARGV[4], 'phase', ARGV[5], 'since', ARGV[6],
   'ends', ARGV[7], 'entered', ARGV[8])
 return 1
 """
+
+
+class _Stopped(Exception):
+    """The contest is no longer ``running`` (closed or cancelled): the show stops here."""
 
 
 class ShowView(msgspec.Struct, frozen=True, kw_only=True):
@@ -245,6 +257,18 @@ class Conductor:
         return True
 
     async def _conduct(self) -> None:
+        try:
+            await self._conduct_show()
+        except _Stopped:
+            # The organiser closed or cancelled the show under us: move it no further, and
+            # close the question we may have released after they did (the contest store
+            # closed the one open when they did).
+            view = await read_show(self.client, self.contest, self.keys.prefix)
+            if view is not None and view.state.phase is Phase.QUESTION and view.question:
+                await self.live.close_question(view.question)
+            log.info("show %s stopped: the contest is no longer running", self.contest)
+
+    async def _conduct_show(self) -> None:
         view = await self._load()
         state = view.state
         me = asyncio.current_task()
@@ -273,11 +297,13 @@ class Conductor:
     async def _load(self) -> ShowView:
         fresh = initial_state(self.plan)
         created = await self._init(
-            keys=[self.show_key, self.lease.key],
+            keys=[self.show_key, self.lease.key, self.keys.meta],
             args=[self.lease.holder, _plan_encode(self.plan), *_state_fields(fresh)],
         )
         if created == -1:
             raise LeaseLost(f"lease {self.lease.key} not held by {self.lease.holder}")
+        if created == -2:
+            raise _Stopped
         view = await read_show(self.client, self.contest, self.keys.prefix)
         assert view is not None
         if view.plan != self.plan:
@@ -293,9 +319,11 @@ class Conductor:
 
     async def _cas(self, old: ShowState, new: ShowState) -> None:
         written = await self._write(
-            keys=[self.show_key, self.lease.key],
+            keys=[self.show_key, self.lease.key, self.keys.meta],
             args=[self.lease.holder, str(old.index), str(old.phase), *_state_fields(new)],
         )
+        if written == -2:
+            raise _Stopped
         if written != 1:
             raise LeaseLost(f"show {self.contest} moved by another conductor ({written}); stopping")
 

@@ -51,6 +51,7 @@ from .errors import (
 from .lease import Lease
 from .lifecycle import Event, State
 from .orgs import OrgStore
+from .show import Phase
 
 __all__ = ["FINALIZE_LEASE_MS", "ContestStore", "active_key", "history_key"]
 
@@ -339,6 +340,8 @@ class ContestStore:
                     await self.redis.srem(active_key(self.prefix), contest.id)
                 if event == "close" and contest.mode == "window":
                     await self._end_attempts(contest.id, at)
+                if contest.state == "running":
+                    await self._end_question(contest.id)
                 await self._announce(contest.id, target, at)
                 if target == "deleted":
                     await self._purge(contest.id)
@@ -423,6 +426,17 @@ class ContestStore:
                     }
                 ]
             )
+
+    async def _end_question(self, contest_id: ContestId) -> None:
+        """A live show closed or cancelled by hand: close the question it has open, so no
+        answer counts after the show ended (its conductor stops at its next step)."""
+        from scoring.live import LiveScoring
+
+        from .conductor import read_show
+
+        view = await read_show(self.redis, contest_id, self.prefix)
+        if view is not None and view.state.phase is Phase.QUESTION and view.question:
+            await LiveScoring(self.redis, contest_id, self.prefix).close_question(view.question)
 
     async def _end_attempts(self, contest_id: ContestId, closed_at: int) -> None:
         """End the window attempts still open when the round closed at *closed_at* (ms):

@@ -7,23 +7,29 @@ live show's conductor when the show is stopped under it. Real Redis, no timing a
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 import redis.asyncio
 
+from engine.conductor import Conductor, read_show
 from engine.contest_store import ContestStore
-from engine.contests import Contest, WindowTiming
+from engine.contests import Contest, LiveTiming, WindowTiming
 from engine.errors import ContestInvalid, IllegalTransition
-from engine.scheduler import Scheduler
-from question_bank.ids import ContestId, MemberId, OrgId, QuestionId
+from engine.lifecycle import Event
+from engine.scheduler import Scheduler, show_questions
+from engine.show import Phase, ShowPlan
+from question_bank.ids import ContestId, MemberId, OrgId, ProvinceId, QuestionId, UnitId
 from scoring.attempts import Attempts, DrawnQuestion
 from scoring.finalize import Finalizer
 from scoring.keys import ContestKeys
+from scoring.live import LiveScoring
 from scoring.profiles import Profile
-from tests.contest_helpers import now_ms, setup_org, window_spec
+from tests.contest_helpers import live_spec, now_ms, setup_org, window_spec
+from tests.utils import timeout
 
 ORG = OrgId("central")
-PROFILE = Profile(name="An", province="hanoi", unit="u1")
+PROFILE = Profile(name="An", province=ProvinceId("hanoi"), unit=UnitId("u1"))
 DRAW = [
     DrawnQuestion(id=QuestionId("q1"), points=10),
     DrawnQuestion(id=QuestionId("q2"), points=10),
@@ -76,7 +82,8 @@ async def test_closing_a_window_by_hand_closes_its_open_attempts(store: ContestS
     assert attempt.deadline <= closed_at  # the attempt ended when the round did
     # Nothing can be handed in after the close, so the final ranking stays final.
     submitted = await attempts.submit(MemberId("m1"), 3)
-    assert submitted.status != "ok"
+    assert submitted.status == "attempt_closed" and submitted.attempt is not None
+    assert submitted.attempt.state == "expired"
     assert await store.redis.zcard(ContestKeys(contest.id, store.prefix).deadlines) == 0
     finalized = await store.finalize(contest.id)
     assert finalized.state == "finalized"
@@ -145,3 +152,94 @@ async def test_scheduling_a_draft_whose_window_is_over_is_refused(store: Contest
         await store.apply("w-stale", "schedule")
     assert [p["field"] for p in refused.value.problems] == ["window.closes_at"]
     assert (await store.get("w-stale")).state == "draft"
+
+
+# ---------------------------------------------------------------------- live shows
+
+
+async def running_show(store: ContestStore, contest_id: str) -> Contest:
+    now = await now_ms(store.redis)
+    timing = LiveTiming(starts_at=now, question_seconds=10)
+    await store.create(ORG, live_spec(now, id=ContestId(contest_id), live=timing))
+    await store.apply(contest_id, "schedule")
+    return await store.apply(contest_id, "start")
+
+
+async def until(check: Callable[[], Awaitable[bool]]) -> None:
+    async def poll() -> None:
+        while not await check():
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(poll(), timeout())
+
+
+async def in_question(store: ContestStore, contest_id: str, index: int) -> bool:
+    view = await read_show(store.redis, ContestId(contest_id), store.prefix)
+    return (
+        view is not None
+        and view.state.phase is Phase.QUESTION
+        and view.state.index == index
+        and view.state.entered
+    )
+
+
+@pytest.mark.parametrize("event", ["close", "cancel"])
+async def test_stopping_a_live_show_mid_question_closes_the_question(
+    store: ContestStore, event: Event
+) -> None:
+    contest = await running_show(store, f"show-{event}")
+    scheduler = Scheduler(store.redis, prefix=store.prefix, holder="s1")
+    try:
+        await scheduler.tick()  # spawns the conductor, which opens question 0
+        await until(lambda: in_question(store, contest.id, 0))
+        view = await read_show(store.redis, contest.id, store.prefix)
+        assert view is not None and view.question is not None
+        await store.apply(contest.id, event)
+        # No answer counts once the show is over, even before the question's deadline.
+        live = LiveScoring(store.redis, contest.id, store.prefix)
+        outcome = await live.accept(MemberId("m1"), view.question, 1.0, "a", choices=["a"])
+        assert not outcome.accepted and outcome.reason == "closed"
+        await scheduler.tick()  # the conductor is stopped; a closed show is finalized
+    finally:
+        await scheduler.close()
+    expected = "finalized" if event == "close" else "cancelled"
+    assert (await store.get(contest.id)).state == expected
+
+
+async def test_a_conductor_stops_moving_a_show_that_was_stopped(store: ContestStore) -> None:
+    """Between the organiser's cancel and the scheduler noticing it (up to a tick, in every
+    process) the conductor must not release the next question to a cancelled show."""
+    contest = await running_show(store, "show-stop")
+    bank = await store.bank(contest)
+    questions = show_questions(contest, bank)
+    start = await now_ms(store.redis)
+    plan = ShowPlan(
+        starts_at=start,
+        questions=[q.id for q in questions],
+        question_ms=[200] * len(questions),
+        reveal_ms=50,
+        leaderboard_ms=50,
+    )
+    ended: list[bool] = []
+
+    async def on_end() -> None:
+        ended.append(True)
+
+    conductor = Conductor(
+        store.redis,
+        contest.id,
+        plan,
+        {q.id: q for q in questions},
+        prefix=store.prefix,
+        lease_ms=500,
+        on_end=on_end,
+    )
+    task = asyncio.ensure_future(conductor.run())
+    await until(lambda: in_question(store, contest.id, 0))
+    await store.apply(contest.id, "cancel")
+    await asyncio.wait_for(task, timeout())
+    view = await read_show(store.redis, contest.id, store.prefix)
+    assert view is not None and view.state.index == 0  # question 1 was never released
+    keys = ContestKeys(contest.id, store.prefix)
+    assert await store.redis.exists(keys.question(questions[1].id)) == 0
+    assert ended == []
