@@ -19,6 +19,7 @@ from engine.errors import ContestInvalid, IllegalTransition
 from engine.lifecycle import Event
 from engine.scheduler import Scheduler, show_questions
 from engine.show import Phase, ShowPlan
+from question_bank.draws import DrawRules
 from question_bank.ids import ContestId, MemberId, OrgId, ProvinceId, QuestionId, UnitId
 from scoring.attempts import Attempts, DrawnQuestion
 from scoring.finalize import Finalizer
@@ -243,3 +244,53 @@ async def test_a_conductor_stops_moving_a_show_that_was_stopped(store: ContestSt
     keys = ContestKeys(contest.id, store.prefix)
     assert await store.redis.exists(keys.question(questions[1].id)) == 0
     assert ended == []
+
+
+async def test_a_live_show_whose_start_passed_unattended_starts_late_from_question_0(
+    store: ContestStore,
+) -> None:
+    """The documented choice: no scheduler ran at ``starts_at``; the first one to tick
+    starts the show then, from question 0, with the full time to answer."""
+    now = await now_ms(store.redis)
+    timing = LiveTiming(starts_at=now - 60_000, question_seconds=10)
+    await store.create(ORG, live_spec(now, id=ContestId("show-late"), live=timing))
+    await store.apply("show-late", "schedule")
+    scheduler = Scheduler(store.redis, prefix=store.prefix, holder="s1")
+    try:
+        await scheduler.tick()
+        await until(lambda: in_question(store, "show-late", 0))
+    finally:
+        await scheduler.close()
+    view = await read_show(store.redis, ContestId("show-late"), store.prefix)
+    assert view is not None and view.state.since >= now
+    assert view.state.ends - view.state.since == 10_000
+
+
+async def test_a_one_question_show_where_everyone_is_eliminated_ends_and_finalizes(
+    store: ContestStore,
+) -> None:
+    now = await now_ms(store.redis)
+    timing = LiveTiming(starts_at=now, question_seconds=1, reveal_seconds=0, elimination=True)
+    spec = live_spec(now, id=ContestId("show-one"), live=timing, draw=DrawRules(count=1))
+    contest = await store.create(ORG, spec)
+    await store.apply(contest.id, "schedule")
+    live = LiveScoring(store.redis, contest.id, store.prefix)
+    for member in ("m1", "m2"):  # they join and never answer: both are eliminated
+        await live.join(MemberId(member))
+    scheduler = Scheduler(store.redis, prefix=store.prefix, holder="s1", tick_ms=50)
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(scheduler.run(stop))
+
+    async def finalized() -> bool:
+        return (await store.get(contest.id)).state == "finalized"
+
+    try:
+        await until(finalized)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout())
+    history = [t.event for t in (await store.get(contest.id)).history]
+    assert history == ["schedule", "start", "close", "finalize"]
+    view = await read_show(store.redis, contest.id, store.prefix)
+    assert view is not None and view.state.phase is Phase.DONE
+    assert await store.redis.scard(ContestKeys(contest.id, store.prefix).eliminated) == 2
