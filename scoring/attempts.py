@@ -232,8 +232,11 @@ class Attempts:
         """Close every open attempt past its deadline (Redis clock); return how many.
 
         Runs ``attempt_expire.lua`` in chunks of *limit* until the queue has nothing due.
-        Idempotent and safe to run from several gateways at once.
+        Idempotent and safe to run from several gateways at once. *limit* is at least 1
+        (Redis reads ``LIMIT 0 0`` as nothing and ``LIMIT 0 -1`` as everything).
         """
+        if isinstance(limit, bool) or limit < 1:
+            raise ScoringUsageError(f"expire_due needs a limit of at least 1, not {limit!r}")
         k = self.keys
         closed = 0
         while True:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from typing import Any
 
@@ -192,3 +193,20 @@ async def test_live_record_keeps_the_exact_fraction(
     state = await live.member_state(ANN, [q1])
     assert state.answers[q1].f == _NEARLY_ONE
     assert (await live.close_question(q1)).correct == 0
+
+
+# ------------------------------------------------------------ the sweeper's limit
+
+
+@pytest.mark.parametrize("limit", [0, -1])
+async def test_expire_due_refuses_a_limit_below_one(
+    redis_client: redis.asyncio.Redis, key_prefix: str, limit: int
+) -> None:
+    """``LIMIT 0 0`` takes nothing and ``LIMIT 0 -1`` everything, so ``removed < limit``
+    never held and expire_due looped forever."""
+    attempts = Attempts(redis_client, C, prefix=key_prefix)
+    assert (await attempts.start(ANN, PROFILE, DRAW, duration_ms=MINUTE)).ok
+    async with asyncio.timeout(10):
+        with pytest.raises(ScoringUsageError):
+            await attempts.expire_due(limit)
+    assert await attempts.expire_due() == 0
