@@ -11,23 +11,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
+import msgspec
 import redis
 import redis.asyncio
 
 from question_bank.errors import BankInvalid, QuestionBankError
 from scoring.errors import ScoringError
 
-from ..errors import EngineError, UnitsInvalid
+from ..errors import ConfigError, EngineError, UnitsInvalid
 from ..redisconn import async_client
-from ..settings import Settings
+from ..settings import ENV_PREFIX, Settings
 
 __all__ = [
     "add_redis_options",
     "fail",
+    "load_settings",
     "log_to_stderr",
     "print_table",
     "run_with_redis",
@@ -69,8 +72,26 @@ def say(text: str) -> None:
     sys.stdout.flush()
 
 
+def load_settings(**overrides: Any) -> Settings:
+    """:meth:`Settings.from_env` with *overrides*; a value that is not of its setting's type
+    (``CONTEST_WS_PORT=web``) raises :class:`ConfigError` naming the variable, which
+    :func:`engine.cli.main` prints as one line (it was a msgspec traceback)."""
+    try:
+        return Settings.from_env(**overrides)
+    except msgspec.ValidationError as exc:
+        match = re.search(r"at `\$\.(\w+)`", str(exc))
+        problem = str(exc).split(" - at ")[0]
+        if match is None:
+            raise ConfigError(f"invalid setting: {problem}") from None
+        name = match.group(1)
+        where = f"{ENV_PREFIX}{name.upper()}"
+        if overrides.get(name) is not None:
+            where = f"--{name.replace('_', '-')}"
+        raise ConfigError(f"invalid {where}: {problem}") from None
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
-    return Settings.from_env(
+    return load_settings(
         redis_url=getattr(args, "redis_url", None),
         data_dir=getattr(args, "data_dir", None),
         key_prefix=getattr(args, "key_prefix", None),
@@ -108,6 +129,8 @@ def run_with_redis(
 
     try:
         return asyncio.run(main())
+    except BrokenPipeError:
+        raise  # the reader of standard output went away: engine.cli.main ends quietly
     except (
         QuestionBankError,
         EngineError,

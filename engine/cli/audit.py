@@ -7,7 +7,8 @@
 Prints every accepted answer in stream order (a table, or one JSON object per line with
 ``--jsonl``), or only how many there are with ``--count``. Attempt start/close markers of
 window rounds are not answers and are left out. Load tests use it to check that every
-answer the server acknowledged is in the stream.
+answer the server acknowledged is in the stream. An id with no stream that names no contest
+is an error (exit 1), so a mistyped id is not read as "no answers".
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import redis.asyncio
 from question_bank.ids import ContestId
 from scoring import audit
 
+from ..contest_store import ContestStore
 from ..settings import Settings
 from ._common import add_redis_options, run_with_redis
 
@@ -53,10 +55,10 @@ def run(args: argparse.Namespace) -> int:
     encoder = msgspec.json.Encoder()
 
     async def body(client: redis.asyncio.Redis, settings: Settings) -> int:
-        count = 0
-        if not (args.jsonl or args.count):
-            out.write(_HEADER)
+        count = entries = 0
+        table = not (args.jsonl or args.count)
         async for entry in audit.entries(client, contest, settings.key_prefix):
+            entries += 1
             if entry.event:  # attempt start/close markers, not answers
                 continue
             count += 1
@@ -65,10 +67,17 @@ def run(args: argparse.Namespace) -> int:
             if args.jsonl:
                 out.write(encoder.encode(entry).decode() + "\n")
             else:
+                if count == 1:
+                    out.write(_HEADER)
                 out.write(
                     f"{entry.id:<18}{entry.member:<16}{entry.question:<14}{entry.attempt:>3}"
                     f"{entry.choice[:11]:>12}{entry.points:>8}{entry.t:>8}\n"
                 )
+        if not entries:
+            # No stream: a contest with no answer yet, or a mistyped id (ContestNotFound).
+            await ContestStore(client, settings.key_prefix).get(contest)
+        if table and not count:
+            out.write(_HEADER)
         if args.count:
             out.write(f"{count}\n")
         return 0

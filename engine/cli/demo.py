@@ -32,12 +32,15 @@ import msgspec
 import redis.asyncio
 
 import question_bank
+from question_bank.draws import DrawRules, check_rules
+from question_bank.errors import QuestionBankError
 from question_bank.formats import load_file
 from question_bank.ids import ContestId, OrgId, QuestionId
 from question_bank.models import Bank, Prediction
 
 from ..settings import Settings
-from ._common import log_to_stderr, say
+from ._common import fail, load_settings, log_to_stderr, say
+from .bank import input_format
 from .serve import ServeInfo, add_serve_options, serve
 
 __all__ = ["SAMPLE_BANK", "DemoInfo", "DemoMember", "register", "render", "set_up"]
@@ -47,6 +50,8 @@ SAMPLE_BANK = Path(question_bank.__file__).resolve().parent / "samples" / "vi-sa
 
 ORG = OrgId("central")
 LIVE_DELAY_MS = 60_000
+WINDOW_QUESTIONS = 10
+LIVE_QUESTIONS = 5
 TOKEN_TTL_SECONDS = 24 * 3600
 
 _MEMBERS = (
@@ -92,9 +97,10 @@ async def set_up(
     ws_url: str,
     http_url: str,
     members: int = 3,
-    bank_path: Path = SAMPLE_BANK,
+    bank: Bank | Path = SAMPLE_BANK,
 ) -> DemoInfo:
-    """Load the sample bank and create the two contests and the tokens (see the module)."""
+    """Store *bank* (a file to load, or a loaded bank; default the sample) and create the
+    two contests and the tokens (see the module)."""
     from question_bank.draws import DrawRules
 
     from .. import tokens
@@ -109,7 +115,8 @@ async def set_up(
         orgs = OrgStore(client, settings.key_prefix)
         await orgs.ensure(ORG)
         api_key = await orgs.create_key(ORG)
-        bank = load_file(bank_path)
+        if not isinstance(bank, Bank):
+            bank = load_file(bank)
         version = await BankStore(client, settings.key_prefix).put(ORG, bank)
         store = ContestStore(client, settings.key_prefix)
         now = await store.now_ms()
@@ -122,7 +129,7 @@ async def set_up(
                 mode="window",
                 bank=bank.id,
                 bank_version=version,
-                draw=DrawRules(count=10),
+                draw=DrawRules(count=WINDOW_QUESTIONS),
                 window=WindowTiming(
                     opens_at=now,
                     closes_at=now + 7 * 24 * 3600 * 1000,
@@ -140,7 +147,7 @@ async def set_up(
                 mode="live",
                 bank=bank.id,
                 bank_version=version,
-                draw=DrawRules(count=5),
+                draw=DrawRules(count=LIVE_QUESTIONS),
                 live=LiveTiming(
                     starts_at=now + LIVE_DELAY_MS,
                     question_seconds=10,
@@ -231,8 +238,19 @@ def render(info: DemoInfo) -> str:
 
 
 def _demo_command(args: argparse.Namespace) -> int:
+    # Read the bank before anything starts: a missing or invalid file is a message, not a
+    # traceback from a server that is already listening.
+    try:
+        bank = load_file(args.bank, input_format(args.bank, None))
+    except (QuestionBankError, OSError) as exc:
+        return fail(exc)
+    short = check_rules(bank, DrawRules(count=max(WINDOW_QUESTIONS, LIVE_QUESTIONS)))
+    if short:
+        return fail(
+            ValueError(f"{args.bank}: the demo draws {WINDOW_QUESTIONS} questions: {short[0]}")
+        )
     log_to_stderr()
-    settings = Settings.from_env(
+    settings = load_settings(
         workers=args.workers,
         redis_url=args.redis_url,
         host=args.host,
@@ -248,7 +266,7 @@ def _demo_command(args: argparse.Namespace) -> int:
             info.ws_url,
             info.http_url,
             members=args.members,
-            bank_path=Path(args.bank),
+            bank=bank,
         )
         say(render(demo))
 

@@ -37,6 +37,8 @@ import os
 import shutil
 import signal
 import socket
+import sys
+import threading
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -45,7 +47,7 @@ from urllib.parse import urlsplit, urlunsplit
 import msgspec
 
 from ..settings import Settings
-from ._common import log_to_stderr, say
+from ._common import load_settings, log_to_stderr, say
 
 __all__ = ["ServeInfo", "bind_reuseport", "redacted", "register", "run_worker", "serve"]
 
@@ -205,10 +207,39 @@ def _conductor_process(settings: Settings, redis_url: str) -> None:
         runner.run(main())
 
 
-def _install_stop(stop: asyncio.Event) -> None:
+def _install_stop(stop: asyncio.Event, early: _EarlyStop | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if early is not None and early.requested:
+        stop.set()
+
+
+class _EarlyStop:
+    """SIGINT/SIGTERM before the server's own handlers are in place (while the embedded
+    Redis starts, the event loop is made, the workers are spawned): remembered, and honoured
+    once the server can stop cleanly. Without it a SIGTERM then killed ``contest serve`` and
+    left its embedded redis-server running (it has a session of its own), and a Ctrl-C
+    printed a KeyboardInterrupt traceback."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.requested = True
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers can only be set in the main thread
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous = signal.signal(sig, self._handle)
+            self._previous.setdefault(sig, previous)
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
 
 
 def _worker_process(
@@ -235,32 +266,83 @@ def serve(
     uses it to load data and print URLs); it may be a coroutine function."""
     from .. import redisconn
 
+    if settings.workers < 1:
+        print(f"error: workers must be at least 1, not {settings.workers}", file=sys.stderr)
+        return 1
     if settings.ws_port == 0 or settings.http_port == 0:
-        settings = msgspec.structs.replace(
-            settings,
-            ws_port=settings.ws_port or _free_port(settings.host),
-            http_port=settings.http_port or _free_port(settings.host),
-        )
-    with redisconn.redis_url(settings) as url:
-        info = ServeInfo(settings, url)
-        if settings.workers <= 1:
-            return _serve_here(settings, info, on_ready)
-        return _serve_workers(settings, info, on_ready)
+        try:
+            settings = msgspec.structs.replace(
+                settings,
+                ws_port=settings.ws_port or _free_port(settings.host),
+                http_port=settings.http_port or _free_port(settings.host),
+            )
+        except OSError as exc:
+            reason = exc.strerror or exc
+            print(f"error: cannot listen on {settings.host}: {reason}", file=sys.stderr)
+            return 1
+    problem = _cannot_listen(settings)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
+    early = _EarlyStop()
+    early.install()
+    try:
+        with redisconn.redis_url(settings) as url:
+            info = ServeInfo(settings, url)
+            if early.requested:
+                return 0
+            problem = _cannot_reach(url)
+            if problem:
+                print(f"error: {problem}", file=sys.stderr)
+                return 1
+            if settings.workers <= 1:
+                return _serve_here(settings, info, on_ready, early)
+            return _serve_workers(settings, info, on_ready, early)
+    finally:
+        early.restore()
+
+
+def _cannot_listen(settings: Settings) -> str | None:
+    """Why the workers could not listen on the two ports (checked before anything starts, so
+    the operator gets one line instead of a traceback from every worker)."""
+    if settings.ws_port == settings.http_port:
+        return f"the WebSocket and HTTP ports must differ (both {settings.ws_port})"
+    for what, port in (("WebSocket", settings.ws_port), ("HTTP", settings.http_port)):
+        try:
+            bind_reuseport(settings.host, port).close()
+        except (OSError, OverflowError) as exc:  # in use, no such address, port > 65535
+            reason = getattr(exc, "strerror", None) or exc
+            return f"cannot listen on {settings.host}:{port} ({what}): {reason}"
+    return None
+
+
+def _cannot_reach(url: str) -> str | None:
+    """Why Redis at *url* does not answer (each worker would otherwise die with a traceback
+    at its first command, and the conductor process log a failed tick every second)."""
+    import redis
+
+    try:
+        with redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5) as client:
+            client.ping()
+    except (redis.RedisError, ValueError, OSError) as exc:
+        return f"cannot reach Redis at {redacted(url)}: {exc}"
+    return None
 
 
 def _serve_here(
     settings: Settings,
     info: ServeInfo,
     on_ready: Callable[[ServeInfo], Coroutine[Any, Any, None] | None] | None,
+    early: _EarlyStop | None = None,
 ) -> int:
     async def main() -> None:
         stop = asyncio.Event()
-        _install_stop(stop)
+        _install_stop(stop, early)
         started = asyncio.Event()
         worker = asyncio.create_task(run_worker(settings, info.redis_url, stop, ready=started.set))
         waiter = asyncio.create_task(started.wait())
         await asyncio.wait([worker, waiter], return_when=asyncio.FIRST_COMPLETED)
-        if started.is_set():
+        if started.is_set() and not stop.is_set():
             _announce(info)
             if on_ready is not None:
                 result = on_ready(info)
@@ -272,6 +354,8 @@ def _serve_here(
 
     with _new_loop_runner() as runner:
         runner.run(main())
+    if early is not None:
+        early.install()  # the loop's handlers are gone; a signal while Redis stops is noted
     return 0
 
 
@@ -279,6 +363,7 @@ def _serve_workers(
     settings: Settings,
     info: ServeInfo,
     on_ready: Callable[[ServeInfo], Coroutine[Any, Any, None] | None] | None,
+    early: _EarlyStop | None = None,
 ) -> int:
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         metrics_dir = Path(settings.data_dir) / "metrics"
@@ -301,7 +386,7 @@ def _serve_workers(
                 target=_conductor_process, args=(settings, info.redis_url), name="conductor"
             )
         )
-    stopping = False
+    stopping = early is not None and early.requested
 
     def forward(signum: int, frame: object) -> None:
         nonlocal stopping
@@ -314,8 +399,12 @@ def _serve_workers(
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         for proc in workers:
+            if stopping:  # a signal while spawning: start no more, stop those started
+                break
             proc.start()
-        if _wait_listening(settings, workers):
+        if stopping:  # a signal while a worker started: its pid may have come too late
+            forward(signal.SIGTERM, None)
+        if not stopping and _wait_listening(settings, workers) and not stopping:
             _announce(info)
             if on_ready is not None:
                 result = on_ready(info)
@@ -331,13 +420,16 @@ def _serve_workers(
     finally:
         forward(signal.SIGTERM, None)
         for proc in workers:
+            if proc.pid is None:  # never started
+                continue
             proc.join(15)
             if proc.is_alive():
                 proc.kill()
                 proc.join()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return 0 if all(p.exitcode in (0, -signal.SIGTERM) for p in workers) else 1
+    started = [p for p in workers if p.pid is not None]
+    return 0 if all(p.exitcode in (0, -signal.SIGTERM) for p in started) else 1
 
 
 def _wait_listening(settings: Settings, workers: list[Any], timeout: float = 30.0) -> bool:
@@ -376,7 +468,7 @@ def _announce(info: ServeInfo) -> None:
 
 
 def _settings_from_args(args: argparse.Namespace) -> Settings:
-    return Settings.from_env(
+    return load_settings(
         workers=args.workers,
         redis_url=args.redis_url,
         host=args.host,

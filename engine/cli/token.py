@@ -27,8 +27,8 @@ from typing import Any
 import msgspec
 
 from ..errors import ConfigError
-from ..settings import Settings
 from ..tokens import DEFAULT_TTL_SECONDS, issue
+from ._common import load_settings
 
 __all__ = ["DEFAULT_PROVINCES", "MemberRow", "members", "register"]
 
@@ -63,11 +63,26 @@ def register(subparsers: Any) -> None:
         "--units-per-province", type=int, default=4, help="units per province without --unit"
     )
     parser.add_argument(
-        "--ttl", type=int, default=DEFAULT_TTL_SECONDS, help="seconds the tokens are valid"
+        "--ttl",
+        type=_seconds,
+        default=DEFAULT_TTL_SECONDS,
+        help=f"seconds the tokens are valid, at least 1 (default {DEFAULT_TTL_SECONDS})",
     )
     parser.add_argument("--secret", help="HS256 secret (default: $CONTEST_TOKEN_SECRET)")
     parser.add_argument("--json", action="store_true", help="JSON lines with member details")
     parser.set_defaults(func=run)
+
+
+def _seconds(value: str) -> int:
+    """``--ttl``: a whole number of seconds, at least 1 (0 or less made a token that had
+    expired when it was printed, which the gateway then refused as ``token_expired``)."""
+    try:
+        seconds = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of seconds: {value!r}") from None
+    if seconds < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 second, not {seconds}")
+    return seconds
 
 
 def _split(value: str | None) -> list[str]:
@@ -105,7 +120,7 @@ def members(
 
 
 def run(args: argparse.Namespace) -> int:
-    secret = args.secret or Settings.from_env().token_secret
+    secret = args.secret or load_settings().token_secret
     if args.count is None:
         if not args.member:
             print("error: give --member for one token, or --count for many", file=sys.stderr)
