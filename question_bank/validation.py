@@ -97,9 +97,10 @@ ID_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}")
 _URL = re.compile(r"https?://[^\s/$.?#][^\s]*", re.IGNORECASE)
 _POINTS_MAX = 100_000
 _SECONDS_MAX = 86_400
-MAX_PREDICTION = 2**53 - 1
-"""Largest prediction ``max_value``: whole numbers up to it are exact as doubles (Redis
-scores, Lua, JavaScript), and a larger int could not even be stored (msgpack)."""
+MAX_PREDICTION = 10**12
+"""Largest prediction ``max_value``: the most a member can predict anywhere in the engine
+(the wire's ``submit``, the scoring core's ``MAX_PREDICTION``), exact as a double in Redis,
+Lua and JavaScript."""
 
 # (code, field relative to the question or None, message)
 Finding: TypeAlias = tuple[str, str | None, str]

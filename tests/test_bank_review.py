@@ -58,10 +58,17 @@ def test_prediction_max_value_past_what_storage_holds_is_refused() -> None:
         "max_value",
     )
     # the largest allowed value still stores (msgpack) and round-trips
-    biggest = Prediction(id=QuestionId("p"), text="?", max_value=2**53 - 1)
+    biggest = Prediction(id=QuestionId("p"), text="?", max_value=10**12)
     bank = Bank(id=BankId("b"), title="B", questions=[biggest])
     assert validate(bank) == []
     assert msgspec.msgpack.decode(msgspec.msgpack.encode(bank), type=Bank) == bank
+    # and no more than a member may predict anywhere else in the engine
+    from scoring.attempts import MAX_PREDICTION
+
+    over = Prediction(id=QuestionId("p"), text="?", max_value=MAX_PREDICTION + 1)
+    assert [p.code for p in validate(Bank(id=BankId("b"), title="B", questions=[over]))] == [
+        "value_out_of_range"
+    ]
 
 
 def test_a_question_without_id_is_named_by_its_position() -> None:
