@@ -116,10 +116,12 @@ _WRITE = f"""
 -- ARGV[1] holder, ARGV[2] expected index, ARGV[3] expected phase,
 -- ARGV[4..8] new index, phase, since, ends, entered
 -- Returns 1 written, 0 the state moved meanwhile, -1 lease not ours, -2 the contest is
--- not running any more (closed or cancelled by the organiser).
+-- not running any more (closed or cancelled by the organiser). Marking the done phase
+-- entered is the one write after the show's own end step closed the contest.
 if not ({HOLDER_CHECK.replace("KEYS[1]", "KEYS[2]")}) then return -1 end
 local lifecycle = {_RUNNING}
-if lifecycle and lifecycle ~= 'running' then return -2 end
+local finishing = ARGV[3] == 'done' and ARGV[5] == 'done'
+if lifecycle and lifecycle ~= 'running' and not finishing then return -2 end
 local cur = redis.call('HMGET', KEYS[1], 'index', 'phase')
 if cur[1] ~= ARGV[2] or cur[2] ~= ARGV[3] then return 0 end
 redis.call('HSET', KEYS[1], 'index', ARGV[4], 'phase', ARGV[5], 'since', ARGV[6],
