@@ -93,17 +93,22 @@ _STEP_LABELS: dict[type, str] = {
 _plan_encode = msgspec.json.Encoder().encode
 _plan_decode = msgspec.json.Decoder(ShowPlan).decode
 
-_RUNNING = "redis.call('HGET', KEYS[3], 'state')"
-"""Lua: the contest's lifecycle state (``false`` while the contest store has written none)."""
+_OVER = (
+    "({closed = true, finalized = true, cancelled = true, deleted = true})"
+    "[redis.call('HGET', KEYS[3], 'state') or ''] == true"
+)
+"""Lua: whether the contest's lifecycle state says the show is over (closed, finalized,
+cancelled or deleted by the organiser, or by the show's own end). A show that has not been
+moved to ``running`` yet (a conductor started a moment before, or in tests) may run."""
 
 _INIT = f"""
 -- Create the show hash if it does not exist yet (first conductor of the show).
 -- KEYS[1] P:{{C}}:show, KEYS[2] the conductor lease, KEYS[3] P:{{C}}:meta
 -- ARGV[1] holder, ARGV[2] plan (JSON), ARGV[3..7] index, phase, since, ends, entered
--- Returns 1 created, 0 already there, -1 lease not ours, -2 the contest is not running.
+-- Returns 1 created, 0 already there, -1 lease not ours, -2 the show is over (closed,
+-- finalized, cancelled or deleted).
 if not ({HOLDER_CHECK.replace("KEYS[1]", "KEYS[2]")}) then return -1 end
-local lifecycle = {_RUNNING}
-if lifecycle and lifecycle ~= 'running' then return -2 end
+if {_OVER} then return -2 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'plan', ARGV[2], 'index', ARGV[3], 'phase', ARGV[4],
   'since', ARGV[5], 'ends', ARGV[6], 'entered', ARGV[7])
@@ -115,13 +120,12 @@ _WRITE = f"""
 -- KEYS[1] P:{{C}}:show, KEYS[2] the conductor lease, KEYS[3] P:{{C}}:meta
 -- ARGV[1] holder, ARGV[2] expected index, ARGV[3] expected phase,
 -- ARGV[4..8] new index, phase, since, ends, entered
--- Returns 1 written, 0 the state moved meanwhile, -1 lease not ours, -2 the contest is
--- not running any more (closed or cancelled by the organiser). Marking the done phase
+-- Returns 1 written, 0 the state moved meanwhile, -1 lease not ours, -2 the show is over
+-- (closed or cancelled by the organiser). Marking the done phase
 -- entered is the one write after the show's own end step closed the contest.
 if not ({HOLDER_CHECK.replace("KEYS[1]", "KEYS[2]")}) then return -1 end
-local lifecycle = {_RUNNING}
 local finishing = ARGV[3] == 'done' and ARGV[5] == 'done'
-if lifecycle and lifecycle ~= 'running' and not finishing then return -2 end
+if {_OVER} and not finishing then return -2 end
 local cur = redis.call('HMGET', KEYS[1], 'index', 'phase')
 if cur[1] ~= ARGV[2] or cur[2] ~= ARGV[3] then return 0 end
 redis.call('HSET', KEYS[1], 'index', ARGV[4], 'phase', ARGV[5], 'since', ARGV[6],
