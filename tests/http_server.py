@@ -23,11 +23,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
+import redis.asyncio
 import uvicorn
 
 from tests.utils import timeout
 
-__all__ = ["serve_app"]
+__all__ = ["Api", "serve_api", "serve_app"]
 
 
 @asynccontextmanager
@@ -57,3 +59,43 @@ async def serve_app(app: Any, host: str = "127.0.0.1") -> AsyncIterator[str]:
                 await task
         finally:
             sock.close()
+
+
+class Api:
+    """Two organisations' clients (``a``: central, ``b``: a province) and an anonymous one,
+    on one served app."""
+
+    def __init__(self, base: str, key_a: str, key_b: str, redis_client: redis.asyncio.Redis):
+        def client(headers: dict[str, str]) -> httpx.AsyncClient:
+            return httpx.AsyncClient(base_url=base, headers=headers, timeout=timeout(10))
+
+        self.a = client({"Authorization": f"Bearer {key_a}"})
+        self.b = client({"Authorization": f"Bearer {key_b}"})
+        self.anon = client({})
+        self.redis = redis_client
+
+    async def aclose(self) -> None:
+        for client in (self.a, self.b, self.anon):
+            await client.aclose()
+
+
+@asynccontextmanager
+async def serve_api(
+    redis_client: redis.asyncio.Redis, key_prefix: str, routes: tuple[Any, ...] = ()
+) -> AsyncIterator[Api]:
+    """The engine's HTTP app (plus *routes*) served with organisations ``central`` and
+    ``hanoi-org`` (province ``hanoi``), each with an API key: an :class:`Api` on it."""
+    from engine.http.app import create_app
+    from engine.settings import Settings
+    from tests.contest_helpers import setup_org
+
+    key_a = await setup_org(redis_client, key_prefix, "central")
+    key_b = await setup_org(redis_client, key_prefix, "hanoi-org", province="hanoi")
+    app = create_app(Settings(key_prefix=key_prefix), redis_client)
+    app.router.routes.extend(routes)
+    async with serve_app(app) as base:
+        api = Api(base, key_a, key_b, redis_client)
+        try:
+            yield api
+        finally:
+            await api.aclose()

@@ -360,23 +360,16 @@ async def test_a_member_who_stops_reading_is_dropped_and_the_others_keep_everyth
 def test_refused_frames_echo_their_seq_so_the_app_knows_which_answer_got_no_ack() -> None:
     """A rate-limited frame, or one that is not a valid message, used to get an error with
     ``seq: null``: the app could not tell which of its answers was dropped."""
-    from engine.limits import Limits
-    from engine.session import Send, Session
+    import msgspec
 
-    limits = Limits(
-        messages_per_second=1,
-        burst=1,
-        flood_strikes=5,
-        bad_frame_strikes=5,
-        idle_ms=60_000,
-        join_ms=5_000,
+    from engine.session import Send, Session
+    from tests.test_gateway_session import LIMITS, WELCOME
+
+    limits = msgspec.structs.replace(
+        LIMITS, messages_per_second=1, burst=1, flood_strikes=5, bad_frame_strikes=5
     )
     session = Session(limits, 0)
-    welcome = m.Welcome(
-        server_time=0,
-        member=m.MemberInfo(id="m1", name="An", province="hn", unit="u1"),
-        contest=m.ContestInfo(id="c1", title="T", mode="live", state="running"),
-    )
+    welcome = WELCOME
     session.receive(m.encode(m.Join(token="tok")), 0)
     session.joined(welcome, 0)
 

@@ -18,35 +18,14 @@ from scoring.attempts import Attempts, DrawnQuestion
 from scoring.live import LiveScoring
 from scoring.profiles import Profile
 from scoring.window import WindowScoring
-from tests.contest_helpers import live_spec, now_ms, setup_org, window_spec
-from tests.http_server import serve_app
-
-
-class Api:
-    """Two organisations' clients on one served app."""
-
-    def __init__(self, base: str, key_a: str, key_b: str, redis_client: redis.asyncio.Redis):
-        self.a = httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key_a}"})
-        self.b = httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key_b}"})
-        self.anon = httpx.AsyncClient(base_url=base)
-        self.redis = redis_client
-
-    async def aclose(self) -> None:
-        for client in (self.a, self.b, self.anon):
-            await client.aclose()
+from tests.contest_helpers import live_spec, now_ms, window_spec
+from tests.http_server import Api, serve_api, serve_app
 
 
 @pytest.fixture
 async def api(redis_client: redis.asyncio.Redis, key_prefix: str) -> AsyncIterator[Api]:
-    key_a = await setup_org(redis_client, key_prefix, "central")
-    key_b = await setup_org(redis_client, key_prefix, "hanoi-org", province="hanoi")
-    app = create_app(Settings(key_prefix=key_prefix), redis_client)
-    async with serve_app(app) as base:
-        client = Api(base, key_a, key_b, redis_client)
-        try:
-            yield client
-        finally:
-            await client.aclose()
+    async with serve_api(redis_client, key_prefix) as served:
+        yield served
 
 
 def _body(spec: Any) -> dict[str, Any]:

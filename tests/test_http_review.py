@@ -14,32 +14,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from engine.http.app import create_app
-from engine.settings import Settings
 from question_bank.ids import MemberId, ProvinceId, QuestionId, UnitId
 from scoring.attempts import Attempts, DrawnQuestion
 from scoring.profiles import Profile
 from scoring.window import WindowScoring
-from tests.contest_helpers import live_spec, now_ms, setup_org, window_spec
-from tests.http_server import serve_app
-from tests.utils import timeout
-
-
-class Api:
-    """Two organisations' clients (``a``: central, ``b``: a province) and an anonymous one."""
-
-    def __init__(self, base: str, key_a: str, key_b: str, redis_client: redis.asyncio.Redis):
-        def client(headers: dict[str, str]) -> httpx.AsyncClient:
-            return httpx.AsyncClient(base_url=base, headers=headers, timeout=timeout(10))
-
-        self.a = client({"Authorization": f"Bearer {key_a}"})
-        self.b = client({"Authorization": f"Bearer {key_b}"})
-        self.anon = client({})
-        self.redis = redis_client
-
-    async def aclose(self) -> None:
-        for client in (self.a, self.b, self.anon):
-            await client.aclose()
+from tests.contest_helpers import live_spec, now_ms, window_spec
+from tests.http_server import Api, serve_api
 
 
 async def _boom(request: Request) -> Response:
@@ -48,16 +28,10 @@ async def _boom(request: Request) -> Response:
 
 @pytest.fixture
 async def api(redis_client: redis.asyncio.Redis, key_prefix: str) -> AsyncIterator[Api]:
-    key_a = await setup_org(redis_client, key_prefix, "central")
-    key_b = await setup_org(redis_client, key_prefix, "hanoi-org", province="hanoi")
-    app = create_app(Settings(key_prefix=key_prefix), redis_client)
-    app.router.routes.append(Route("/test/boom", _boom, methods=["GET"]))
-    async with serve_app(app) as base:
-        client = Api(base, key_a, key_b, redis_client)
-        try:
-            yield client
-        finally:
-            await client.aclose()
+    async with serve_api(
+        redis_client, key_prefix, routes=(Route("/test/boom", _boom, methods=["GET"]),)
+    ) as served:
+        yield served
 
 
 def _body(spec: Any) -> dict[str, Any]:
