@@ -135,7 +135,9 @@ async def test_submit_after_the_attempt_was_expired_by_the_sweeper_returns_it_ex
     from tests.contest_helpers import now_ms
 
     now = await now_ms(redis_client)
-    timing = WindowTiming(opens_at=now - 1_000, closes_at=now + 300, attempts_allowed=2)
+    # Time enough to start an attempt and answer on a busy box; then the test waits it out.
+    closes = now + int(timeout(3) * 1000)
+    timing = WindowTiming(opens_at=now - 1_000, closes_at=closes, attempts_allowed=2)
     contest = await create_contest(redis_client, key_prefix, "window", window=timing)
     async with running_gateway(make_settings(redis_url, key_prefix)) as gw:
         async with client(gw, contest.id, token(contest.id)) as ws:
@@ -146,7 +148,7 @@ async def test_submit_after_the_attempt_was_expired_by_the_sweeper_returns_it_ex
             first = attempt.questions[0]
             await send(ws, m.Answer(question=first.id, answer="a", seq=1))
             assert (await recv_until(ws, m.Ack)).accepted
-            async with asyncio.timeout(timeout(5)):
+            async with asyncio.timeout(timeout(10)):
                 while await now_ms(redis_client) <= attempt.deadline:
                     await asyncio.sleep(0.05)
             assert await Attempts(redis_client, contest.id, prefix=key_prefix).expire_due() == 1

@@ -145,9 +145,10 @@ async def test_finalize_never_runs_twice_at_once(
 
 async def test_scheduling_a_draft_whose_window_is_over_is_refused(store: ContestStore) -> None:
     now = await now_ms(store.redis)
-    timing = WindowTiming(opens_at=now - 1_000, closes_at=now + 100)
+    closes = now + int(timeout(1) * 1000)  # still ahead when it is created, on a busy box
+    timing = WindowTiming(opens_at=now - 1_000, closes_at=closes)
     await store.create(ORG, window_spec(now, id=ContestId("w-stale"), window=timing))
-    while await now_ms(store.redis) <= now + 100:
+    while await now_ms(store.redis) <= closes:
         await asyncio.sleep(0.02)
     with pytest.raises(ContestInvalid) as refused:
         await store.apply("w-stale", "schedule")
@@ -217,7 +218,8 @@ async def test_a_conductor_stops_moving_a_show_that_was_stopped(store: ContestSt
     plan = ShowPlan(
         starts_at=start,
         questions=[q.id for q in questions],
-        question_ms=[200] * len(questions),
+        # long enough that the cancel below lands inside question 0 on a busy box
+        question_ms=[int(timeout(2) * 1000)] * len(questions),
         reveal_ms=50,
         leaderboard_ms=50,
     )
@@ -238,7 +240,7 @@ async def test_a_conductor_stops_moving_a_show_that_was_stopped(store: ContestSt
     task = asyncio.ensure_future(conductor.run())
     await until(lambda: in_question(store, contest.id, 0))
     await store.apply(contest.id, "cancel")
-    await asyncio.wait_for(task, timeout())
+    await asyncio.wait_for(task, timeout(10))
     view = await read_show(store.redis, contest.id, store.prefix)
     assert view is not None and view.state.index == 0  # question 1 was never released
     keys = ContestKeys(contest.id, store.prefix)
