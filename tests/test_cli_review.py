@@ -246,3 +246,20 @@ def test_a_signal_while_serve_starts_stops_it_and_its_redis(
     assert "Traceback" not in err, err
     assert _processes_in(data_dir) == []
     assert not (data_dir / "redis.json").exists()
+
+
+def test_printed_urls_are_ones_a_client_can_connect_to() -> None:
+    """``contest serve --host 0.0.0.0`` (and demo) printed ``ws://0.0.0.0:...``, which a
+    client cannot connect to; an IPv6 host needs brackets."""
+    from engine.cli.serve import ServeInfo
+    from engine.settings import Settings
+
+    def urls(host: str) -> tuple[str, str]:
+        info = ServeInfo(Settings(host=host, ws_port=1, http_port=2), "redis://x")
+        return info.ws_url, info.http_url
+
+    assert urls("0.0.0.0") == ("ws://127.0.0.1:1/ws/", "http://127.0.0.1:2")
+    assert urls("::") == ("ws://[::1]:1/ws/", "http://[::1]:2")
+    assert urls("::1") == ("ws://[::1]:1/ws/", "http://[::1]:2")
+    assert urls("127.0.0.2") == ("ws://127.0.0.2:1/ws/", "http://127.0.0.2:2")
+    assert urls("quiz.example") == ("ws://quiz.example:1/ws/", "http://quiz.example:2")

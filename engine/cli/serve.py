@@ -67,11 +67,21 @@ class ServeInfo:
 
     @property
     def ws_url(self) -> str:
-        return f"ws://{self.settings.host}:{self.settings.ws_port}/ws/"
+        return f"ws://{url_host(self.settings.host)}:{self.settings.ws_port}/ws/"
 
     @property
     def http_url(self) -> str:
-        return f"http://{self.settings.host}:{self.settings.http_port}"
+        return f"http://{url_host(self.settings.host)}:{self.settings.http_port}"
+
+
+def url_host(host: str) -> str:
+    """*host* as a URL's host that a client can connect to: a wildcard bind (``0.0.0.0``,
+    ``::``) is reached on loopback from this machine; an IPv6 address goes in brackets."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
 
 
 def bind_reuseport(host: str, port: int, backlog: int = 4096) -> socket.socket:
