@@ -29,7 +29,6 @@ The store does not validate banks: callers pass banks that came out of
 from __future__ import annotations
 
 import builtins
-import re
 from typing import Any
 
 import msgspec
@@ -37,7 +36,7 @@ import redis.asyncio
 from redis.exceptions import WatchError
 
 from question_bank.errors import BankInvalid, BankNotFound, Location, Problem
-from question_bank.ids import BankId, OrgId
+from question_bank.ids import STORED_ID_PATTERN, BankId, OrgId
 from question_bank.models import Bank
 from scoring.keys import DEFAULT_PREFIX, GlobalKeys
 
@@ -45,17 +44,17 @@ from .errors import BankExists
 
 __all__ = ["ID_PATTERN", "BankStore", "BankSummary", "check_bank_id"]
 
-ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+ID_PATTERN = STORED_ID_PATTERN
 """Bank (and organisation) ids: they become parts of Redis key names, so no ``:``."""
 
 _ENCODER = msgspec.msgpack.Encoder()
 _DECODER = msgspec.msgpack.Decoder(Bank)
 
-# KEYS[1] = bank index hash; ARGV[1] = bank id; ARGV[2] = version just written.
-# Sets index[id] = version unless it already holds a higher one. Returns the index value.
 _CLAIM_MS = 10_000
 """Life of the claim :meth:`BankStore.create` holds while it checks and stores a new id."""
 
+# KEYS[1] = bank index hash; ARGV[1] = bank id; ARGV[2] = version just written.
+# Sets index[id] = version unless it already holds a higher one. Returns the index value.
 _RAISE_INDEX = """
 local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
 local version = tonumber(ARGV[2])

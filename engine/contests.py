@@ -20,13 +20,21 @@ queries live in :mod:`engine.contest_store`.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 
 from question_bank.draws import DrawRules, check_rules
-from question_bank.ids import BankId, ContestId, MemberId, OrgId, ProvinceId, QuestionId, UnitId
+from question_bank.ids import (
+    STORED_ID_PATTERN,
+    BankId,
+    ContestId,
+    MemberId,
+    OrgId,
+    ProvinceId,
+    QuestionId,
+    UnitId,
+)
 from question_bank.models import Bank, Prediction
 
 from . import lifecycle
@@ -49,7 +57,7 @@ __all__ = [
     "check_spec",
 ]
 
-CONTEST_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+CONTEST_ID_PATTERN = STORED_ID_PATTERN
 """Contest ids become part of Redis key names (the hash tag): no ``:``, ``{`` or ``}``."""
 
 Millis = Annotated[int, msgspec.Meta(ge=0)]

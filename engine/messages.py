@@ -32,6 +32,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from question_bank.ids import ContestId, MemberId, OptionId, ProvinceId, QuestionId, UnitId
+from question_bank.models import MAX_PREDICTION
 
 __all__ = [
     "Ack",
@@ -136,7 +137,7 @@ class Resume(_Message, tag="resume", frozen=True, kw_only=True):
 class Submit(_Message, tag="submit", frozen=True, kw_only=True):
     """Window rounds: hand the open attempt in, with the prediction if the round has one."""
 
-    prediction: Annotated[int, msgspec.Meta(ge=0, le=10**12)] | None = None
+    prediction: Annotated[int, msgspec.Meta(ge=0, le=MAX_PREDICTION)] | None = None
 
 
 class LeaderboardRequest(_Message, tag="leaderboard", frozen=True, kw_only=True):

@@ -121,8 +121,10 @@ class Session:
             self.floods += 1
             if self.floods > self.limits.flood_strikes:
                 return self._close(CloseCode.FLOOD, "message rate limit exceeded")
-            refused = m.Error(code=ErrorCode.RATE_LIMITED, message="too many messages")
-            return [Send(msgspec.structs.replace(refused, seq=_seq_of(frame)))]
+            refused = m.Error(
+                code=ErrorCode.RATE_LIMITED, message="too many messages", seq=_seq_of(frame)
+            )
+            return [Send(refused)]
         self.floods = 0
         try:
             message = m.decode_client(frame)

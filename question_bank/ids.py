@@ -5,6 +5,7 @@ They live in the lowest package (``question_bank`` imports nothing of the others
 run time, distinct for the type checker.
 """
 
+import re
 from typing import NewType
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "QuestionId",
     "TopicId",
     "UnitId",
+    "STORED_ID_PATTERN",
 ]
 
 OrgId = NewType("OrgId", str)
@@ -33,3 +35,6 @@ MemberId = NewType("MemberId", str)
 """A member, as the member app's join token names them."""
 ProvinceId = NewType("ProvinceId", str)
 UnitId = NewType("UnitId", str)
+
+STORED_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+"""What the engine accepts as the id of a bank, an organisation or a contest it stores."""

@@ -8,10 +8,11 @@ equal. :func:`fold` is the comparison key for short-text answers.
 import re
 import unicodedata
 
+from .ids import STORED_ID_PATTERN
+
 __all__ = ["fold", "id_from_name", "nfc", "strip_diacritics"]
 
 _WHITESPACE = re.compile(r"\s+")
-_ID_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _NOT_ID = re.compile(r"[^a-z0-9_.]+")
 
 
@@ -49,8 +50,8 @@ def id_from_name(name: str, default: str = "bank") -> str:
 
     ``"geo-2026"`` stays; ``"Lịch sử Đảng (vòng 1)"`` becomes ``"lich-su-dang-vong-1"``.
     """
-    if _ID_OK.fullmatch(name):
+    if STORED_ID_PATTERN.fullmatch(name):
         return name
     slug = _NOT_ID.sub("-", strip_diacritics(nfc(name)).lower())
     slug = slug.strip("-_.")[:64].rstrip("-_.")
-    return slug if _ID_OK.fullmatch(slug) else default
+    return slug if STORED_ID_PATTERN.fullmatch(slug) else default

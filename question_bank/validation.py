@@ -24,6 +24,7 @@ from typing import TypeAlias
 from .errors import Location, Problem
 from .ids import QuestionId, TopicId
 from .models import (
+    MAX_PREDICTION,
     Bank,
     MultipleChoice,
     Numeric,
@@ -97,10 +98,6 @@ ID_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}")
 _URL = re.compile(r"https?://[^\s/$.?#][^\s]*", re.IGNORECASE)
 _POINTS_MAX = 100_000
 _SECONDS_MAX = 86_400
-MAX_PREDICTION = 10**12
-"""Largest prediction ``max_value``: the most a member can predict anywhere in the engine
-(the wire's ``submit``, the scoring core's ``MAX_PREDICTION``), exact as a double in Redis,
-Lua and JavaScript."""
 
 # (code, field relative to the question or None, message)
 Finding: TypeAlias = tuple[str, str | None, str]

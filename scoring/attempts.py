@@ -32,6 +32,7 @@ from typing import Any
 import msgspec
 
 from question_bank.ids import ContestId, MemberId
+from question_bank.models import MAX_PREDICTION
 
 from .attempt_model import (
     AttemptState,
@@ -68,11 +69,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MAX_PREDICTION = 10**12
-"""Largest prediction an attempt stores (the wire's bound, ``engine.messages``): Redis's
-cjson writes the best attempt's JSON with 14 significant digits, so a larger one (from
-10**14) would come back as a float that no longer decodes, failing finalize for everyone;
-ranking's distances are exact up to 2**41 - 1 (:func:`scoring.ranking.head_key`)."""
 
 _encoder = msgspec.json.Encoder()
 

@@ -98,8 +98,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
     )
 
 
-def fail(exc: BaseException, out: TextIO | None = None) -> int:
-    """Print *exc* as a list a person can act on; return the exit code (1)."""
+def fail(exc: BaseException | str, out: TextIO | None = None) -> int:
+    """Print *exc* (an error, or what went wrong in words) as a list a person can act on;
+    return the exit code (1)."""
     out = out or sys.stderr
     if isinstance(exc, BankInvalid):
         print(f"error: {len(exc.problems)} problem(s):", file=out)

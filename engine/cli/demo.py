@@ -246,9 +246,7 @@ def _demo_command(args: argparse.Namespace) -> int:
         return fail(exc)
     short = check_rules(bank, DrawRules(count=max(WINDOW_QUESTIONS, LIVE_QUESTIONS)))
     if short:
-        return fail(
-            ValueError(f"{args.bank}: the demo draws {WINDOW_QUESTIONS} questions: {short[0]}")
-        )
+        return fail(f"{args.bank}: the demo draws {WINDOW_QUESTIONS} questions: {short[0]}")
     log_to_stderr()
     settings = load_settings(
         workers=args.workers,

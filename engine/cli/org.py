@@ -127,7 +127,7 @@ def cmd_key_list(args: argparse.Namespace) -> int:
 def cmd_key_revoke(args: argparse.Namespace) -> int:
     chosen = [bool(args.key), bool(args.fingerprint), bool(args.all)]
     if sum(chosen) != 1 or (args.all and not args.org):
-        return fail(ValueError("give exactly one of KEY, --fingerprint HEX, or --org ORG --all"))
+        return fail("give exactly one of KEY, --fingerprint HEX, or --org ORG --all")
 
     async def body(client: redis.asyncio.Redis, settings: Settings) -> int:
         store = OrgStore(client, settings.key_prefix)
@@ -141,7 +141,7 @@ def cmd_key_revoke(args: argparse.Namespace) -> int:
             count = await store.revoke_all(OrgId(args.org))
             what = f"keys of {args.org}"
         if not count:
-            return fail(ValueError(f"no such {what}"))
+            return fail(f"no such {what}")
         print(f"revoked {count} key(s)")
         return 0
 

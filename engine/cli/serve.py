@@ -37,7 +37,6 @@ import os
 import shutil
 import signal
 import socket
-import sys
 import threading
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -47,7 +46,7 @@ from urllib.parse import urlsplit, urlunsplit
 import msgspec
 
 from ..settings import Settings
-from ._common import load_settings, log_to_stderr, say
+from ._common import fail, load_settings, log_to_stderr, say
 
 __all__ = ["ServeInfo", "bind_reuseport", "redacted", "register", "run_worker", "serve"]
 
@@ -277,8 +276,7 @@ def serve(
     from .. import redisconn
 
     if settings.workers < 1:
-        print(f"error: workers must be at least 1, not {settings.workers}", file=sys.stderr)
-        return 1
+        return fail(f"workers must be at least 1, not {settings.workers}")
     if settings.ws_port == 0 or settings.http_port == 0:
         try:
             settings = msgspec.structs.replace(
@@ -288,12 +286,10 @@ def serve(
             )
         except OSError as exc:
             reason = exc.strerror or exc
-            print(f"error: cannot listen on {settings.host}: {reason}", file=sys.stderr)
-            return 1
+            return fail(f"cannot listen on {settings.host}: {reason}")
     problem = _cannot_listen(settings)
     if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 1
+        return fail(problem)
     early = _EarlyStop()
     early.install()
     try:
@@ -303,8 +299,7 @@ def serve(
                 return 0
             problem = _cannot_reach(url)
             if problem:
-                print(f"error: {problem}", file=sys.stderr)
-                return 1
+                return fail(problem)
             if settings.workers <= 1:
                 return _serve_here(settings, info, on_ready, early)
             return _serve_workers(settings, info, on_ready, early)

@@ -48,7 +48,6 @@ from question_bank.models import Bank
 from ..banks import BankStore, BankSummary, check_bank_id
 from ..errors import BadMessage
 from .auth import require_org
-from .common import INT64, dotted, out_of_range
 
 __all__ = ["CONTENT_TYPES", "EXPORT_TYPES", "MAX_UPLOAD_BYTES", "routes"]
 
@@ -157,19 +156,7 @@ async def _parse_upload(request: Request, bank_id: str | None) -> Bank:
     if bank_id is not None and bank.id != bank_id:
         bank = msgspec.structs.replace(bank, id=BankId(bank_id))
     check_bank_id(bank.id)
-    too_big = out_of_range(bank)
-    if too_big:
-        raise BankInvalid([_out_of_range(bank, path, source) for path in too_big])
     return bank
-
-
-def _out_of_range(bank: Bank, path: tuple[str | int, ...], source: str) -> Problem:
-    """The problem of a whole number past 64 bits at *path* of *bank* (it could not be stored)."""
-    where = Location(file=source, field=dotted(path))
-    if len(path) > 2 and path[0] == "questions" and isinstance(path[1], int):
-        where = Location(file=source, question=bank.questions[path[1]].id, field=dotted(path[2:]))
-    message = f"must be a whole number from {INT64[0]} to {INT64[1]}"
-    return Problem(code="invalid_value", message=message, where=where)
 
 
 def _version_param(request: Request) -> int | None:
