@@ -1,16 +1,22 @@
 # Contest engine: every target sets itself up from nothing (a fresh machine has only Python).
+# Installs come from requirements.lock (exact versions and hashes), so a new release upstream
+# never changes what CI runs; `make lock` upgrades on purpose.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+UV     := uv==0.13.9
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup demo test lint bench swarm loadtest clean
+.PHONY: setup demo test lint bench swarm loadtest lock clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock scripts/check-python
+	@scripts/check-python "$(PYTHON)" "$(VENV)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,load]'
+	@echo "setup: installing the locked dependencies into $(VENV) (about a minute on a fresh machine)"
+	$(BIN)/python -m pip install -q --disable-pip-version-check --require-hashes -r requirements.lock
+	PYTHONWARNINGS="ignore:Editable installation" \
+	    $(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -39,6 +45,14 @@ swarm: setup
 
 loadtest: setup
 	$(BIN)/python -m loadtest.run
+
+## make lock: re-resolve every dependency to its newest allowed release (a deliberate upgrade:
+## review the diff of requirements.lock, run make test lint, commit).
+lock: $(STAMP)
+	$(BIN)/python -m pip install -q --disable-pip-version-check "$(UV)"
+	$(BIN)/uv pip compile pyproject.toml requirements-build.in --extra test --extra load \
+	    --universal --python-version 3.11 --generate-hashes --upgrade -o requirements.lock
+	@echo "lock: requirements.lock re-resolved; review 'git diff requirements.lock', then make test lint"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info

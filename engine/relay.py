@@ -132,12 +132,12 @@ class Relay:
             except (redis.RedisError, OSError) as exc:
                 log.warning("relay lost Redis (%s); resubscribing in %.1fs", exc, delay)
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
 
     def deliver(self, channel: bytes | str, data: bytes | str) -> int | None:
         """Broadcast one published frame to the contest's local sockets (no awaiting).
