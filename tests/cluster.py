@@ -1,14 +1,12 @@
 """A real 3-node Redis Cluster for tests: three ``redis-server --cluster-enabled yes`` on
 free loopback ports (cluster bus ports chosen free as well), joined with
-``redis-cli --cluster create ... --cluster-replicas 0``, and stopped afterwards.
+``CLUSTER ADDSLOTSRANGE`` and ``CLUSTER MEET``, and stopped afterwards.
 
 Test modules import the fixtures ``cluster_nodes`` (one cluster per module; the module is
 skipped when no cluster can be started) and ``cluster`` (a ``RedisCluster`` client on it)."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -17,7 +15,7 @@ import pytest
 import redis
 import redis.asyncio.cluster
 
-from scoring.redis_server import RedisServer, find_redis_server, free_port
+from scoring.redis_server import RedisServer, free_port
 
 __all__ = ["ClusterUnavailable", "cluster", "cluster_nodes", "redis_cluster"]
 
@@ -26,18 +24,29 @@ class ClusterUnavailable(Exception):
     """The cluster cannot be started here; the message says exactly why."""
 
 
-def _redis_cli() -> str:
-    beside = shutil.which("redis-cli", path=str(find_redis_server()).rsplit("/", 1)[0])
-    found = beside or shutil.which("redis-cli")
-    if found is None:
-        raise ClusterUnavailable("redis-cli not found (needed for --cluster create)")
-    return found
+SLOTS = 16_384
+
+
+def _settled(client: redis.Redis, nodes: int) -> bool:
+    """The node sees the cluster whole: state ok, and every node known and connected."""
+    if client.cluster("INFO").get("cluster_state") != "ok":
+        return False
+    lines = client.execute_command("CLUSTER", "NODES")
+    text = lines.decode() if isinstance(lines, bytes) else str(lines)
+    known = [line for line in text.splitlines() if line.strip()]
+    return len(known) == nodes and all(
+        " connected" in line and "handshake" not in line and "noaddr" not in line
+        for line in known
+    )
 
 
 @contextmanager
 def redis_cluster(nodes: int = 3, timeout: float = 30.0) -> Iterator[list[RedisServer]]:
-    """Start *nodes* cluster-enabled servers, create the cluster, yield the servers."""
-    cli = _redis_cli()
+    """Start *nodes* cluster-enabled servers, join them into one cluster, yield the servers.
+
+    The cluster is made with plain commands (``CLUSTER ADDSLOTSRANGE`` for an even share of
+    the 16,384 slots on each node, then ``CLUSTER MEET``), so it needs no ``redis-cli`` (the
+    pip-installed Valkey ships none)."""
     servers: list[RedisServer] = []
     try:
         for _ in range(nodes):
@@ -49,20 +58,23 @@ def redis_cluster(nodes: int = 3, timeout: float = 30.0) -> Iterator[list[RedisS
                     "cluster-config-file": "nodes.conf",
                 }
             )
-            servers.append(server.start())
-        addresses = [f"{s.host}:{s.port}" for s in servers]
-        created = subprocess.run(
-            [cli, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        if created.returncode != 0:
-            raise ClusterUnavailable(f"redis-cli --cluster create failed: {created.stdout}")
+            try:
+                servers.append(server.start())
+            except (RuntimeError, TimeoutError, OSError) as exc:
+                raise ClusterUnavailable(f"a cluster-enabled server did not start: {exc}") from exc
+        share = SLOTS // nodes
+        for i, server in enumerate(servers):
+            first, last = i * share, SLOTS - 1 if i == nodes - 1 else (i + 1) * share - 1
+            with redis.Redis(host=server.host, port=server.port) as client:
+                client.execute_command("CLUSTER", "ADDSLOTSRANGE", first, last)
+        with redis.Redis(host=servers[0].host, port=servers[0].port) as client:
+            for server in servers[1:]:
+                bus = server.extra["cluster-port"]  # not port + 10000: chosen free above
+                client.execute_command("CLUSTER", "MEET", server.host, server.port, bus)
         deadline = time.monotonic() + timeout
         for server in servers:
             with redis.Redis(host=server.host, port=server.port) as client:
-                while client.cluster("INFO").get("cluster_state") != "ok":
+                while not _settled(client, nodes):
                     if time.monotonic() > deadline:
                         raise ClusterUnavailable("cluster_state did not become ok")
                     time.sleep(0.05)
