@@ -131,6 +131,23 @@ async def test_malformed_unknown_and_early_messages(redis_url, key_prefix, live)
             assert isinstance(await recv(ws), m.Pong)
 
 
+async def test_deeply_nested_frames_get_bad_message_and_the_connection_goes_on(
+    redis_url, key_prefix, live
+):
+    # ~1000 nested arrays fit in a 4 KiB frame; they used to raise RecursionError past the
+    # session (close 1011, a traceback logged per frame).
+    settings = make_settings(redis_url, key_prefix, max_frame_bytes=4096)
+    async with running_gateway(settings) as gw:
+        async with client(gw, live.id, token(live.id)) as ws:
+            assert isinstance(await recv(ws), m.Welcome)
+            for frame in ("[" * 4000, '{"seq":3,"x":' + "[" * 3000, '{"a":' * 800):
+                await ws.send(frame)
+                error = await recv(ws)
+                assert isinstance(error, m.Error) and error.code == "bad_message"
+                await send(ws, m.Ping(t=9))
+                assert isinstance(await recv(ws), m.Pong)
+
+
 async def test_too_many_bad_frames_close_4004(redis_url, key_prefix, live):
     async with running_gateway(make_settings(redis_url, key_prefix)) as gw:
         async with client(gw, live.id, token(live.id)) as ws:
