@@ -4,6 +4,7 @@ time sync, bad input and limits (each a typed error or a close code), answers ac
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 import redis.asyncio
@@ -73,8 +74,9 @@ async def test_join_message_and_time_sync(redis_url, key_prefix, live):
         (lambda c: token(c, ttl_seconds=-10), "token_expired", 4008),
         (lambda c: token("other-contest"), "token_wrong_contest", 4502),
         (lambda c: "not-a-jwt", "token_malformed", 4501),
+        (lambda c: token(c, now_ms=int(time.time() * 1000) + 600_000), "token_not_yet_valid", 4501),
     ],
-    ids=["forged", "expired", "wrong-contest", "malformed"],
+    ids=["forged", "expired", "wrong-contest", "malformed", "issued-in-the-future"],
 )
 async def test_bad_tokens_get_error_then_close(
     redis_url, key_prefix, live, make_token, code, close
