@@ -187,6 +187,7 @@ class CloseCode(IntEnum):
     FLOOD = 4003
     BAD_PROTOCOL = 4004
     UNAVAILABLE = 4005
+    ADDRESS_FULL = 4006
     TOKEN_EXPIRED = 4008
     CONTEST_OVER = 4500
     TOKEN_INVALID = 4501
@@ -203,6 +204,11 @@ CLOSE_DESCRIPTIONS: Mapping[CloseCode, str] = {
     CloseCode.FLOOD: "The client kept sending past its rate limit; back off, then reconnect.",
     CloseCode.BAD_PROTOCOL: "Too many malformed frames, or no `join` in time.",
     CloseCode.UNAVAILABLE: "The gateway lost its Redis; reconnect after a back-off.",
+    CloseCode.ADDRESS_FULL: (
+        "Too many connections from this address have not joined yet "
+        "(`max_unjoined_per_address`); join or close them, then retry after a back-off. "
+        "Usually refused earlier, with HTTP 429 at the handshake."
+    ),
     CloseCode.TOKEN_EXPIRED: "The join token expired; fetch a new one, then reconnect.",
     CloseCode.CONTEST_OVER: (
         "Reserved, not sent today: a member joining a closed or finalized contest gets "

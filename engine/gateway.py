@@ -12,6 +12,9 @@ URL: ``ws://HOST:PORT/ws/<contest id>`` with the join token either in the query
 
 Limits (docs/protocol.md): frames over ``max_frame_bytes`` close the connection with 1009
 (websockets' ``max_size``); past ``max_connections`` a new connection is closed with 4001;
+past ``max_unjoined_per_address`` connections not joined yet from one client address
+(:func:`~engine.limits.client_address`), a new one from it gets HTTP 429 at the handshake
+(or, if others passed the handshake meanwhile, close 4006);
 the session enforces the message rate, bad frames, the join and idle deadlines, checked by
 one timer for all sessions (no timer per connection), which also sends a WebSocket ping
 to a socket silent for ``ping_interval`` seconds (a dead one is closed by the idle
@@ -52,7 +55,7 @@ from .clock import ServerClock
 from .counters import child
 from .errors import BackendError, CloseCode, ErrorCode, PeerError
 from .handlers import Joined, MemberHandlers
-from .limits import Limits
+from .limits import AddressCounts, Limits, client_address
 from .metrics import (
     ERRORS,
     MESSAGES_IN,
@@ -66,7 +69,7 @@ from .metrics import (
 from .presence import publish_counts, withdraw
 from .relay import Peek, Relay
 from .session import Authenticate, Close, Dispatch, Send, Session, State
-from .settings import Settings
+from .settings import Settings, trusted_networks
 
 __all__ = ["Connection", "Gateway", "contest_of_path"]
 
@@ -103,12 +106,16 @@ def contest_of_path(path: str) -> tuple[ContestId | None, str | None]:
 class Connection:
     """One member's socket, their session and, once joined, who they are."""
 
-    __slots__ = ("contest", "joined", "pinged", "session", "ws")
+    __slots__ = ("address", "contest", "joined", "pinged", "session", "ws")
 
-    def __init__(self, ws: ServerConnection, session: Session, contest: ContestId) -> None:
+    def __init__(
+        self, ws: ServerConnection, session: Session, contest: ContestId, address: str | None
+    ) -> None:
         self.ws = ws
         self.session = session
         self.contest = contest
+        self.address = address
+        """The client address this connection counts against until it joins, then None."""
         self.joined: Joined | None = None
         self.pinged = 0
         """When the gateway last sent this socket a WebSocket ping (ms)."""
@@ -128,6 +135,9 @@ class Gateway:
         self.settings = settings
         self.redis = redis_client
         self.limits = Limits.from_settings(settings)
+        self.trusted_proxies = trusted_networks(settings.trusted_proxies)
+        self.unjoined = AddressCounts(self.limits.max_unjoined_per_address)
+        """Connections not joined yet, per client address."""
         self.clock = ServerClock()
         self.id = gateway_id or uuid.uuid4().hex[:12]
         self.handlers = handlers or MemberHandlers(settings, redis_client, clock=self.clock)
@@ -225,7 +235,24 @@ class Gateway:
         if contest is None:
             child(WS_REFUSED, "bad_path").inc()
             return Response(404, "Not Found", Headers(), b"use /ws/<contest id>\n")
+        if self.unjoined.full(self._address(ws, request.headers)):
+            child(WS_REFUSED, "address_full").inc()
+            headers = Headers([("Retry-After", "5")])
+            body = b"too many connections from your address have not joined yet\n"
+            return Response(429, "Too Many Requests", headers, body)
         return None
+
+    def _address(self, ws: ServerConnection, headers: Headers) -> str:
+        """The client address a connection counts against (see engine.limits)."""
+        peer = ws.remote_address
+        host = str(peer[0]) if peer else ""
+        return client_address(host, headers, self.trusted_proxies)
+
+    def _release(self, conn: Connection) -> None:
+        """The connection joined or ended: it no longer counts as not joined."""
+        if conn.address is not None:
+            self.unjoined.remove(conn.address)
+            conn.address = None
 
     async def _handler(self, ws: ServerConnection) -> None:
         assert ws.request is not None
@@ -235,7 +262,13 @@ class Gateway:
             child(WS_REFUSED, "server_full").inc()
             await self._close(ws, CloseCode.SERVER_FULL, "server full")
             return
-        conn = Connection(ws, Session(self.limits, self.clock()), contest)
+        address = self._address(ws, ws.request.headers)
+        if self.unjoined.full(address):  # others from it passed the handshake meanwhile
+            child(WS_REFUSED, "address_full").inc()
+            await self._close(ws, CloseCode.ADDRESS_FULL, "too many unjoined connections")
+            return
+        self.unjoined.add(address)
+        conn = Connection(ws, Session(self.limits, self.clock()), contest, address)
         self.connections.add(conn)
         WS_CONNECTS.inc()
         WS_CONNECTIONS.inc()
@@ -255,6 +288,7 @@ class Gateway:
             pass
         finally:
             conn.session.closed()
+            self._release(conn)
             self._leave(conn)
             WS_CONNECTIONS.dec()
             code = ws.close_code if ws.close_code is not None else 1006
@@ -316,6 +350,7 @@ class Gateway:
             await self._close(conn.ws, CloseCode.UNAVAILABLE, "redis unavailable")
             return
         conn.joined = joined
+        self._release(conn)
         self.rooms[conn.contest].add(conn.ws)
         self.members[conn.ws] = conn
         previous = self.by_member.get((conn.contest, str(joined.member.id)))
