@@ -203,7 +203,11 @@ CLOSE_DESCRIPTIONS: Mapping[CloseCode, str] = {
     CloseCode.IDLE_TIMEOUT: "No frame from the client for `idle_timeout` seconds.",
     CloseCode.FLOOD: "The client kept sending past its rate limit; back off, then reconnect.",
     CloseCode.BAD_PROTOCOL: "Too many malformed frames, or no `join` in time.",
-    CloseCode.UNAVAILABLE: "The gateway lost its Redis; reconnect after a back-off.",
+    CloseCode.UNAVAILABLE: (
+        "A join arrived while the gateway cannot reach its Redis (after `error` "
+        "`unavailable`); reconnect after a back-off. A member already joined is not closed "
+        "when Redis goes away: each request gets `error` `unavailable` until it is back."
+    ),
     CloseCode.ADDRESS_FULL: (
         "Too many connections from this address have not joined yet "
         "(`max_unjoined_per_address`); join or close them, then retry after a back-off. "
@@ -220,7 +224,11 @@ CLOSE_DESCRIPTIONS: Mapping[CloseCode, str] = {
     ),
     CloseCode.TOKEN_WRONG_CONTEST: "The join token names another contest.",
     CloseCode.NOT_ELIGIBLE: "The member is not eligible for this contest.",
-    CloseCode.CONTEST_NOT_FOUND: "No such contest (or it was deleted or cancelled).",
+    CloseCode.CONTEST_NOT_FOUND: (
+        "No such contest (or it was deleted or cancelled, or it is a draft the organiser has "
+        "not scheduled yet, or it vanished from the engine's Redis, which closes its joined "
+        "members within about 5 s)."
+    ),
     CloseCode.REPLACED: "The member joined again on another connection, which replaces this.",
 }
 

@@ -25,6 +25,10 @@ State lives in Redis: a gateway holds only its sockets, so a member who reconnec
 process gets their state back from Redis (:meth:`MemberHandlers.join`). If the relay loses
 Redis for a while, live-show members get their state again once it is back (a broadcast
 may have been missed); members of a cancelled or deleted contest are closed with 4504.
+Every few seconds (:data:`PRESENCE_SECONDS`) the gateway also reads the state of each
+contest it has members of, so the members of a contest that vanished from Redis (it lost
+its data, or a cancel broadcast was missed) are closed with 4504 too. While Redis does
+not answer, nobody is closed: requests get ``unavailable`` error frames until it is back.
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ from scoring.errors import ScoringError
 from . import messages as m
 from .clock import ServerClock
 from .counters import child
-from .errors import BackendError, CloseCode, ErrorCode, PeerError
+from .errors import BackendError, CloseCode, ContestNotFound, ErrorCode, PeerError
 from .handlers import Joined, MemberHandlers
 from .limits import AddressCounts, Limits, client_address
 from .metrics import (
@@ -88,7 +92,8 @@ SWEEP_SECONDS = 1.0
 RESYNC_CHUNK = 100
 """Members whose state is re-read at once after the relay lost Redis."""
 PRESENCE_SECONDS = 5.0
-"""How often the members-online counts are written to Redis."""
+"""How often the members-online counts are written to Redis, and the contests that have
+members here are checked for having vanished."""
 
 
 def contest_of_path(path: str) -> tuple[ContestId | None, str | None]:
@@ -155,6 +160,7 @@ class Gateway:
         )
         self.server: Server | None = None
         self.sweep_seconds = SWEEP_SECONDS
+        self.presence_seconds = PRESENCE_SECONDS
         self._tasks: list[asyncio.Task[None]] = []
         self._reported: set[ContestId] = set()
         self._closing: set[asyncio.Task[None]] = set()
@@ -455,9 +461,25 @@ class Gateway:
     async def _presence(self) -> None:
         while True:
             await self._report_presence()
-            await asyncio.sleep(PRESENCE_SECONDS)
+            await self._close_vanished()
+            await asyncio.sleep(self.presence_seconds)
             with contextlib.suppress(Exception):
                 await self.clock.sync(self.redis)
+
+    async def _close_vanished(self) -> None:
+        """Close, with 4504, the members of each contest that is gone from Redis (it lost
+        its data: FLUSHALL, restarted without its AOF) or was cancelled or deleted while
+        the relay missed the broadcast. Nothing is closed while Redis does not answer."""
+        for contest in [c for c, room in self.rooms.items() if room]:
+            try:
+                await self.handlers.contest(contest, fresh=True)
+            except ContestNotFound:
+                log.warning("contest %s is gone from Redis: closing its members", contest)
+                self._close_room(contest)
+            except (BackendError, redis.RedisError, OSError):
+                return
+            except Exception:  # keep the presence timer alive whatever a read raises
+                log.exception("could not check whether contest %s still exists", contest)
 
     async def _report_presence(self) -> None:
         counts = {contest: len(room) for contest, room in self.rooms.items()}
@@ -499,6 +521,16 @@ class Gateway:
             return await self.handlers.resume(conn.joined)
         return []  # a window attempt needs no broadcast: nothing was missed
 
+    def _close_room(self, contest: ContestId) -> None:
+        """Close every member of *contest* here with 4504: the contest is gone."""
+        member_of = self.members.get
+        for ws in list(self.rooms.get(contest, ())):
+            conn = member_of(ws)
+            if conn is not None:
+                conn.session.closed()
+                self._unjoin(conn)
+                self._background(self._close(conn.ws, CloseCode.CONTEST_NOT_FOUND, "contest gone"))
+
     async def _after_broadcast(self, contest: ContestId, peek: Peek, frame: bytes) -> None:
         """Follow a relayed broadcast with each local member's own message, if any."""
         if peek.type == "state":
@@ -510,10 +542,7 @@ class Gateway:
             return
         if peek.type == "state" and _gone(frame):
             # Cancelled or deleted: there is nothing left to take part in.
-            for conn in conns:
-                conn.session.closed()
-                self._unjoin(conn)
-                self._background(self._close(conn.ws, CloseCode.CONTEST_NOT_FOUND, "contest gone"))
+            self._close_room(contest)
             return
         try:
             personal = await self.handlers.follow_up(contest, peek.type, frame, joined)
