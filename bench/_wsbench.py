@@ -158,6 +158,7 @@ def gateway_process(redis_url: str, extra: dict[str, Any], port_q: Any, stop: Mp
             redis_url=redis_url,
             token_secret=SECRET,
             max_connections=19_500,
+            max_unjoined_per_address=0,  # every bench client connects from 127.0.0.1
             max_messages_per_second=1000.0,
             idle_timeout=3600.0,
             **extra,

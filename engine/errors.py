@@ -16,6 +16,7 @@ machine* (a bug, or a race another process won); :class:`BackendError` means Red
     │   │   ├── TokenMalformed    not a JWT, or claims missing / of the wrong type
     │   │   ├── TokenForged       signature does not verify with our secret
     │   │   ├── TokenExpired      past its ``exp``
+    │   │   ├── TokenNotYetValid  its ``nbf`` or ``iat`` is in the future (past the leeway)
     │   │   └── TokenWrongContest signed for another contest
     │   ├── NotEligible           the member's province / unit may not take this contest
     │   ├── AnswerRefused         an answer the scoring core refused (.code = the reason)
@@ -75,6 +76,7 @@ __all__ = [
     "TokenExpired",
     "TokenForged",
     "TokenMalformed",
+    "TokenNotYetValid",
     "TokenWrongContest",
     "Unauthorized",
     "UnitsInvalid",
@@ -98,6 +100,7 @@ class ErrorCode(StrEnum):
     TOKEN_FORGED = "token_forged"
     TOKEN_EXPIRED = "token_expired"
     TOKEN_WRONG_CONTEST = "token_wrong_contest"
+    TOKEN_NOT_YET_VALID = "token_not_yet_valid"
     NOT_ELIGIBLE = "not_eligible"
     # Answers: the same strings as the scoring core's refusal reasons.
     NOT_OPEN = "not_open"
@@ -140,6 +143,10 @@ ERROR_DESCRIPTIONS: Mapping[ErrorCode, str] = {
     ErrorCode.TOKEN_FORGED: "The join token's signature does not verify with the shared secret.",
     ErrorCode.TOKEN_EXPIRED: "The join token is past its expiry; fetch a new one and rejoin.",
     ErrorCode.TOKEN_WRONG_CONTEST: "The join token was issued for another contest.",
+    ErrorCode.TOKEN_NOT_YET_VALID: (
+        "The join token's `nbf` or `iat` is more than 30 s in the future: the clock of the "
+        "backend that signed it is ahead."
+    ),
     ErrorCode.NOT_ELIGIBLE: "The contest is limited to provinces or units the member is not in.",
     ErrorCode.NOT_OPEN: "The question is unknown or not released yet.",
     ErrorCode.CLOSED: "The question is closed.",
@@ -180,6 +187,7 @@ class CloseCode(IntEnum):
     FLOOD = 4003
     BAD_PROTOCOL = 4004
     UNAVAILABLE = 4005
+    ADDRESS_FULL = 4006
     TOKEN_EXPIRED = 4008
     CONTEST_OVER = 4500
     TOKEN_INVALID = 4501
@@ -195,16 +203,32 @@ CLOSE_DESCRIPTIONS: Mapping[CloseCode, str] = {
     CloseCode.IDLE_TIMEOUT: "No frame from the client for `idle_timeout` seconds.",
     CloseCode.FLOOD: "The client kept sending past its rate limit; back off, then reconnect.",
     CloseCode.BAD_PROTOCOL: "Too many malformed frames, or no `join` in time.",
-    CloseCode.UNAVAILABLE: "The gateway lost its Redis; reconnect after a back-off.",
+    CloseCode.UNAVAILABLE: (
+        "A join arrived while the gateway cannot reach its Redis (after `error` "
+        "`unavailable`); reconnect after a back-off. A member already joined is not closed "
+        "when Redis goes away: each request gets `error` `unavailable` until it is back."
+    ),
+    CloseCode.ADDRESS_FULL: (
+        "Too many connections from this address have not joined yet "
+        "(`max_unjoined_per_address`); join or close them, then retry after a back-off. "
+        "Usually refused earlier, with HTTP 429 at the handshake."
+    ),
     CloseCode.TOKEN_EXPIRED: "The join token expired; fetch a new one, then reconnect.",
     CloseCode.CONTEST_OVER: (
         "Reserved, not sent today: a member joining a closed or finalized contest gets "
         "`welcome` and `closed` (their final standing) and may stay to read leaderboards."
     ),
-    CloseCode.TOKEN_INVALID: "The join token is malformed or forged; do not retry with it.",
+    CloseCode.TOKEN_INVALID: (
+        "The join token is malformed or forged, or not valid yet (`token_not_yet_valid`); "
+        "do not retry with it."
+    ),
     CloseCode.TOKEN_WRONG_CONTEST: "The join token names another contest.",
     CloseCode.NOT_ELIGIBLE: "The member is not eligible for this contest.",
-    CloseCode.CONTEST_NOT_FOUND: "No such contest (or it was deleted or cancelled).",
+    CloseCode.CONTEST_NOT_FOUND: (
+        "No such contest (or it was deleted or cancelled, or it is a draft the organiser has "
+        "not scheduled yet, or it vanished from the engine's Redis, which closes its joined "
+        "members within about 5 s)."
+    ),
     CloseCode.REPLACED: "The member joined again on another connection, which replaces this.",
 }
 
@@ -280,6 +304,11 @@ class TokenForged(TokenError):
 class TokenExpired(TokenError):
     code = ErrorCode.TOKEN_EXPIRED
     close = CloseCode.TOKEN_EXPIRED
+
+
+class TokenNotYetValid(TokenError):
+    code = ErrorCode.TOKEN_NOT_YET_VALID
+    close = CloseCode.TOKEN_INVALID
 
 
 class TokenWrongContest(TokenError):

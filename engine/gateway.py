@@ -12,6 +12,9 @@ URL: ``ws://HOST:PORT/ws/<contest id>`` with the join token either in the query
 
 Limits (docs/protocol.md): frames over ``max_frame_bytes`` close the connection with 1009
 (websockets' ``max_size``); past ``max_connections`` a new connection is closed with 4001;
+past ``max_unjoined_per_address`` connections not joined yet from one client address
+(:func:`~engine.limits.client_address`), a new one from it gets HTTP 429 at the handshake
+(or, if others passed the handshake meanwhile, close 4006);
 the session enforces the message rate, bad frames, the join and idle deadlines, checked by
 one timer for all sessions (no timer per connection), which also sends a WebSocket ping
 to a socket silent for ``ping_interval`` seconds (a dead one is closed by the idle
@@ -22,6 +25,10 @@ State lives in Redis: a gateway holds only its sockets, so a member who reconnec
 process gets their state back from Redis (:meth:`MemberHandlers.join`). If the relay loses
 Redis for a while, live-show members get their state again once it is back (a broadcast
 may have been missed); members of a cancelled or deleted contest are closed with 4504.
+Every few seconds (:data:`PRESENCE_SECONDS`) the gateway also reads the state of each
+contest it has members of, so the members of a contest that vanished from Redis (it lost
+its data, or a cancel broadcast was missed) are closed with 4504 too. While Redis does
+not answer, nobody is closed: requests get ``unavailable`` error frames until it is back.
 """
 
 from __future__ import annotations
@@ -50,9 +57,9 @@ from scoring.errors import ScoringError
 from . import messages as m
 from .clock import ServerClock
 from .counters import child
-from .errors import BackendError, CloseCode, ErrorCode, PeerError
+from .errors import BackendError, CloseCode, ContestNotFound, ErrorCode, PeerError
 from .handlers import Joined, MemberHandlers
-from .limits import Limits
+from .limits import AddressCounts, Limits, client_address
 from .metrics import (
     ERRORS,
     MESSAGES_IN,
@@ -66,7 +73,7 @@ from .metrics import (
 from .presence import publish_counts, withdraw
 from .relay import Peek, Relay
 from .session import Authenticate, Close, Dispatch, Send, Session, State
-from .settings import Settings
+from .settings import Settings, trusted_networks
 
 __all__ = ["Connection", "Gateway", "contest_of_path"]
 
@@ -85,7 +92,8 @@ SWEEP_SECONDS = 1.0
 RESYNC_CHUNK = 100
 """Members whose state is re-read at once after the relay lost Redis."""
 PRESENCE_SECONDS = 5.0
-"""How often the members-online counts are written to Redis."""
+"""How often the members-online counts are written to Redis, and the contests that have
+members here are checked for having vanished."""
 
 
 def contest_of_path(path: str) -> tuple[ContestId | None, str | None]:
@@ -103,12 +111,16 @@ def contest_of_path(path: str) -> tuple[ContestId | None, str | None]:
 class Connection:
     """One member's socket, their session and, once joined, who they are."""
 
-    __slots__ = ("contest", "joined", "pinged", "session", "ws")
+    __slots__ = ("address", "contest", "joined", "pinged", "session", "ws")
 
-    def __init__(self, ws: ServerConnection, session: Session, contest: ContestId) -> None:
+    def __init__(
+        self, ws: ServerConnection, session: Session, contest: ContestId, address: str | None
+    ) -> None:
         self.ws = ws
         self.session = session
         self.contest = contest
+        self.address = address
+        """The client address this connection counts against until it joins, then None."""
         self.joined: Joined | None = None
         self.pinged = 0
         """When the gateway last sent this socket a WebSocket ping (ms)."""
@@ -128,6 +140,9 @@ class Gateway:
         self.settings = settings
         self.redis = redis_client
         self.limits = Limits.from_settings(settings)
+        self.trusted_proxies = trusted_networks(settings.trusted_proxies)
+        self.unjoined = AddressCounts(self.limits.max_unjoined_per_address)
+        """Connections not joined yet, per client address."""
         self.clock = ServerClock()
         self.id = gateway_id or uuid.uuid4().hex[:12]
         self.handlers = handlers or MemberHandlers(settings, redis_client, clock=self.clock)
@@ -145,6 +160,7 @@ class Gateway:
         )
         self.server: Server | None = None
         self.sweep_seconds = SWEEP_SECONDS
+        self.presence_seconds = PRESENCE_SECONDS
         self._tasks: list[asyncio.Task[None]] = []
         self._reported: set[ContestId] = set()
         self._closing: set[asyncio.Task[None]] = set()
@@ -225,7 +241,24 @@ class Gateway:
         if contest is None:
             child(WS_REFUSED, "bad_path").inc()
             return Response(404, "Not Found", Headers(), b"use /ws/<contest id>\n")
+        if self.unjoined.full(self._address(ws, request.headers)):
+            child(WS_REFUSED, "address_full").inc()
+            headers = Headers([("Retry-After", "5")])
+            body = b"too many connections from your address have not joined yet\n"
+            return Response(429, "Too Many Requests", headers, body)
         return None
+
+    def _address(self, ws: ServerConnection, headers: Headers) -> str:
+        """The client address a connection counts against (see engine.limits)."""
+        peer = ws.remote_address
+        host = str(peer[0]) if peer else ""
+        return client_address(host, headers, self.trusted_proxies)
+
+    def _release(self, conn: Connection) -> None:
+        """The connection joined or ended: it no longer counts as not joined."""
+        if conn.address is not None:
+            self.unjoined.remove(conn.address)
+            conn.address = None
 
     async def _handler(self, ws: ServerConnection) -> None:
         assert ws.request is not None
@@ -235,7 +268,13 @@ class Gateway:
             child(WS_REFUSED, "server_full").inc()
             await self._close(ws, CloseCode.SERVER_FULL, "server full")
             return
-        conn = Connection(ws, Session(self.limits, self.clock()), contest)
+        address = self._address(ws, ws.request.headers)
+        if self.unjoined.full(address):  # others from it passed the handshake meanwhile
+            child(WS_REFUSED, "address_full").inc()
+            await self._close(ws, CloseCode.ADDRESS_FULL, "too many unjoined connections")
+            return
+        self.unjoined.add(address)
+        conn = Connection(ws, Session(self.limits, self.clock()), contest, address)
         self.connections.add(conn)
         WS_CONNECTS.inc()
         WS_CONNECTIONS.inc()
@@ -255,6 +294,7 @@ class Gateway:
             pass
         finally:
             conn.session.closed()
+            self._release(conn)
             self._leave(conn)
             WS_CONNECTIONS.dec()
             code = ws.close_code if ws.close_code is not None else 1006
@@ -316,6 +356,7 @@ class Gateway:
             await self._close(conn.ws, CloseCode.UNAVAILABLE, "redis unavailable")
             return
         conn.joined = joined
+        self._release(conn)
         self.rooms[conn.contest].add(conn.ws)
         self.members[conn.ws] = conn
         previous = self.by_member.get((conn.contest, str(joined.member.id)))
@@ -420,9 +461,25 @@ class Gateway:
     async def _presence(self) -> None:
         while True:
             await self._report_presence()
-            await asyncio.sleep(PRESENCE_SECONDS)
+            await self._close_vanished()
+            await asyncio.sleep(self.presence_seconds)
             with contextlib.suppress(Exception):
                 await self.clock.sync(self.redis)
+
+    async def _close_vanished(self) -> None:
+        """Close, with 4504, the members of each contest that is gone from Redis (it lost
+        its data: FLUSHALL, restarted without its AOF) or was cancelled or deleted while
+        the relay missed the broadcast. Nothing is closed while Redis does not answer."""
+        for contest in [c for c, room in self.rooms.items() if room]:
+            try:
+                await self.handlers.contest(contest, fresh=True)
+            except ContestNotFound:
+                log.warning("contest %s is gone from Redis: closing its members", contest)
+                self._close_room(contest)
+            except (BackendError, redis.RedisError, OSError):
+                return
+            except Exception:  # keep the presence timer alive whatever a read raises
+                log.exception("could not check whether contest %s still exists", contest)
 
     async def _report_presence(self) -> None:
         counts = {contest: len(room) for contest, room in self.rooms.items()}
@@ -464,6 +521,16 @@ class Gateway:
             return await self.handlers.resume(conn.joined)
         return []  # a window attempt needs no broadcast: nothing was missed
 
+    def _close_room(self, contest: ContestId) -> None:
+        """Close every member of *contest* here with 4504: the contest is gone."""
+        member_of = self.members.get
+        for ws in list(self.rooms.get(contest, ())):
+            conn = member_of(ws)
+            if conn is not None:
+                conn.session.closed()
+                self._unjoin(conn)
+                self._background(self._close(conn.ws, CloseCode.CONTEST_NOT_FOUND, "contest gone"))
+
     async def _after_broadcast(self, contest: ContestId, peek: Peek, frame: bytes) -> None:
         """Follow a relayed broadcast with each local member's own message, if any."""
         if peek.type == "state":
@@ -475,10 +542,7 @@ class Gateway:
             return
         if peek.type == "state" and _gone(frame):
             # Cancelled or deleted: there is nothing left to take part in.
-            for conn in conns:
-                conn.session.closed()
-                self._unjoin(conn)
-                self._background(self._close(conn.ws, CloseCode.CONTEST_NOT_FOUND, "contest gone"))
+            self._close_room(contest)
             return
         try:
             personal = await self.handlers.follow_up(contest, peek.type, frame, joined)

@@ -128,6 +128,10 @@ class OrgStore:
             raise OrgNotFound(f"no organisation {org_id!r}")
         return _DECODER.decode(raw)
 
+    async def exists(self, org_id: OrgId) -> bool:
+        found: int = await self.redis.hexists(self.keys.organisations, org_id)
+        return bool(found)
+
     async def list(self) -> builtins.list[Organisation]:
         """Every organisation, sorted by id."""
         raw: Any = await self.redis.hgetall(self.keys.organisations)

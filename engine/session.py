@@ -68,7 +68,16 @@ class State(enum.Enum):
     CLOSED = "closed"
 
 
-def classify(exc: msgspec.MsgspecError | UnicodeDecodeError) -> ErrorCode:
+_REFUSED = (msgspec.MsgspecError, UnicodeDecodeError, RecursionError)
+"""What the frame decoder raises for a frame it refuses. msgspec raises UnicodeDecodeError
+for a binary frame with invalid UTF-8 in a string value (text frames were already checked
+by websockets), and RecursionError for JSON nested deeper than Python's recursion limit
+(about 1000 ``[`` fit in a 4 KiB frame): both are bad input, not a crash."""
+
+TOO_DEEP = "the frame's JSON is nested too deeply"
+
+
+def classify(exc: Exception) -> ErrorCode:
     """The error code of a frame the decoder refused."""
     text = str(exc)
     if isinstance(exc, msgspec.ValidationError) and text.endswith("at `$.type`"):
@@ -128,13 +137,12 @@ class Session:
         self.floods = 0
         try:
             message = m.decode_client(frame)
-        except (msgspec.MsgspecError, UnicodeDecodeError) as exc:
-            # msgspec raises UnicodeDecodeError for a binary frame with invalid UTF-8 in a
-            # string value (text frames were already checked by websockets).
+        except _REFUSED as exc:
             self.bad_frames += 1
             if self.bad_frames > self.limits.bad_frame_strikes:
                 return self._close(CloseCode.BAD_PROTOCOL, "too many bad frames")
-            error = m.Error(code=classify(exc), message=str(exc)[:200], seq=_seq_of(frame))
+            text = TOO_DEEP if isinstance(exc, RecursionError) else str(exc)[:200]
+            error = m.Error(code=classify(exc), message=text, seq=_seq_of(frame))
             return [Send(error)]
         self.bad_frames = 0
         return self._handle(message, now)
@@ -224,5 +232,5 @@ def _seq_of(frame: str | bytes) -> int | None:
     ``seq``."""
     try:
         return _decode_seq(frame).seq
-    except (msgspec.MsgspecError, UnicodeDecodeError):
+    except _REFUSED:
         return None

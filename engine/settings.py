@@ -7,13 +7,14 @@ of ``contest serve`` override the environment. docs/operations.md lists every se
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from typing import Any
 
 import msgspec
 
-__all__ = ["ENV_PREFIX", "Settings"]
+__all__ = ["ENV_PREFIX", "Settings", "trusted_networks"]
 
 ENV_PREFIX = "CONTEST_"
 
@@ -54,6 +55,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     max_connections: int = 19_000
     """Connections one gateway process accepts; past it new members are refused (close 4001).
     Keep below the process's open-file limit."""
+    max_unjoined_per_address: int = 64
+    """Connections from one client address that have not joined yet; past it a new one
+    from that address is refused at the handshake with HTTP 429. Joined members do not
+    count. 0: no cap."""
+    trusted_proxies: str = ""
+    """Comma-separated addresses or networks (``10.0.0.0/8,::1``) of reverse proxies in
+    front of the gateway. A connection from one of them counts against the address it
+    forwards (``Forwarded``, else ``X-Forwarded-For``) for ``max_unjoined_per_address``;
+    empty: those headers are ignored."""
     answer_batch_ms: float = 2.0
     """How long the gateway gathers answers before sending them to Redis as one pipeline."""
     redis_pool_size: int = 16
@@ -71,6 +81,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """Organiser API keys to install at start, as ``org:key,org:key`` (development and tests;
     production creates keys with ``contest key create``)."""
 
+    def __post_init__(self) -> None:
+        trusted_networks(self.trusted_proxies)
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Settings from ``CONTEST_*`` variables, then *overrides* (``None`` values ignored)."""
@@ -82,3 +95,17 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
                 values[name] = raw
         values.update({k: v for k, v in overrides.items() if v is not None})
         return msgspec.convert(values, cls, strict=False)
+
+
+def trusted_networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """The networks of a ``trusted_proxies`` setting; ``ValueError`` naming the bad entry."""
+    networks = []
+    for entry in text.split(","):
+        if entry.strip():
+            try:
+                networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+            except ValueError:
+                name = f"trusted_proxies ({ENV_PREFIX}TRUSTED_PROXIES)"
+                problem = f"{entry.strip()!r} is not an IP address or network"
+                raise ValueError(f"{name}: {problem}") from None
+    return tuple(networks)

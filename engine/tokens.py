@@ -5,13 +5,17 @@ the engine a token signed with a secret both share (``Settings.token_secret``). 
 
     sub   member id                      name  display name
     prov  province id                    unit  unit id
-    cid   contest id the token is for    iat   issued at (seconds)
+    cid   contest id the token is for    iat   issued at (seconds, optional)
     exp   expiry (seconds since the epoch, as JWT says)
+    nbf   not before (seconds, optional)
 
 :func:`verify` checks, in this order: the token is a JWT with HS256 (``TokenMalformed``),
 its signature (``TokenForged``), the claims' presence and types (``TokenMalformed``), the
-contest (``TokenWrongContest``), the expiry (``TokenExpired``). It reads no clock of its
-own when given ``now_ms``, so tests and replays are exact.
+contest (``TokenWrongContest``), the expiry (``TokenExpired``), then that neither ``nbf``
+nor ``iat`` is more than :data:`LEEWAY_SECONDS` ahead of the engine's clock
+(``TokenNotYetValid``: the signing backend's clock is ahead, or the token was made to be
+used later). It reads no clock of its own when given ``now_ms``, so tests and replays are
+exact.
 
 The secret must be at least 32 bytes (RFC 7518 §3.2: an HS256 key at least as long as the
 hash); a shorter one raises :class:`~engine.errors.ConfigError`.
@@ -27,11 +31,19 @@ import msgspec
 
 from question_bank.ids import ContestId, MemberId, ProvinceId, UnitId
 
-from .errors import ConfigError, TokenExpired, TokenForged, TokenMalformed, TokenWrongContest
+from .errors import (
+    ConfigError,
+    TokenExpired,
+    TokenForged,
+    TokenMalformed,
+    TokenNotYetValid,
+    TokenWrongContest,
+)
 
 __all__ = [
     "ALGORITHM",
     "DEFAULT_TTL_SECONDS",
+    "LEEWAY_SECONDS",
     "MAX_ID_CHARS",
     "MAX_NAME_CHARS",
     "MIN_SECRET_BYTES",
@@ -43,6 +55,9 @@ __all__ = [
 ALGORITHM = "HS256"
 MIN_SECRET_BYTES = 32
 DEFAULT_TTL_SECONDS = 6 * 3600
+LEEWAY_SECONDS = 30
+"""How far a token's ``nbf`` or ``iat`` may be ahead of the engine's clock (clock skew
+between the backend that signs tokens and Redis's clock, which the gateway uses)."""
 
 
 class Member(msgspec.Struct, frozen=True, kw_only=True):
@@ -73,6 +88,7 @@ class _Claims(msgspec.Struct, frozen=True):
     cid: _Id
     exp: int
     iat: int | None = None
+    nbf: int | None = None
 
     def text(self) -> tuple[str, ...]:
         return (self.sub, self.name, self.prov, self.unit, self.cid)
@@ -137,8 +153,9 @@ def verify(
 ) -> Member:
     """The member *token* names, if it is genuine, for *contest*, and not expired.
 
-    Raises :class:`TokenMalformed`, :class:`TokenForged`, :class:`TokenWrongContest` or
-    :class:`TokenExpired` (all :class:`~engine.errors.TokenError`).
+    Raises :class:`TokenMalformed`, :class:`TokenForged`, :class:`TokenWrongContest`,
+    :class:`TokenExpired` or :class:`TokenNotYetValid` (all
+    :class:`~engine.errors.TokenError`).
     """
     key = _key(secret)
     if not isinstance(token, str | bytes) or not token:
@@ -168,9 +185,16 @@ def verify(
         raise TokenMalformed("the join token's claims are not valid Unicode text")
     if claims.cid != contest:
         raise TokenWrongContest(f"the join token is for contest {claims.cid!r}, not {contest!r}")
+    now = _now_ms() if now_ms is None else now_ms
     expires_ms = claims.exp * 1000
-    if (_now_ms() if now_ms is None else now_ms) >= expires_ms:
+    if now >= expires_ms:
         raise TokenExpired()
+    for name, seconds in (("nbf", claims.nbf), ("iat", claims.iat)):
+        if seconds is not None and seconds * 1000 > now + LEEWAY_SECONDS * 1000:
+            raise TokenNotYetValid(
+                f"the join token's {name} is {seconds * 1000 - now} ms ahead of the server's "
+                f"clock (at most {LEEWAY_SECONDS} s is allowed)"
+            )
     return Member(
         id=MemberId(claims.sub),
         name=claims.name,

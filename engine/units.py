@@ -13,8 +13,10 @@ semicolon separated, a header row naming the columns (any order, case-insensitiv
     id,name,province,members
     hn-bd,Đoàn phường Ba Đình,hanoi,1200
 
-``members`` is a whole number >= 0 (thousands separators ``1,200``/``1.200``/``1 200`` are
-not accepted: write plain digits). Every problem is reported with its line at once.
+``members`` is a whole number from 0 to :data:`MAX_MEMBERS`, in ASCII digits 0-9 (thousands
+separators ``1,200``/``1.200``/``1 200``, other scripts' digits and superscripts such as
+``²`` are not accepted: write plain digits). Every problem is reported with its line at
+once.
 """
 
 from __future__ import annotations
@@ -32,9 +34,35 @@ from scoring.keys import DEFAULT_PREFIX, GlobalKeys
 
 from .errors import UnitsInvalid
 
-__all__ = ["COLUMNS", "Unit", "import_units", "load_units", "parse_units"]
+__all__ = [
+    "COLUMNS",
+    "MAX_MEMBERS",
+    "Unit",
+    "import_units",
+    "load_units",
+    "parse_count",
+    "parse_units",
+]
 
 COLUMNS = ("id", "name", "province", "members")
+MAX_MEMBERS = 1_000_000_000
+"""Most registered members one unit may have (more is a typo, and past 2^53 the scoring
+core's Lua would read it as an inexact float)."""
+
+
+def parse_count(text: str, most: int) -> int | None:
+    """*text* as a whole number from 0 to *most* written in ASCII digits, else ``None``.
+
+    ``str.isdigit`` is no test: it is true of ``"²"`` (which ``int`` refuses) and of other
+    scripts' digits (which ``int`` reads), so both are refused here.
+
+    >>> parse_count("120", 10**9), parse_count("²", 10**9), parse_count("١٢", 10**9)
+    (120, None, None)
+    """
+    if not (text.isascii() and text.isdecimal()) or len(text) > len(str(most)):
+        return None
+    value = int(text)
+    return value if value <= most else None
 
 
 class Unit(msgspec.Struct, frozen=True, kw_only=True):
@@ -93,21 +121,25 @@ def parse_units(data: str | bytes, *, source: str = "<input>") -> list[Unit]:
             if not value:
                 problems.append(f"{where}: empty {column}")
                 bad = True
-        if not members.isdigit():
-            problems.append(f"{where}: members {members!r} is not a whole number >= 0")
+        count = parse_count(members, MAX_MEMBERS)
+        if count is None:
+            if members.isascii() and members.isdecimal():
+                problems.append(f"{where}: members {members[:20]!r} is more than {MAX_MEMBERS}")
+            else:
+                problems.append(f"{where}: members {members[:20]!r} is not a whole number >= 0")
             bad = True
         if unit_id and unit_id in seen:
             problems.append(f"{where}: unit {unit_id!r} already on line {seen[unit_id]}")
             bad = True
         if unit_id:
             seen.setdefault(unit_id, start)
-        if not bad:
+        if not bad and count is not None:
             units.append(
                 Unit(
                     id=UnitId(unit_id),
                     name=name,
                     province=ProvinceId(province),
-                    members=int(members),
+                    members=count,
                 )
             )
     if problems:

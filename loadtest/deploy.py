@@ -220,6 +220,9 @@ def serve(
             "CONTEST_HOST": "127.0.0.1",
             "CONTEST_WS_PORT": str(ws_port),
             "CONTEST_HTTP_PORT": str(http_port),
+            # Thousands of members connect from a few loopback addresses at once: no cap
+            # on sockets that have not joined yet per address.
+            "CONTEST_MAX_UNJOINED_PER_ADDRESS": "0",
         }
     )
     env.update(extra_env or {})

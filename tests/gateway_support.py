@@ -106,12 +106,19 @@ async def running_gateway(settings: Settings, **kwargs: Any) -> AsyncIterator[Ga
 
 @contextlib.asynccontextmanager
 async def client(
-    gateway: Gateway, contest: str, tok: str | None = None, *, path: str | None = None
+    gateway: Gateway,
+    contest: str,
+    tok: str | None = None,
+    *,
+    path: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> AsyncIterator[ClientConnection]:
     url = f"ws://127.0.0.1:{gateway.port}{path or '/ws/' + contest}"
     if tok is not None:
         url += f"?token={tok}"
-    async with connect(url, compression=None, open_timeout=timeout(5)) as ws:
+    async with connect(
+        url, compression=None, open_timeout=timeout(5), additional_headers=headers
+    ) as ws:
         yield ws
 
 

@@ -230,6 +230,25 @@ def test_units_import(
     ]
 
 
+def test_units_import_refuses_digits_that_are_not_ascii_with_their_line(
+    tmp_path: Path,
+    redis_args: list[str],
+    redis_sync: redis.Redis,
+    key_prefix: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # "²".isdigit() is True and int("²") raises: the import crashed with a traceback.
+    path = tmp_path / "units.csv"
+    path.write_text("id,name,province,members\nhn-1,Ba Đình,hanoi,²\nhn-2,B,hanoi,١٢\n")
+    assert main(["units", "import", str(path), *redis_args]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "error: 2 problem(s):",
+        f"  {path}:2: members '²' is not a whole number >= 0",
+        f"  {path}:3: members '١٢' is not a whole number >= 0",
+    ]
+    assert redis_sync.hlen(f"{key_prefix}:units") == 0
+
+
 # Real processes, with the embedded redis-server of a data folder.
 
 

@@ -13,9 +13,10 @@ from engine.errors import (
     TokenExpired,
     TokenForged,
     TokenMalformed,
+    TokenNotYetValid,
     TokenWrongContest,
 )
-from engine.tokens import Member, issue, verify
+from engine.tokens import LEEWAY_SECONDS, Member, issue, verify
 
 SECRET = "s" * 32
 NOW = 1_800_000_000_000
@@ -58,6 +59,41 @@ def test_expired_by_the_real_clock() -> None:
     token = issue(SECRET, contest="c", member="m", name="n", province="p", unit="u", ttl_seconds=-1)
     with pytest.raises(TokenExpired):
         verify(token, SECRET, "c")
+
+
+def test_issued_in_the_future_is_refused_past_the_leeway() -> None:
+    assert LEEWAY_SECONDS == 30
+    token = _issue(now_ms=NOW + 30_000)  # iat = NOW + 30 s: within the leeway
+    assert verify(token, SECRET, "c1", now_ms=NOW).id == "m1"
+    token = _issue(now_ms=NOW + 31_000)
+    with pytest.raises(TokenNotYetValid) as caught:
+        verify(token, SECRET, "c1", now_ms=NOW)
+    assert caught.value.code == "token_not_yet_valid" and caught.value.close == 4501
+    assert verify(token, SECRET, "c1", now_ms=NOW + 1000).id == "m1"  # once it is due
+
+
+@pytest.mark.parametrize("nbf_seconds", [31, 3600, 2**40])
+def test_not_before_in_the_future_is_refused(nbf_seconds: int) -> None:
+    claims = {"sub": "m", "name": "n", "prov": "p", "unit": "u", "cid": "c1"}
+    claims |= {"iat": NOW // 1000, "exp": NOW // 1000 + 2**41, "nbf": NOW // 1000 + nbf_seconds}
+    token = jwt.encode(claims, SECRET, algorithm="HS256")
+    with pytest.raises(TokenNotYetValid):
+        verify(token, SECRET, "c1", now_ms=NOW)
+    assert verify(token, SECRET, "c1", now_ms=NOW + (nbf_seconds - 30) * 1000).id == "m"
+
+
+def test_not_before_within_the_leeway_or_past_is_accepted() -> None:
+    for nbf in (NOW // 1000 + 30, NOW // 1000, NOW // 1000 - 100):
+        claims = {"sub": "m", "name": "n", "prov": "p", "unit": "u", "cid": "c1", "nbf": nbf}
+        token = jwt.encode(claims | {"exp": NOW // 1000 + 60}, SECRET, algorithm="HS256")
+        assert verify(token, SECRET, "c1", now_ms=NOW).id == "m"
+
+
+def test_not_before_of_the_wrong_type_is_malformed() -> None:
+    claims = {"sub": "m", "name": "n", "prov": "p", "unit": "u", "cid": "c1", "exp": NOW}
+    token = jwt.encode(claims | {"nbf": "soon"}, SECRET, algorithm="HS256")
+    with pytest.raises(TokenMalformed):
+        verify(token, SECRET, "c1", now_ms=0)
 
 
 def test_wrong_contest() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine import messages as m
-from engine.errors import CloseCode, ErrorCode
+from engine.errors import CLOSE_DESCRIPTIONS, CloseCode, ErrorCode
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "protocol.md").read_text()
 
@@ -49,6 +49,13 @@ def test_every_error_code_is_documented(code: str) -> None:
 @pytest.mark.parametrize("code", list(CloseCode))
 def test_every_close_code_is_documented(code: CloseCode) -> None:
     assert f"| {int(code)} | `{code.name}` |" in DOC
+
+
+@pytest.mark.parametrize("code", list(CloseCode))
+def test_close_code_meanings_are_the_code_s_own(code: CloseCode) -> None:
+    """The table says what engine.errors says (4005 once claimed every member was closed
+    while Redis was down; joined members stay and get `unavailable`)."""
+    assert f"| {int(code)} | `{code.name}` | {CLOSE_DESCRIPTIONS[code]} |" in DOC
 
 
 def test_sequences_and_time_sync_are_documented() -> None:

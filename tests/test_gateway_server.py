@@ -4,6 +4,7 @@ time sync, bad input and limits (each a typed error or a close code), answers ac
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 import redis.asyncio
@@ -73,8 +74,9 @@ async def test_join_message_and_time_sync(redis_url, key_prefix, live):
         (lambda c: token(c, ttl_seconds=-10), "token_expired", 4008),
         (lambda c: token("other-contest"), "token_wrong_contest", 4502),
         (lambda c: "not-a-jwt", "token_malformed", 4501),
+        (lambda c: token(c, now_ms=int(time.time() * 1000) + 600_000), "token_not_yet_valid", 4501),
     ],
-    ids=["forged", "expired", "wrong-contest", "malformed"],
+    ids=["forged", "expired", "wrong-contest", "malformed", "issued-in-the-future"],
 )
 async def test_bad_tokens_get_error_then_close(
     redis_url, key_prefix, live, make_token, code, close
@@ -129,6 +131,23 @@ async def test_malformed_unknown_and_early_messages(redis_url, key_prefix, live)
             assert (await recv(ws)).code == "bad_message"  # type: ignore[union-attr]
             await ws.send(b'{"type":"ping","t":5}')  # binary frames with JSON are accepted
             assert isinstance(await recv(ws), m.Pong)
+
+
+async def test_deeply_nested_frames_get_bad_message_and_the_connection_goes_on(
+    redis_url, key_prefix, live
+):
+    # ~1000 nested arrays fit in a 4 KiB frame; they used to raise RecursionError past the
+    # session (close 1011, a traceback logged per frame).
+    settings = make_settings(redis_url, key_prefix, max_frame_bytes=4096)
+    async with running_gateway(settings) as gw:
+        async with client(gw, live.id, token(live.id)) as ws:
+            assert isinstance(await recv(ws), m.Welcome)
+            for frame in ("[" * 4000, '{"seq":3,"x":' + "[" * 3000, '{"a":' * 800):
+                await ws.send(frame)
+                error = await recv(ws)
+                assert isinstance(error, m.Error) and error.code == "bad_message"
+                await send(ws, m.Ping(t=9))
+                assert isinstance(await recv(ws), m.Pong)
 
 
 async def test_too_many_bad_frames_close_4004(redis_url, key_prefix, live):

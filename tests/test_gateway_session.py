@@ -168,6 +168,19 @@ def test_joined_after_close_does_nothing() -> None:
     assert session.refused(TokenForged()) == []
 
 
+@pytest.mark.parametrize(
+    "data",
+    ["[" * 1000, '{"a":' * 1500, '{"type":"answer","seq":7,"x":' + "[" * 2000, "[" * 4000 + "]"],
+    ids=["arrays", "objects", "in-a-message", "deeper"],
+)
+def test_deeply_nested_frames_are_bad_messages_not_crashes(data: str) -> None:
+    session = joined_session()
+    actions = session.receive(data, 1)
+    assert error_codes(actions) == ["bad_message"]
+    assert session.state is State.JOINED
+    assert session.receive(frame(m.Ping(t=2)), 2) == [Send(m.Pong(t=2, server_time=2))]
+
+
 def test_token_bucket() -> None:
     bucket = TokenBucket(rate=2, burst=2, now=0)
     assert [bucket.take(0), bucket.take(0), bucket.take(0)] == [True, True, False]
@@ -195,8 +208,22 @@ JSON_FRAMES = st.builds(
 )
 
 
+NESTED_FRAMES = st.builds(
+    lambda opener, depth, head, tail: (head + opener * depth + tail).encode(),
+    st.sampled_from(["[", '{"a":']),
+    st.integers(min_value=1, max_value=4000),
+    st.sampled_from(["", '{"type":"answer","seq":7,"x":', '{"seq":1,"type":"ping","t":']),
+    st.sampled_from(["", "]", "}", "1"]),
+)
+"""Frames nested deeper than Python's recursion limit (~1000 ``[`` fit in a 4 KiB frame)."""
+
+
 @settings(max_examples=300, deadline=None)
-@given(st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode), JSON_FRAMES))
+@given(
+    st.one_of(
+        st.binary(max_size=200), st.text(max_size=200).map(str.encode), JSON_FRAMES, NESTED_FRAMES
+    )
+)
 def test_fuzz_every_frame_is_accepted_or_refused_with_a_documented_code(data: bytes) -> None:
     session = joined_session()
     session.limits = Limits(bad_frame_strikes=10**9, burst=10**9, messages_per_second=10**9)

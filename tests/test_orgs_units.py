@@ -14,7 +14,7 @@ from engine.orgs import (
     fingerprint,
     parse_api_keys,
 )
-from engine.units import Unit, import_units, load_units, parse_units
+from engine.units import MAX_MEMBERS, Unit, import_units, load_units, parse_units
 from question_bank.ids import OrgId, ProvinceId, UnitId
 
 
@@ -138,6 +138,21 @@ def test_parse_units_reports_every_problem_with_line() -> None:
         "units.csv:6: empty id",
         "units.csv:7: 2 field(s), the header has 4",
     ]
+
+
+@pytest.mark.parametrize("members", ["²", "¹²", "١٢", "１２", "1_000", "+3", "1" * 5000])
+def test_parse_units_members_must_be_ascii_digits(members: str) -> None:
+    with pytest.raises(UnitsInvalid) as info:
+        parse_units(f"id,name,province,members\na,A,p,{members}\n", source="u.csv")
+    (problem,) = info.value.problems
+    assert problem.startswith("u.csv:2: members ")
+
+
+def test_parse_units_members_up_to_the_cap() -> None:
+    (unit,) = parse_units(f"id,name,province,members\na,A,p,{MAX_MEMBERS}\n")
+    assert unit.members == MAX_MEMBERS
+    with pytest.raises(UnitsInvalid, match=r"u.csv:2: members '1000000001' is more than"):
+        parse_units(f"id,name,province,members\na,A,p,{MAX_MEMBERS + 1}\n", source="u.csv")
 
 
 def test_parse_units_header_problems() -> None:

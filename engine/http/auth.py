@@ -14,7 +14,10 @@ Keys listed in ``Settings.api_keys`` (``org:key,...``) are installed in Redis on
 organiser request the app serves (:meth:`engine.orgs.OrgStore.bootstrap`), so they work
 however the app is started. Keys are looked up in Redis (``app.state.redis``, prefix
 ``app.state.settings.key_prefix``) on every request, so a revoked key stops working at once
-on every process.
+on every process. If Redis lost its data (FLUSHALL, or restarted without its AOF), a key
+from ``Settings.api_keys`` that is not found while its organisation is gone too is
+installed again with the others; one revoked by hand (its organisation still there) stays
+revoked.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from starlette.requests import Request
 from question_bank.ids import OrgId
 
 from ..errors import Unauthorized
-from ..orgs import OrgStore
+from ..orgs import OrgStore, parse_api_keys
 
 __all__ = ["bearer_key", "require_org"]
 
@@ -51,6 +54,12 @@ async def require_org(request: Request) -> OrgId:
         await store.bootstrap(state.settings.api_keys)
         state.api_keys_installed = True
     org = await store.org_for_key(key)
+    if org is None and state.settings.api_keys:
+        owner = dict((k, o) for o, k in parse_api_keys(state.settings.api_keys)).get(key)
+        if owner is not None and not await store.exists(owner):
+            # Redis lost its data since they were installed: install them again.
+            await store.bootstrap(state.settings.api_keys)
+            org = await store.org_for_key(key)
     if org is None:
         raise Unauthorized("unknown or revoked API key")
     return org
