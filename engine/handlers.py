@@ -56,7 +56,7 @@ from .metrics import ANSWERS_ACCEPTED, ANSWERS_REFUSED
 from .settings import Settings
 from .show import Phase
 from .standings import closing_standings, leaderboard, results_after_reveal
-from .views import attempt_message, contest_info
+from .views import answer_record, attempt_message, contest_info
 
 __all__ = ["CONTEST_TTL_MS", "Joined", "MemberHandlers", "contest_info"]
 
@@ -246,8 +246,7 @@ class MemberHandlers:
         )
         record = state.answers.get(qid)
         if record is not None:
-            yours = m.AnswerRecord(answer=record.c, points=record.p, at=record.t)
-            question = msgspec.structs.replace(question, yours=yours)
+            question = msgspec.structs.replace(question, yours=answer_record(record))
         return [question]
 
     async def _resume_window(self, contest: Contest, joined: Joined) -> list[m.ServerMessage]:
@@ -325,30 +324,27 @@ class MemberHandlers:
         except InvalidAnswer:
             return refused(ErrorCode.BAD_ANSWER)
         member = joined.member
-        province, unit = str(member.province), str(member.unit)
-        choices = key.split(",") if isinstance(question, MultipleChoice) else [key]
+        place: dict[str, Any] = {
+            "province": str(member.province),
+            "unit": str(member.unit),
+            "choices": key.split(",") if isinstance(question, MultipleChoice) else [key],
+            "given": request.answer,
+        }
         try:
             if contest.mode == "live":
-                call = self._live(contest.id).answer_call(
-                    member.id, qid, fraction, key, province=province, unit=unit, choices=choices
-                )
-                outcome = decode_outcome(await self.batcher.submit(call))
+                call = self._live(contest.id).answer_call(member.id, qid, fraction, key, **place)
             else:
                 if joined.attempt is None:
                     attempt = await self._attempts(contest.id).resume(member.id)
                     if attempt is None or attempt.state != "open":
                         return refused("no_attempt" if attempt is None else "attempt_closed")
                     joined.attempt = attempt.number
-                outcome = await self._window(contest.id).answer(
-                    member.id,
-                    joined.attempt,
-                    qid,
-                    fraction,
-                    key,
-                    province=province,
-                    unit=unit,
-                    choices=choices,
+                call = self._window(contest.id).answer_call(
+                    member.id, joined.attempt, qid, fraction, key, **place
                 )
+            outcome = decode_outcome(
+                await self.batcher.submit(call), window=contest.mode == "window"
+            )
         except ScoringError as exc:
             raise BackendError(str(exc)) from exc
         if not outcome.accepted:
