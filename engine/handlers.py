@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import msgspec
@@ -323,6 +323,8 @@ class MemberHandlers:
             key = choice_key(question, request.answer)
         except InvalidAnswer:
             return refused(ErrorCode.BAD_ANSWER)
+        if contest.window is not None and qid == contest.window.prediction_question:
+            return await self._predict(joined, request, int(key), refused)
         member = joined.member
         place: dict[str, Any] = {
             "province": str(member.province),
@@ -361,6 +363,27 @@ class MemberHandlers:
             accepted=True,
             points=outcome.points,
             total=outcome.total,
+        )
+
+    async def _predict(
+        self, joined: Joined, request: m.Answer, value: int, refused: Callable[[str], m.Ack]
+    ) -> m.Ack:
+        """An answer to the round's prediction question: store *value* (already checked
+        against the question's range) as the open attempt's prediction, replacing one
+        stored before; the attempt stays open. Refused ``no_attempt``, ``attempt_closed``
+        or ``late`` (the deadline passed: the attempt is expired now, nothing stored)."""
+        try:
+            outcome = await self._attempts(joined.contest.id).predict(joined.member.id, value)
+        except ScoringError as exc:
+            raise BackendError(str(exc)) from exc
+        if not outcome.ok or outcome.attempt is None:
+            joined.attempt = None
+            return refused(outcome.status)
+        return m.Ack(
+            question=QuestionId(request.question),
+            seq=request.seq,
+            accepted=True,
+            total=outcome.attempt.score,
         )
 
     async def start_attempt(self, joined: Joined) -> list[m.ServerMessage]:
