@@ -64,7 +64,7 @@ from .metrics import (
     WS_REFUSED,
 )
 from .presence import publish_counts, withdraw
-from .relay import Peek, Relay
+from .relay import AttemptsExpired, Peek, Relay
 from .session import Authenticate, Close, Dispatch, Send, Session, State
 from .settings import Settings
 
@@ -142,6 +142,7 @@ class Gateway:
             clock=self.clock,
             after=self._after_broadcast,
             resubscribed=self._resync,
+            notice=self._attempts_expired,
         )
         self.server: Server | None = None
         self.sweep_seconds = SWEEP_SECONDS
@@ -494,6 +495,32 @@ class Gateway:
                 # full buffer must not hold up the next member's result.
                 child(MESSAGES_OUT, str(type(message).__struct_config__.tag)).inc()
                 broadcast([conn.ws], m.encode(message), text=True)
+
+    async def _attempts_expired(self, contest: ContestId, notice: AttemptsExpired) -> None:
+        """The server expired these window attempts: push each member connected here their
+        attempt (state ``expired``), a chunk of members at a time."""
+        local = [
+            (conn, number)
+            for member, number in notice.expired
+            if (conn := self.by_member.get((contest, str(member)))) is not None
+        ]
+        for start in range(0, len(local), RESYNC_CHUNK):
+            chunk = local[start : start + RESYNC_CHUNK]
+            replies = await asyncio.gather(
+                *(self._expired_one(conn, number) for conn, number in chunk),
+                return_exceptions=True,
+            )
+            for (conn, _), message in zip(chunk, replies, strict=True):
+                if isinstance(message, BaseException):
+                    log.warning("telling a member their attempt expired failed: %s", message)
+                elif message is not None:
+                    child(MESSAGES_OUT, "attempt").inc()
+                    broadcast([conn.ws], m.encode(message), text=True)
+
+    async def _expired_one(self, conn: Connection, number: int) -> m.AttemptState | None:
+        if conn.joined is None:
+            return None
+        return await self.handlers.expired(conn.joined, number)
 
 
 def _ping(ws: ServerConnection) -> None:

@@ -470,6 +470,19 @@ class MemberHandlers:
             raise PeerError(code=ErrorCode.ATTEMPT_CLOSED)
         return [await self._attempt_message(contest, outcome.attempt)]
 
+    async def expired(self, joined: Joined, number: int) -> m.AttemptState | None:
+        """The ``attempt`` message of attempt *number*, which the server's sweep has just
+        expired, to push to the member; ``None`` if it is not expired (anymore) or the
+        member has started another attempt on this connection since."""
+        if joined.attempt is not None and joined.attempt != number:
+            return None
+        contest = await self.contest(joined.contest.id)
+        attempt = await self._attempts(contest.id).attempt(joined.member.id, number)
+        if attempt is None or attempt.state != "expired":
+            return None
+        joined.attempt = None
+        return await self._attempt_message(contest, attempt)
+
     async def _attempt_message(self, contest: Contest, attempt: AttemptState) -> m.AttemptState:
         best = await self._attempts(contest.id).best(attempt.member)
         return attempt_message(

@@ -12,13 +12,13 @@ import asyncio
 import redis.asyncio
 
 from engine import messages as m
-from engine.contests import WindowTiming
 from engine.scheduler import Scheduler
 from scoring.finalize import Finalizer
 from tests.contest_helpers import now_ms
 from tests.gateway_support import (
     client,
     create_contest,
+    create_window,
     make_settings,
     recv_until,
     running_gateway,
@@ -70,12 +70,8 @@ async def test_prediction_is_stored_and_changed_during_the_attempt(
 async def test_a_round_without_prediction_question_refuses_one(
     redis_url: str, key_prefix: str, redis_client: redis.asyncio.Redis
 ) -> None:
-    now = await now_ms(redis_client)
-    contest = await create_contest(
-        redis_client,
-        key_prefix,
-        "window",
-        window=WindowTiming(opens_at=now - 1000, closes_at=now + 3_600_000),
+    contest = await create_window(
+        redis_client, key_prefix, closes_in_ms=3_600_000, prediction_question=None
     )
     async with running_gateway(make_settings(redis_url, key_prefix)) as gw:
         async with client(gw, contest.id, token(contest.id, "m1")) as ws:
@@ -94,19 +90,9 @@ async def test_an_attempt_that_runs_out_ranks_by_its_stored_prediction(
     """Three members, nobody answers (all score 0; the true figure, perfect scores, is 0):
     ``near`` stores 0 and lets the attempt run out, ``far`` submits 40, ``none`` never
     predicts. Ranked by prediction distance: near, far, then none."""
-    now = await now_ms(redis_client)
-    closes_at = now + int(timeout(3) * 1000)
-    contest = await create_contest(
-        redis_client,
-        key_prefix,
-        "window",
-        window=WindowTiming(
-            opens_at=now - 1000,
-            closes_at=closes_at,
-            attempt_seconds=600,
-            prediction_question="pred",
-        ),
-    )
+    contest = await create_window(redis_client, key_prefix, closes_in_ms=int(timeout(3) * 1000))
+    assert contest.window is not None
+    closes_at = contest.window.closes_at
     async with running_gateway(make_settings(redis_url, key_prefix)) as gw:
         async with (
             client(gw, contest.id, token(contest.id, "near")) as near,
