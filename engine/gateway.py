@@ -442,7 +442,8 @@ class Gateway:
 
     async def _resync(self) -> None:
         """The relay lost Redis for a while and broadcasts were missed: send every member of
-        a live show here their state again (the open question, or the final standing)."""
+        a live show here their state again (the open question, or the final standing), and
+        every window member whose open attempt expired meanwhile that attempt."""
         conns = [c for c in list(self.members.values()) if c.joined is not None]
         for contest in {c.contest for c in conns}:
             self.handlers.forget(contest)
@@ -463,7 +464,10 @@ class Gateway:
         contest = await self.handlers.contest(conn.contest)
         if contest.mode == "live" or contest.state in ("closed", "finalized"):
             return await self.handlers.resume(conn.joined)
-        return []  # a window attempt needs no broadcast: nothing was missed
+        # A window member may have missed one notice: their open attempt's expiry.
+        number = conn.joined.attempt
+        expired = None if number is None else await self.handlers.expired(conn.joined, number)
+        return [] if expired is None else [expired]
 
     async def _after_broadcast(self, contest: ContestId, peek: Peek, frame: bytes) -> None:
         """Follow a relayed broadcast with each local member's own message, if any."""

@@ -15,6 +15,7 @@ import redis.asyncio
 
 from engine import messages as m
 from engine.scheduler import Scheduler
+from scoring.attempts import Attempts
 from tests.contest_helpers import now_ms
 from tests.gateway_support import (
     client,
@@ -28,9 +29,8 @@ from tests.gateway_support import (
 )
 from tests.utils import timeout
 
-pytestmark = pytest.mark.slow  # an attempt lasts at least 10 s
 
-
+@pytest.mark.slow  # an attempt lasts at least 10 s
 async def test_a_connected_member_is_told_when_the_server_expires_the_attempt(
     redis_url: str, key_prefix: str, redis_client: redis.asyncio.Redis
 ) -> None:
@@ -81,3 +81,27 @@ async def test_a_connected_member_is_told_when_the_server_expires_the_attempt(
                 assert isinstance(await recv(ws), m.Pong)
     finally:
         await scheduler.close()
+
+
+async def test_an_expiry_missed_while_the_relay_was_away_is_sent_on_resync(
+    redis_url: str, key_prefix: str, redis_client: redis.asyncio.Redis
+) -> None:
+    """The gateway's relay lost Redis and the notice with it: once resubscribed, the gateway
+    sends each window member whose open attempt expired meanwhile that attempt."""
+    contest = await create_window(redis_client, key_prefix, closes_in_ms=int(timeout(2) * 1000))
+    async with running_gateway(make_settings(redis_url, key_prefix)) as gw:
+        async with client(gw, contest.id, token(contest.id, "m1")) as ws:
+            await recv_until(ws, m.Welcome)
+            await send(ws, m.StartAttempt())
+            started = await recv_until(ws, m.AttemptState)
+            while await now_ms(redis_client) <= started.deadline:  # capped at the close
+                await asyncio.sleep(0.05)
+            # expired with no notice published (as if it was sent while the relay was away)
+            assert await Attempts(redis_client, contest.id, prefix=key_prefix).expire_due() == 1
+            await gw._resync()
+            pushed = await recv(ws)
+            assert isinstance(pushed, m.AttemptState)
+            assert (pushed.attempt, pushed.state) == (1, "expired")
+            await gw._resync()  # once only: the connection knows it now
+            await send(ws, m.Ping(t=1))
+            assert isinstance(await recv(ws), m.Pong)
