@@ -45,7 +45,8 @@ SHARED_KEYS = 13
 def batched_variant() -> str:
     """accept_answer.lua's body as a function, called once per answer of ARGV.
 
-    ARGV: qid, then per answer: member, fraction, choice, province, unit, n, n choices.
+    ARGV: qid, then per answer: member, fraction, choice, province, unit, given, n, n
+    choices.
     KEYS: the 13 shared keys (accept_answer's order without 8 and 9), then per answer its
     province board and unit board. Returns one accept_answer reply per answer.
     """
@@ -58,8 +59,9 @@ def batched_variant() -> str:
         body = body.replace(f"KEYS[{old}]", f"SK[{new}]")
     body = body.replace("KEYS[8]", "kp").replace("KEYS[9]", "ku")
     body = body.replace("ARGV[3]", "fraction_s").replace("ARGV[4]", "choice")
+    body = body.replace("ARGV[7]", "given")
     body = body.replace(
-        "for i = 7, #ARGV do redis.call('HINCRBY', SK[3], ARGV[i], 1) end",
+        "for i = 8, #ARGV do redis.call('HINCRBY', SK[3], ARGV[i], 1) end",
         "for _, ch in ipairs(choices) do redis.call('HINCRBY', SK[3], ch, 1) end",
     )
     if "ARGV" in body or "KEYS" in body:
@@ -68,20 +70,21 @@ def batched_variant() -> str:
 local now = now_ms()
 local SK = {{}}
 for i = 1, {SHARED_KEYS} do SK[i] = KEYS[i] end
-local function accept_one(member, qid, fraction_s, choice, province, unit, kp, ku, choices)
+local function accept_one(member, qid, fraction_s, choice, province, unit, given, kp, ku,
+    choices)
 {body}
 end
 local qid = ARGV[1]
 local results = {{}}
 local a, k = 2, {SHARED_KEYS + 1}
 while a <= #ARGV do
-  local n = tonumber(ARGV[a + 5])
+  local n = tonumber(ARGV[a + 6])
   local choices = {{}}
-  for i = 1, n do choices[i] = ARGV[a + 5 + i] end
+  for i = 1, n do choices[i] = ARGV[a + 6 + i] end
   local ok, r = pcall(accept_one, ARGV[a], qid, ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
-    ARGV[a + 4], KEYS[k], KEYS[k + 1], choices)
+    ARGV[a + 4], ARGV[a + 5], KEYS[k], KEYS[k + 1], choices)
   if ok then results[#results + 1] = r else results[#results + 1] = {{0, 'error'}} end
-  a = a + 6 + n
+  a = a + 7 + n
   k = k + 2
 end
 return results
@@ -113,7 +116,9 @@ async def _run_mode(
         replies: list[Any]
         if mode == "per-answer":
             calls = [
-                live.answer_call(member, QUESTION, 1.0, "a", province=pv, unit=u, choices=["a"])
+                live.answer_call(
+                    member, QUESTION, 1.0, "a", province=pv, unit=u, choices=["a"], given="a"
+                )
                 for member, pv, u in chunk
             ]
             replies = await live.scripts.run_batch(calls)
@@ -121,7 +126,7 @@ async def _run_mode(
             call_keys, args = list(shared), [QUESTION]
             for member, pv, u in chunk:
                 call_keys += [f"{live.keys.base}:lb:p:{pv}", f"{live.keys.base}:lb:u:{u}"]
-                args += [member, "1.0", "a", pv, u, "1", "a"]
+                args += [member, "1.0", "a", pv, u, '"a"', "1", "a"]
             replies = await client.evalsha(sha, len(call_keys), *call_keys, *args)  # type: ignore[misc]
         if not all(isinstance(r, list) and r[0] == 1 for r in replies):
             raise SystemExit(f"{mode}: an answer was refused: {replies[:3]!r}")

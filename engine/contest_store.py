@@ -441,8 +441,8 @@ class ContestStore:
     async def _end_attempts(self, contest_id: ContestId, closed_at: int) -> None:
         """End the window attempts still open when the round closed at *closed_at* (ms):
         their deadline becomes the close, and they are expired (closed, counted, ranked) as
-        soon as Redis's clock is past it. Idempotent."""
-        from scoring.attempts import Attempts
+        soon as Redis's clock is past it, and their members told (engine.relay). Idempotent."""
+        from .relay import expire_attempts
 
         keys = ContestKeys(contest_id, self.prefix)
         reply: builtins.list[Any] = await self._cut_attempts(
@@ -451,7 +451,7 @@ class ContestStore:
         now = int(reply[1])
         if now <= closed_at:  # the sweep expires an attempt once its deadline is past
             await asyncio.sleep((closed_at - now + 1) / 1000)
-        await Attempts(self.redis, contest_id, prefix=self.prefix).expire_due()
+        await expire_attempts(self.redis, contest_id, self.prefix)
 
     async def _announce(self, contest_id: ContestId, state: State, at: int) -> None:
         frame = messages.encode(messages.StateChanged(state=state, at=at))

@@ -71,7 +71,7 @@ from .metrics import (
     WS_REFUSED,
 )
 from .presence import publish_counts, withdraw
-from .relay import Peek, Relay
+from .relay import AttemptsExpired, Peek, Relay
 from .session import Authenticate, Close, Dispatch, Send, Session, State
 from .settings import Settings, trusted_networks
 
@@ -157,6 +157,7 @@ class Gateway:
             clock=self.clock,
             after=self._after_broadcast,
             resubscribed=self._resync,
+            notice=self._attempts_expired,
         )
         self.server: Server | None = None
         self.sweep_seconds = SWEEP_SECONDS
@@ -498,7 +499,8 @@ class Gateway:
 
     async def _resync(self) -> None:
         """The relay lost Redis for a while and broadcasts were missed: send every member of
-        a live show here their state again (the open question, or the final standing)."""
+        a live show here their state again (the open question, or the final standing), and
+        every window member whose open attempt expired meanwhile that attempt."""
         conns = [c for c in list(self.members.values()) if c.joined is not None]
         for contest in {c.contest for c in conns}:
             self.handlers.forget(contest)
@@ -519,7 +521,10 @@ class Gateway:
         contest = await self.handlers.contest(conn.contest)
         if contest.mode == "live" or contest.state in ("closed", "finalized"):
             return await self.handlers.resume(conn.joined)
-        return []  # a window attempt needs no broadcast: nothing was missed
+        # A window member may have missed one notice: their open attempt's expiry.
+        number = conn.joined.attempt
+        expired = None if number is None else await self.handlers.expired(conn.joined, number)
+        return [] if expired is None else [expired]
 
     def _close_room(self, contest: ContestId) -> None:
         """Close every member of *contest* here with 4504: the contest is gone."""
@@ -558,6 +563,32 @@ class Gateway:
                 # full buffer must not hold up the next member's result.
                 child(MESSAGES_OUT, str(type(message).__struct_config__.tag)).inc()
                 broadcast([conn.ws], m.encode(message), text=True)
+
+    async def _attempts_expired(self, contest: ContestId, notice: AttemptsExpired) -> None:
+        """The server expired these window attempts: push each member connected here their
+        attempt (state ``expired``), a chunk of members at a time."""
+        local = [
+            (conn, number)
+            for member, number in notice.expired
+            if (conn := self.by_member.get((contest, str(member)))) is not None
+        ]
+        for start in range(0, len(local), RESYNC_CHUNK):
+            chunk = local[start : start + RESYNC_CHUNK]
+            replies = await asyncio.gather(
+                *(self._expired_one(conn, number) for conn, number in chunk),
+                return_exceptions=True,
+            )
+            for (conn, _), message in zip(chunk, replies, strict=True):
+                if isinstance(message, BaseException):
+                    log.warning("telling a member their attempt expired failed: %s", message)
+                elif message is not None:
+                    child(MESSAGES_OUT, "attempt").inc()
+                    broadcast([conn.ws], m.encode(message), text=True)
+
+    async def _expired_one(self, conn: Connection, number: int) -> m.AttemptState | None:
+        if conn.joined is None:
+            return None
+        return await self.handlers.expired(conn.joined, number)
 
 
 def _ping(ws: ServerConnection) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import msgspec
@@ -56,7 +56,7 @@ from .metrics import ANSWERS_ACCEPTED, ANSWERS_REFUSED
 from .settings import Settings
 from .show import Phase
 from .standings import closing_standings, leaderboard, results_after_reveal
-from .views import attempt_message, contest_info
+from .views import answer_record, attempt_message, contest_info
 
 __all__ = ["CONTEST_TTL_MS", "Joined", "MemberHandlers", "contest_info"]
 
@@ -246,8 +246,7 @@ class MemberHandlers:
         )
         record = state.answers.get(qid)
         if record is not None:
-            yours = m.AnswerRecord(answer=record.c, points=record.p, at=record.t)
-            question = msgspec.structs.replace(question, yours=yours)
+            question = msgspec.structs.replace(question, yours=answer_record(record))
         return [question]
 
     async def _resume_window(self, contest: Contest, joined: Joined) -> list[m.ServerMessage]:
@@ -324,31 +323,30 @@ class MemberHandlers:
             key = choice_key(question, request.answer)
         except InvalidAnswer:
             return refused(ErrorCode.BAD_ANSWER)
+        if contest.window is not None and qid == contest.window.prediction_question:
+            return await self._predict(joined, request, int(key), refused)
         member = joined.member
-        province, unit = str(member.province), str(member.unit)
-        choices = key.split(",") if isinstance(question, MultipleChoice) else [key]
+        place: dict[str, Any] = {
+            "province": str(member.province),
+            "unit": str(member.unit),
+            "choices": key.split(",") if isinstance(question, MultipleChoice) else [key],
+            "given": request.answer,
+        }
         try:
             if contest.mode == "live":
-                call = self._live(contest.id).answer_call(
-                    member.id, qid, fraction, key, province=province, unit=unit, choices=choices
-                )
-                outcome = decode_outcome(await self.batcher.submit(call))
+                call = self._live(contest.id).answer_call(member.id, qid, fraction, key, **place)
             else:
                 if joined.attempt is None:
                     attempt = await self._attempts(contest.id).resume(member.id)
                     if attempt is None or attempt.state != "open":
                         return refused("no_attempt" if attempt is None else "attempt_closed")
                     joined.attempt = attempt.number
-                outcome = await self._window(contest.id).answer(
-                    member.id,
-                    joined.attempt,
-                    qid,
-                    fraction,
-                    key,
-                    province=province,
-                    unit=unit,
-                    choices=choices,
+                call = self._window(contest.id).answer_call(
+                    member.id, joined.attempt, qid, fraction, key, **place
                 )
+            outcome = decode_outcome(
+                await self.batcher.submit(call), window=contest.mode == "window"
+            )
         except ScoringError as exc:
             raise BackendError(str(exc)) from exc
         if not outcome.accepted:
@@ -365,6 +363,27 @@ class MemberHandlers:
             accepted=True,
             points=outcome.points,
             total=outcome.total,
+        )
+
+    async def _predict(
+        self, joined: Joined, request: m.Answer, value: int, refused: Callable[[str], m.Ack]
+    ) -> m.Ack:
+        """An answer to the round's prediction question: store *value* (already checked
+        against the question's range) as the open attempt's prediction, replacing one
+        stored before; the attempt stays open. Refused ``no_attempt``, ``attempt_closed``
+        or ``late`` (the deadline passed: the attempt is expired now, nothing stored)."""
+        try:
+            outcome = await self._attempts(joined.contest.id).predict(joined.member.id, value)
+        except ScoringError as exc:
+            raise BackendError(str(exc)) from exc
+        if not outcome.ok or outcome.attempt is None:
+            joined.attempt = None
+            return refused(outcome.status)
+        return m.Ack(
+            question=QuestionId(request.question),
+            seq=request.seq,
+            accepted=True,
+            total=outcome.attempt.score,
         )
 
     async def start_attempt(self, joined: Joined) -> list[m.ServerMessage]:
@@ -450,6 +469,19 @@ class MemberHandlers:
             # or the scheduler's sweep closed it) comes back as it is, as documented.
             raise PeerError(code=ErrorCode.ATTEMPT_CLOSED)
         return [await self._attempt_message(contest, outcome.attempt)]
+
+    async def expired(self, joined: Joined, number: int) -> m.AttemptState | None:
+        """The ``attempt`` message of attempt *number*, which the server's sweep has just
+        expired, to push to the member; ``None`` if it is not expired (anymore) or the
+        member has started another attempt on this connection since."""
+        if joined.attempt is not None and joined.attempt != number:
+            return None
+        contest = await self.contest(joined.contest.id)
+        attempt = await self._attempts(contest.id).attempt(joined.member.id, number)
+        if attempt is None or attempt.state != "expired":
+            return None
+        joined.attempt = None
+        return await self._attempt_message(contest, attempt)
 
     async def _attempt_message(self, contest: Contest, attempt: AttemptState) -> m.AttemptState:
         best = await self._attempts(contest.id).best(attempt.member)

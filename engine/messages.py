@@ -188,6 +188,9 @@ class ContestInfo(msgspec.Struct, frozen=True, kw_only=True):
     attempts_used: int = 0
     has_prediction: bool = False
     """Window rounds: :class:`Submit` carries a prediction."""
+    prediction_question: QuestionId | None = None
+    """Window rounds with a prediction: the question id to :class:`Answer` with the
+    prediction during the attempt (a later answer replaces it; :class:`Submit` may too)."""
 
 
 class Welcome(_Message, tag="welcome", frozen=True, kw_only=True):

@@ -14,6 +14,13 @@ many objects never lands between the first and the last member.
 After the write, the relay peeks at the frame's ``type`` (a two-field decode, not the whole
 message) and calls the ``after`` hook with it, so the gateway can follow a reveal with
 each member's own points and rank, or a close with each member's final standing.
+
+Notices are for some members only, so they are never broadcast: the same connection is
+subscribed to every contest's notice channel (``GlobalKeys.notices``) and hands each
+decoded :class:`AttemptsExpired` to the ``notice`` hook, which finds the members concerned
+among this process's sockets. The scheduler publishes one whenever its sweep expires
+window attempts (:func:`expire_attempts`), so a member connected to any gateway process
+gets their attempt's ``expired`` state at once.
 """
 
 from __future__ import annotations
@@ -29,13 +36,14 @@ import msgspec
 import redis.asyncio
 from websockets.asyncio.server import ServerConnection, broadcast
 
-from question_bank.ids import ContestId
+from question_bank.ids import ContestId, MemberId
+from scoring.attempts import Attempts
 from scoring.keys import GlobalKeys
 
 from .counters import child
 from .metrics import BROADCAST_RECIPIENTS, BROADCAST_SECONDS, MESSAGES_OUT
 
-__all__ = ["Peek", "Relay", "contest_of_channel"]
+__all__ = ["AttemptsExpired", "Peek", "Relay", "contest_of_channel", "expire_attempts"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +58,29 @@ class Peek(msgspec.Struct):
 _peek = msgspec.json.Decoder(Peek).decode
 
 AfterHook = Callable[[ContestId, Peek, bytes], Coroutine[Any, Any, None]]
+
+
+class AttemptsExpired(msgspec.Struct, frozen=True):
+    """Notice: the server expired these window attempts (member, attempt number)."""
+
+    expired: list[tuple[MemberId, int]]
+
+
+_notice = msgspec.json.Decoder(AttemptsExpired).decode
+_encode_notice = msgspec.json.Encoder().encode
+
+NoticeHook = Callable[[ContestId, AttemptsExpired], Coroutine[Any, Any, None]]
+
+
+async def expire_attempts(client: redis.asyncio.Redis, contest: ContestId, prefix: str) -> int:
+    """Close the contest's window attempts past their deadline (the sweep,
+    :meth:`scoring.attempts.Attempts.close_due`) and publish the ones closed on the
+    contest's notice channel, so their members' gateways tell them. Returns how many."""
+    closed = await Attempts(client, contest, prefix=prefix).close_due()
+    if closed:
+        notice = _encode_notice(AttemptsExpired(expired=closed))
+        await client.publish(GlobalKeys(prefix).notices(contest), notice)
+    return len(closed)
 
 
 def contest_of_channel(channel: str) -> ContestId | None:
@@ -78,10 +109,14 @@ class Relay:
         after: AfterHook | None = None,
         follow: frozenset[str] = frozenset({"reveal", "state"}),
         resubscribed: Callable[[], Coroutine[Any, Any, None]] | None = None,
+        notice: NoticeHook | None = None,
     ) -> None:
         self.redis = redis_client
         self.rooms = rooms
         self.pattern = GlobalKeys(prefix).channel(ContestId("*"))
+        self.notice_pattern = GlobalKeys(prefix).notices(ContestId("*"))
+        self.notice = notice
+        """Called with each notice (for some members only: never broadcast)."""
         self.clock = clock
         self.after = after
         self.follow = follow
@@ -116,7 +151,7 @@ class Relay:
         while True:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.psubscribe(self.pattern)
+                await pubsub.psubscribe(self.pattern, self.notice_pattern)
                 self.subscriptions += 1
                 self.ready.set()
                 if self.subscriptions > 1 and self.resubscribed is not None:
@@ -124,8 +159,13 @@ class Relay:
                     self._followups.add(task)
                     task.add_done_callback(self._followups.discard)
                 delay = 0.1
+                notices = self.notice_pattern.encode()
                 async for message in pubsub.listen():
-                    if message["type"] == "pmessage":
+                    if message["type"] != "pmessage":
+                        continue
+                    if message["pattern"] in (notices, self.notice_pattern):
+                        self.hand_notice(message["channel"], message["data"])
+                    else:
                         self.deliver(message["channel"], message["data"])
             except asyncio.CancelledError:
                 raise
@@ -138,6 +178,23 @@ class Relay:
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
+
+    def hand_notice(self, channel: bytes | str, data: bytes | str) -> bool:
+        """Hand one notice to the ``notice`` hook (as a task); False if it was dropped (not
+        on a contest's channel, not a notice, or no hook)."""
+        name = channel.decode() if isinstance(channel, bytes) else channel
+        contest = contest_of_channel(name)
+        if contest is None or self.notice is None:
+            return False
+        try:
+            notice = _notice(data)
+        except msgspec.MsgspecError:
+            log.warning("dropped a notice on %s that is not one", name)
+            return False
+        task = asyncio.create_task(self.notice(contest, notice))
+        self._followups.add(task)
+        task.add_done_callback(self._followups.discard)
+        return True
 
     def deliver(self, channel: bytes | str, data: bytes | str) -> int | None:
         """Broadcast one published frame to the contest's local sockets (no awaiting).

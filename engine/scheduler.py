@@ -11,7 +11,9 @@ Every gateway process runs one :class:`Scheduler` (``engine.background``); each 
    tie-break chain, then ``closed → finalized``). A transition another process won is
    simply skipped.
 2. **Attempt expiry** (same lease): for every open window round,
-   ``scoring.attempts.Attempts.expire_due`` closes the attempts past their deadline.
+   :func:`engine.relay.expire_attempts` closes the attempts past their deadline and
+   publishes them on the contest's notice channel, so each member connected to any gateway
+   process gets their attempt's ``expired`` state.
 3. **Conductors** (every process): for every running live show, a task that waits for the
    show's conductor lease and, once it has it, conducts the show
    (:class:`~engine.conductor.Conductor`). So one process conducts each show, and when
@@ -34,7 +36,6 @@ from redis.exceptions import RedisError
 
 from question_bank.ids import ContestId, QuestionId
 from question_bank.models import Bank, Question
-from scoring.attempts import Attempts
 from scoring.keys import DEFAULT_PREFIX, GlobalKeys
 
 from .conductor import Conductor
@@ -42,6 +43,7 @@ from .contests import Contest, ContestStore
 from .errors import EngineError, IllegalTransition, LeaseLost
 from .lease import Lease, new_holder_id
 from .metrics import ATTEMPTS_EXPIRED, SCHEDULER_TRANSITIONS
+from .relay import expire_attempts
 from .show import ShowPlan
 
 __all__ = [
@@ -210,7 +212,7 @@ class Scheduler:
         return contest
 
     async def _expire(self, contest: Contest) -> None:
-        closed = await Attempts(self.client, contest.id, prefix=self.prefix).expire_due()
+        closed = await expire_attempts(self.client, contest.id, self.prefix)
         if closed:
             ATTEMPTS_EXPIRED.inc(closed)
 

@@ -16,12 +16,14 @@ import msgspec
 from question_bank.ids import QuestionId
 from question_bank.models import MultipleChoice, Question, SingleChoice
 from scoring.attempts import AttemptState
+from scoring.attempts import RecordedAnswer as AttemptAnswer
+from scoring.live import RecordedAnswer as LiveAnswer
 
 from . import messages as m
 from .contests import Contest
 from .show_messages import question_message
 
-__all__ = ["attempt_message", "contest_info"]
+__all__ = ["answer_record", "attempt_message", "contest_info"]
 
 
 def contest_info(contest: Contest, attempts_used: int = 0) -> m.ContestInfo:
@@ -41,7 +43,15 @@ def contest_info(contest: Contest, attempts_used: int = 0) -> m.ContestInfo:
         attempts_allowed=window.attempts_allowed if window else 0,
         attempts_used=attempts_used,
         has_prediction=bool(window and window.prediction_question),
+        prediction_question=window.prediction_question if window else None,
     )
+
+
+def answer_record(record: LiveAnswer | AttemptAnswer) -> m.AnswerRecord:
+    """A recorded answer as the member sees it: the answer in the shape they gave it (the
+    bucket ``c`` only for a record stored without it, before the engine kept it)."""
+    answer = record.a if record.a is not None else record.c
+    return m.AnswerRecord(answer=answer, points=record.p, at=record.t)
 
 
 def attempt_message(
@@ -53,10 +63,7 @@ def attempt_message(
 ) -> m.AttemptState:
     """A window attempt whole: the member's draw in order with options in the member's
     order, every recorded answer, score and deadline."""
-    answers = {
-        str(qid): m.AnswerRecord(answer=a.c, points=a.p, at=a.t)
-        for qid, a in attempt.answers.items()
-    }
+    answers = {str(qid): answer_record(a) for qid, a in attempt.answers.items()}
     views: list[m.Question] = []
     count = len(attempt.questions)
     for index, qid in enumerate(attempt.questions):

@@ -9,6 +9,9 @@ place, not once per answer.
 from __future__ import annotations
 
 import math
+from typing import Any
+
+import msgspec
 
 from question_bank.ids import ContestId, QuestionId
 
@@ -17,7 +20,7 @@ from .errors import ScoringUsageError
 from .keys import DEFAULT_PREFIX, ContestKeys
 from .scripts import AnyRedis, Scripts
 
-__all__ = ["AnswerPath", "fraction_arg"]
+__all__ = ["AnswerPath", "fraction_arg", "given_arg"]
 
 _KEYS_CACHE_LIMIT = 10_000
 
@@ -30,6 +33,21 @@ def fraction_arg(fraction: float) -> str:
     if not math.isfinite(value):
         raise ScoringUsageError(f"a graded fraction is a finite number, not {value!r}")
     return repr(value)
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+def given_arg(given: Any) -> bytes:
+    """The answer as the member gave it, as the scripts' ARGV: its JSON text (msgspec, so
+    canonical and valid: the script embeds it in the record as it is, and no number goes
+    through Lua's 14-digit cjson); ``b""`` for ``None`` (nothing recorded)."""
+    if given is None:
+        return b""
+    try:
+        return _encode(given)
+    except (TypeError, msgspec.EncodeError) as exc:
+        raise ScoringUsageError(f"an answer given must encode as JSON: {exc}") from exc
 
 
 class AnswerPath:

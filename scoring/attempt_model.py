@@ -12,6 +12,7 @@ from typing import Any, Final, Literal
 
 import msgspec
 
+from question_bank.checking import Answer
 from question_bank.ids import MemberId, OptionId, QuestionId
 
 from .errors import CorruptData
@@ -63,13 +64,15 @@ class RecordedAnswer(msgspec.Struct, frozen=True):
     """An answer stored in an attempt (``a:<qid>``): rule 4 of docs/scoring.md."""
 
     c: str
-    """The answer as given (the choice key)."""
+    """The answer's distribution bucket (the choice key)."""
     f: float
     """Graded fraction."""
     p: int
     """Points earned."""
     t: int
     """Ms from the attempt's start."""
+    a: Answer | None = None
+    """The answer as the member gave it, in its own shape (``None``: recorded without it)."""
 
 
 class AttemptState(msgspec.Struct, frozen=True, kw_only=True):

@@ -5,10 +5,11 @@ they like, gets their own draw, and has ``duration_ms`` for it (never past the r
 close). Every answer is stored at once by ``attempt_answer.lua`` (see
 :mod:`scoring.batcher`), so a dropped connection loses nothing: :meth:`Attempts.resume`
 returns exactly the state so far. The server closes attempts at their deadline even if the
-member never comes back: the engine calls :meth:`Attempts.expire_due` every second
-(:meth:`Attempts.sweep_forever`); it is idempotent and safe with several gateways sweeping
-at once. A round may allow several attempts; the best one counts (rule 5 of
-docs/scoring.md: higher score, or equal score with less time used).
+member never comes back: the engine calls :meth:`Attempts.close_due` every second
+(:meth:`Attempts.expire_due` counts them, :meth:`Attempts.sweep_forever` loops it) and tells
+each member it closed; it is idempotent and safe with several gateways sweeping at once. A
+round may allow several attempts; the best one counts (rule 5 of docs/scoring.md: higher
+score, or equal score with less time used).
 
 Every change of state runs in one Lua script (``attempt_start``, ``attempt_submit``,
 ``attempt_expire``) judged by Redis's clock, and refreshes the member's best attempt and
@@ -231,10 +232,15 @@ class Attempts:
         Idempotent and safe to run from several gateways at once. *limit* is at least 1
         (Redis reads ``LIMIT 0 0`` as nothing and ``LIMIT 0 -1`` as everything).
         """
+        return len(await self.close_due(limit))
+
+    async def close_due(self, limit: int = 1000) -> list[tuple[MemberId, int]]:
+        """:meth:`expire_due`, returning the (member, attempt number) of every attempt this
+        call expired (each attempt is expired by exactly one call, whoever sweeps)."""
         if isinstance(limit, bool) or limit < 1:
             raise ScoringUsageError(f"expire_due needs a limit of at least 1, not {limit!r}")
         k = self.keys
-        closed = 0
+        closed: list[tuple[MemberId, int]] = []
         while True:
             raw = await self.scripts.call(
                 "attempt_expire",
@@ -243,9 +249,11 @@ class Attempts:
             )
             try:
                 expired, removed = int(raw[0]), int(raw[1])
+                for entry in raw[3 : 3 + expired]:
+                    member, _, number = text(entry).rpartition(":")
+                    closed.append((MemberId(member), int(number)))
             except (TypeError, ValueError, IndexError) as exc:
                 raise CorruptData(f"unexpected attempt_expire result {raw!r}") from exc
-            closed += expired
             if removed < limit:
                 return closed
 

@@ -6,6 +6,10 @@
     m  member      q  question      n  attempt number (0 in live shows)
     c  choice      f  fraction      p  points          t  ms since open / attempt start
     at Redis time (ms)              pv province        u  unit
+    a  the answer as given (its JSON text; absent in entries written before it was kept)
+
+``c`` is the distribution bucket (``"a,c"`` for options a and c, ``"ha noi"`` for the text
+"Hà Nội"); ``a`` the member's own answer (``["c","a"]``, ``"Hà Nội"``).
 
 Entries with a field ``e`` are attempt events rather than answers: ``e=start`` (an
 attempt began; the member is on the boards with 0 before any answer) and ``e=close``
@@ -52,6 +56,7 @@ class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
     question: QuestionId
     attempt: int
     choice: str
+    """The distribution bucket."""
     fraction: float
     points: int
     t: int
@@ -60,6 +65,8 @@ class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
     unit: str
     event: str = ""
     """"" for an answer; ``start`` or ``close`` for attempt events."""
+    answer: str = ""
+    """The answer as the member gave it, as JSON text ("" if not recorded)."""
 
 
 class Rebuilt(msgspec.Struct, kw_only=True):
@@ -98,6 +105,7 @@ def _entry(entry_id: Any, fields: dict[Any, Any]) -> AuditEntry:
             province=f.get("pv", ""),
             unit=f.get("u", ""),
             event=f.get("e", ""),
+            answer=f.get("a", ""),
         )
     except (KeyError, ValueError) as exc:
         raise CorruptData(f"audit entry {text(entry_id)}: {exc}") from exc

@@ -217,3 +217,8 @@ class GlobalKeys:
     def channel(self, contest: ContestId) -> str:
         """Pub/sub channel of a contest's broadcasts, relayed by every gateway."""
         return f"{self.prefix}:events:{{{contest}}}"
+
+    def notices(self, contest: ContestId) -> str:
+        """Pub/sub channel of a contest's notices between engine processes (never relayed
+        as they are: each gateway acts on them for its own members, engine.relay)."""
+        return f"{self.prefix}:notices:{{{contest}}}"

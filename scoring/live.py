@@ -17,9 +17,10 @@ from typing import Any
 
 import msgspec
 
+from question_bank.checking import Answer
 from question_bank.ids import MemberId, QuestionId
 
-from .answer_path import AnswerPath, fraction_arg
+from .answer_path import AnswerPath, fraction_arg, given_arg
 from .batcher import run_call
 from .errors import CorruptData, map_redis_errors
 from .outcomes import AnswerOutcome, decode_outcome
@@ -60,12 +61,17 @@ class QuestionClosed(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class RecordedAnswer(msgspec.Struct, frozen=True, kw_only=True):
-    """A member's accepted answer as stored: choice, fraction, points, ms after opening."""
+    """A member's accepted answer as stored: bucket, fraction, points, ms after opening,
+    and the answer as given."""
 
     c: str
+    """The distribution bucket (:func:`question_bank.checking.choice_key`)."""
     f: float
     p: int
     t: int
+    a: Answer | None = None
+    """The answer as the member gave it, in its own shape (``None``: recorded without it,
+    by a caller that passed no ``given`` or before the engine kept it)."""
 
 
 class MemberState(msgspec.Struct, frozen=True, kw_only=True):
@@ -145,12 +151,22 @@ class LiveScoring(AnswerPath):
         province: str = "",
         unit: str = "",
         choices: Iterable[str] = (),
+        given: Any = None,
     ) -> ScriptCall:
         """The accept_answer call for a batch (see :meth:`accept` for the arguments)."""
         return ScriptCall(
             "accept_answer",
             self._cached_keys(question, province, unit),
-            [member, question, fraction_arg(fraction), choice, province, unit, *choices],
+            [
+                member,
+                question,
+                fraction_arg(fraction),
+                choice,
+                province,
+                unit,
+                given_arg(given),
+                *choices,
+            ],
         )
 
     def _build_keys(self, question: QuestionId, province: str, unit: str) -> tuple[str, ...]:
@@ -183,14 +199,24 @@ class LiveScoring(AnswerPath):
         province: str = "",
         unit: str = "",
         choices: Iterable[str] = (),
+        given: Any = None,
     ) -> AnswerOutcome:
         """Accept or refuse an answer graded as *fraction* of the question's points.
 
-        *choice* is the answer as given (recorded and audited); *choices* are the option
-        ids counted in the distribution (one for single choice, several for multiple).
+        *choice* is the answer's distribution bucket (recorded and audited); *choices* are
+        the keys counted in the distribution (one for single choice, several for multiple);
+        *given* is the answer as the member gave it (any JSON value: recorded and audited as
+        its msgspec JSON, returned in :class:`RecordedAnswer` ``a``; ``None``: not kept).
         """
         call = self.answer_call(
-            member, question, fraction, choice, province=province, unit=unit, choices=choices
+            member,
+            question,
+            fraction,
+            choice,
+            province=province,
+            unit=unit,
+            choices=choices,
+            given=given,
         )
         return decode_outcome(await run_call(call, self.scripts, self.batcher))
 

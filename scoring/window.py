@@ -13,10 +13,11 @@ attempt.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from question_bank.ids import MemberId, QuestionId
 
-from .answer_path import AnswerPath, fraction_arg
+from .answer_path import AnswerPath, fraction_arg, given_arg
 from .batcher import run_call
 from .outcomes import AnswerOutcome, decode_outcome
 from .scripts import ScriptCall
@@ -38,6 +39,7 @@ class WindowScoring(AnswerPath):
         province: str = "",
         unit: str = "",
         choices: Iterable[str] = (),
+        given: Any = None,
     ) -> ScriptCall:
         """The attempt_answer call for a batch (see :meth:`answer` for the arguments)."""
         return ScriptCall(
@@ -52,6 +54,7 @@ class WindowScoring(AnswerPath):
                 province,
                 unit,
                 self.keys.base,
+                given_arg(given),
                 *choices,
             ],
         )
@@ -84,11 +87,13 @@ class WindowScoring(AnswerPath):
         province: str = "",
         unit: str = "",
         choices: Iterable[str] = (),
+        given: Any = None,
     ) -> AnswerOutcome:
         """Store an answer graded as *fraction* in attempt number *attempt* of *member*.
 
-        *choice* is the answer as given (recorded and audited); *choices* are the keys
-        counted in the distribution (one for single choice, several for multiple), as in
+        *choice* is the answer's distribution bucket (recorded and audited); *choices* are
+        the keys counted in the distribution (one for single choice, several for multiple);
+        *given* the answer as the member gave it, as in
         :meth:`scoring.live.LiveScoring.accept`.
         """
         call = self.answer_call(
@@ -100,5 +105,6 @@ class WindowScoring(AnswerPath):
             province=province,
             unit=unit,
             choices=choices,
+            given=given,
         )
         return decode_outcome(await run_call(call, self.scripts, self.batcher), window=True)

@@ -18,10 +18,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from engine import messages as m
 from engine import tokens
 from engine.contest_store import ContestStore
-from engine.contests import Contest, ContestSpec
+from engine.contests import Contest, ContestSpec, WindowTiming
 from engine.gateway import Gateway
 from engine.settings import Settings
-from question_bank.ids import OrgId
+from question_bank.ids import OrgId, QuestionId
 from tests.contest_helpers import live_spec, now_ms, setup_org, window_spec
 from tests.utils import timeout
 
@@ -33,6 +33,7 @@ __all__ = [
     "SECRET",
     "client",
     "create_contest",
+    "create_window",
     "make_settings",
     "recv",
     "recv_until",
@@ -77,6 +78,26 @@ async def create_contest(
     for event in events or (("schedule", "open") if mode == "window" else ("schedule",)):
         contest = await store.apply(contest.id, event)  # type: ignore[arg-type]
     return contest
+
+
+async def create_window(
+    client: redis.asyncio.Redis,
+    prefix: str,
+    *,
+    closes_in_ms: int,
+    attempt_seconds: int = 600,
+    prediction_question: str | None = "pred",
+) -> Contest:
+    """An open window round (the helper bank) that closes *closes_in_ms* from now (Redis
+    clock), one attempt of *attempt_seconds* allowed."""
+    now = await now_ms(client)
+    window = WindowTiming(
+        opens_at=now - 1000,
+        closes_at=now + closes_in_ms,
+        attempt_seconds=attempt_seconds,
+        prediction_question=QuestionId(prediction_question) if prediction_question else None,
+    )
+    return await create_contest(client, prefix, "window", window=window)
 
 
 def token(contest: str, member: str = "m1", **overrides: Any) -> str:

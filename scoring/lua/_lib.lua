@@ -31,12 +31,17 @@ local function num(x)
   return string.format('%.17g', x)
 end
 
--- A recorded answer {c, f, p, t} as JSON. Not cjson.encode of the table: cjson writes
+-- A recorded answer {c, f, p, t, a} as JSON. Not cjson.encode of the table: cjson writes
 -- numbers with 14 significant digits, so a fraction of 1 - 2^-52 came back as 1 (shown
 -- fully correct) and 1/3 as 0.33333333333333; num() keeps every digit of the double.
-local function answer_record(choice, fraction, pts, t)
-  return '{"c":' .. cjson.encode(choice) .. ',"f":' .. num(fraction) .. ',"p":' .. num(pts)
-    .. ',"t":' .. num(t) .. '}'
+-- c is the distribution bucket; a is the answer as the member gave it: given, JSON text
+-- the caller encoded (msgspec), embedded as it is (never decoded here, so a number keeps
+-- every digit); left out when given is "".
+local function answer_record(choice, fraction, pts, t, given)
+  local rec = '{"c":' .. cjson.encode(choice) .. ',"f":' .. num(fraction) .. ',"p":' .. num(pts)
+    .. ',"t":' .. num(t)
+  if given ~= '' then rec = rec .. ',"a":' .. given end
+  return rec .. '}'
 end
 
 local function clamp(x, lo, hi)
@@ -95,10 +100,12 @@ local function add_completed(done_set, done_key, member, unit)
   return false
 end
 
--- Append an accepted answer to the audit stream (rule 7 of docs/scoring.md).
-local function audit(key, member, qid, n, choice, fraction, pts, t, at, province, unit)
+-- Append an accepted answer to the audit stream (rule 7 of docs/scoring.md): choice is
+-- the distribution bucket, given the answer as given (JSON text, "" if unknown).
+local function audit(key, member, qid, n, choice, fraction, pts, t, at, province, unit, given)
   return redis.call('XADD', key, '*', 'm', member, 'q', qid, 'n', num(n), 'c', choice,
-    'f', fraction, 'p', num(pts), 't', num(t), 'at', num(at), 'pv', province, 'u', unit)
+    'f', fraction, 'p', num(pts), 't', num(t), 'at', num(at), 'pv', province, 'u', unit,
+    'a', given)
 end
 
 -- Time used by a window attempt (rule 5): open last-started, submitted submitted-started,

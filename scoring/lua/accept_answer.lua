@@ -2,7 +2,7 @@
 -- uses: _lib
 --
 -- KEYS[1]  P:{C}:q:<qid>          live question state (opens, deadline, T, P, speed, idx, state)
--- KEYS[2]  P:{C}:ans:<qid>        member -> recorded answer JSON {c, f, p, t}; first one wins
+-- KEYS[2]  P:{C}:ans:<qid>        member -> recorded answer JSON {c, f, p, t, a}; first one wins
 -- KEYS[3]  P:{C}:dist:<qid>       choice -> count
 -- KEYS[4]  P:{C}:meta             reads streak_step, streak_cap, eliminate, closed_idx
 -- KEYS[5]  P:{C}:totals           member -> total points
@@ -19,10 +19,12 @@
 -- ARGV[1]  member
 -- ARGV[2]  qid
 -- ARGV[3]  fraction               graded fraction in [0, 1], as Python's repr(float)
--- ARGV[4]  choice                 the answer as given (recorded and audited)
+-- ARGV[4]  choice                 the answer's distribution bucket (recorded and audited)
 -- ARGV[5]  province               "" if none
 -- ARGV[6]  unit                   "" if none
--- ARGV[7..] choice keys           each counted once in the distribution
+-- ARGV[7]  given                  the answer as given, JSON text ("" if unknown): recorded
+--                                 as "a" and audited
+-- ARGV[8..] choice keys           each counted once in the distribution
 --
 -- Refusals, in this order: not_open (unknown, or before opens), closed, late (Redis time
 -- after deadline), eliminated, duplicate (the member already answered: first one wins).
@@ -77,7 +79,7 @@ if fraction == 1 and step > 0 then
   pts = pts + step * math.min(streak - 1, tonumber(meta[2]) or 0)
 end
 
-local record = answer_record(ARGV[4], fraction, pts, t)
+local record = answer_record(ARGV[4], fraction, pts, t, ARGV[7])
 if redis.call('HSETNX', KEYS[2], member, record) == 0 then return refuse('duplicate') end
 if fraction == 1 then
   if step > 0 then redis.call('HSET', KEYS[15], member, num(idx) .. ':' .. num(streak)) end
@@ -99,6 +101,6 @@ local c = num(composite(total, used))
 redis.call('ZADD', KEYS[7], c, member)
 if province ~= '' then redis.call('ZADD', KEYS[8], c, member) end
 if unit ~= '' then redis.call('ZADD', KEYS[9], c, member) end
-for i = 7, #ARGV do redis.call('HINCRBY', KEYS[3], ARGV[i], 1) end
-audit(KEYS[10], member, qid, 0, ARGV[4], num(fraction), pts, t, now, province, unit)
+for i = 8, #ARGV do redis.call('HINCRBY', KEYS[3], ARGV[i], 1) end
+audit(KEYS[10], member, qid, 0, ARGV[4], num(fraction), pts, t, now, province, unit, ARGV[7])
 return {1, '', pts, total, used, t, streak, now}

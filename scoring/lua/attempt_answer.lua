@@ -17,16 +17,18 @@
 -- ARGV[2]  n                       attempt number
 -- ARGV[3]  qid
 -- ARGV[4]  fraction                graded fraction in [0, 1], as Python's repr(float)
--- ARGV[5]  choice                  the answer as given (recorded and audited)
+-- ARGV[5]  choice                  the answer's distribution bucket (recorded and audited)
 -- ARGV[6]  province                "" if none
 -- ARGV[7]  unit                    "" if none
 -- ARGV[8]  base                    P:{C}, to reach the member's other attempts
--- ARGV[9..] choice keys             each counted once in the distribution
+-- ARGV[9]  given                   the answer as given, JSON text ("" if unknown): recorded
+--                                  as "a" and audited
+-- ARGV[10..] choice keys            each counted once in the distribution
 --
 -- Refusals, in this order: no_attempt, attempt_closed (submitted or expired), late (Redis
 -- time after the attempt deadline), not_in_attempt (no pts:<qid>), duplicate.
 -- Points: plain_points(P, f) with P = pts:<qid>. The answer is stored as a:<qid> =
--- {c, f, p, t} (t = ms since start); score, correct, answered, last are updated; then the
+-- {c, f, p, t, a} (t = ms since start); score, correct, answered, last are updated; then the
 -- member's best attempt is recomputed (refresh_best) and written to the boards. Each
 -- choice key is counted in P:{C}:dist:<qid> and the answer in P:{C}:answered, as live
 -- answers are (organiser statistics).
@@ -59,7 +61,7 @@ local fraction = clamp(tonumber(ARGV[4]), 0, 1)
 local started = tonumber(a[2])
 local t = now - started
 local pts = plain_points(tonumber(a[4]), fraction)
-redis.call('HSET', KEYS[1], 'a:' .. qid, answer_record(ARGV[5], fraction, pts, t),
+redis.call('HSET', KEYS[1], 'a:' .. qid, answer_record(ARGV[5], fraction, pts, t, ARGV[9]),
   'last', num(now))
 local score = redis.call('HINCRBY', KEYS[1], 'score', pts)
 redis.call('HINCRBY', KEYS[1], 'answered', 1)
@@ -68,7 +70,8 @@ if fraction == 1 then redis.call('HINCRBY', KEYS[1], 'correct', 1) end
 local bk = {totals = KEYS[3], times = KEYS[4], lb = KEYS[5], lbp = KEYS[6], lbu = KEYS[7]}
 add_participant(bk, KEYS[9], member, province, unit)
 local best = refresh_best(ARGV[8], bk, member, province, unit)
-for i = 9, #ARGV do redis.call('HINCRBY', KEYS[11], ARGV[i], 1) end
+for i = 10, #ARGV do redis.call('HINCRBY', KEYS[11], ARGV[i], 1) end
 redis.call('HINCRBY', KEYS[12], qid, 1)
-audit(KEYS[8], member, qid, n, ARGV[5], num(fraction), pts, t, now, province, unit)
+audit(KEYS[8], member, qid, n, ARGV[5], num(fraction), pts, t, now, province, unit,
+  ARGV[9])
 return {1, '', pts, score, t, t, best and best.score or score, now}

@@ -15,13 +15,14 @@
 -- boards are refreshed; an e=close event (t = time used) is appended to P:{C}:audit.
 -- Entries of attempts already closed (submitted) are just removed. Idempotent, and safe
 -- when several gateways sweep at once: each call is atomic and removes what it handles.
--- Returns {closed, removed, now}: attempts expired, queue entries removed.
+-- Returns {closed, removed, now, entry...}: attempts expired, queue entries removed, then
+-- the "member:n" entry of each attempt this call expired (so the engine can tell them).
 
 local base = ARGV[1]
 local now = now_ms()
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. num(now), 'LIMIT', 0,
   tonumber(ARGV[2]))
-local closed = 0
+local closed = {}
 -- The queue entries are removed all at once below.
 local k = {totals = KEYS[2], times = KEYS[3], lb = KEYS[4], done = base .. ':units:done'}
 for _, entry in ipairs(due) do
@@ -30,8 +31,8 @@ for _, entry in ipairs(due) do
   local a = n and hmget(base .. ':att:' .. member .. ':' .. n, unpack(EXPIRE_FIELDS)) or {}
   if a.state == 'open' then
     expire_attempt(base, k, member, n, a, now)
-    closed = closed + 1
+    closed[#closed + 1] = entry
   end
 end
 if #due > 0 then redis.call('ZREM', KEYS[1], unpack(due)) end
-return {closed, #due, now}
+return {#closed, #due, now, unpack(closed)}
