@@ -362,7 +362,7 @@ class Conductor:
     async def _open(self, step: OpenQuestion) -> tuple[int, int]:
         opened = await self.live.open_question(
             step.question,
-            index=step.index + 1,
+            index=step.index,
             time_ms=step.deadline - step.opens,
             points=self.questions[step.question].points,
             speed=self.speed,

@@ -20,7 +20,7 @@ from question_bank.ids import ContestId, MemberId, QuestionId
 from scoring.finalize import Finalizer
 from scoring.keys import DEFAULT_PREFIX, ContestKeys
 from scoring.leaderboard import Leaderboard
-from scoring.live import RecordedAnswer
+from scoring.live import RecordedAnswer, streak_at
 from scoring.profiles import Profile
 
 from . import messages as m
@@ -126,17 +126,11 @@ async def results_after_reveal(
         pipe.hmget(keys.streaks, ids)
         answers, out, streaks = await pipe.execute()
     results: dict[MemberId, m.Result] = {}
-    this_index = str(reveal.index)
     for member, record, eliminated, streak in zip(ids, answers, out, streaks, strict=True):
         points = 0
         if record is not None:
             points = int(_record(record).p)
         rank = standing[member]
-        streak_now = 0
-        if streak is not None:
-            text = streak.decode() if isinstance(streak, bytes) else str(streak)
-            index, _, count = text.partition(":")
-            streak_now = int(count) if index == this_index else 0
         results[member] = m.Result(
             question=qid,
             points=points,
@@ -144,7 +138,7 @@ async def results_after_reveal(
             rank=rank.rank,
             of=rank.of,
             eliminated=bool(eliminated),
-            streak=streak_now,
+            streak=streak_at(streak, reveal.index),
         )
     return results
 
