@@ -149,21 +149,19 @@ async def closing_standings(
     members: Sequence[MemberId],
     prefix: str = DEFAULT_PREFIX,
 ) -> dict[MemberId, m.Closed]:
-    """Each member's ``closed`` standing: the final rank once finalized (the scoring core's
-    reader), else the board's rank; read in pipelined chunks of a few thousand members, so a
-    process with thousands of members makes a few round trips, not one per member."""
-    out: dict[MemberId, m.Closed] = {}
-    rest = list(members)
+    """Each member's ``closed`` standing: once finalized, the final one (the scoring core's
+    reader), ``final`` for every member (with no rank for one the final ranking left out:
+    no accepted answer or attempt); before, the board's rank. Read in pipelined chunks of a
+    few thousand members, so a process with thousands of members makes a few round trips,
+    not one per member."""
     if contest.state == "finalized":
         finalizer = Finalizer(client, contest.id, prefix=prefix)
         of = int(await client.zcard(ContestKeys(contest.id, prefix).final_order))
-        rest = []
         finals = await finalizer.standings_of(members)
-        for member, final in zip(members, finals, strict=True):
-            if final is None:
-                rest.append(member)
-                continue
-            out[member] = m.Closed(
+        return {
+            member: m.Closed(state=contest.state, of=of, final=True)
+            if final is None
+            else m.Closed(
                 state=contest.state,
                 rank=final.rank,
                 score=final.score,
@@ -171,10 +169,11 @@ async def closing_standings(
                 of=of,
                 final=True,
             )
-    boards = await ranks(client, contest.id, rest, prefix=prefix)
-    for member in rest:
-        standing = boards[member]
-        out[member] = m.Closed(
+            for member, final in zip(members, finals, strict=True)
+        }
+    boards = await ranks(client, contest.id, members, prefix=prefix)
+    return {
+        member: m.Closed(
             state=contest.state,
             rank=standing.rank,
             score=standing.score,
@@ -182,4 +181,5 @@ async def closing_standings(
             of=standing.of,
             final=False,
         )
-    return out
+        for member, standing in boards.items()
+    }
