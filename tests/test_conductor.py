@@ -124,6 +124,7 @@ async def test_whole_show(
     assert reveal0.explanation == "Hà Nội từ 1945." and reveal0.answered == 0
     reveal1 = got[4]
     assert isinstance(reveal1, messages.Reveal) and reveal1.correct is True
+    assert reveal1.correct_text == "Đúng"  # the bank's language (vi by default)
     # The scoring core's question state agrees, and the show is done and released.
     keys = ContestKeys(C, key_prefix)
     q = await redis_client.hgetall(keys.question(QuestionId("q1")))
