@@ -13,6 +13,7 @@ from websockets.exceptions import ConnectionClosed
 from engine import messages as m
 from engine.conductor import Conductor
 from engine.contest_store import ContestStore
+from engine.contests import WindowTiming
 from engine.errors import CloseCode
 from engine.presence import members_online
 from engine.show import ShowPlan
@@ -298,3 +299,21 @@ async def test_after_finalize_every_member_gets_a_final_closed(redis_url, key_pr
     for closed in (final_silent, rejoined):
         assert (closed.state, closed.final, closed.rank) == ("finalized", True, None)
         assert (closed.score, closed.of) == (0, 1)
+
+
+async def test_members_join_a_scheduled_contest_and_wait(redis_url, key_prefix, redis_client):
+    """docs/lifecycle.md: a scheduled contest can be joined (welcome with its state); a
+    window round's attempts are refused until it opens."""
+    live = await create_contest(redis_client, key_prefix, "live")
+    now = await now_ms(redis_client)
+    later = WindowTiming(opens_at=now + 3_600_000, closes_at=now + 7_200_000, attempt_seconds=60)
+    window = await create_contest(
+        redis_client, key_prefix, "window", events=("schedule",), setup=False, window=later
+    )
+    async with running_gateway(make_settings(redis_url, key_prefix)) as gw:
+        async with client(gw, live.id, token(live.id)) as ws:
+            assert (await recv_until(ws, m.Welcome)).contest.state == "scheduled"
+        async with client(gw, window.id, token(window.id)) as ws:
+            assert (await recv_until(ws, m.Welcome)).contest.state == "scheduled"
+            await send(ws, m.StartAttempt())
+            assert (await recv_until(ws, m.Error)).code == "contest_not_open"
