@@ -193,7 +193,8 @@ async def read_show(
 class Conductor:
     """Conducts one live show while this process holds its lease.
 
-    *questions* maps every question id of the plan to the bank's question. *on_end* is
+    *questions* maps every question id of the plan to the bank's question; *language* is
+    the bank's (the reveal's ``correct_text`` is in it). *on_end* is
     awaited once the last leaderboard is over (the caller closes the contest's lifecycle
     there, which announces it); it must be idempotent, since a successor redoes it if this
     process dies in it. Without *on_end* the conductor publishes ``StateChanged(closed)``.
@@ -215,6 +216,7 @@ class Conductor:
         streak_step: int = 0,
         streak_cap: int = 0,
         on_end: Callable[[], Awaitable[None]] | None = None,
+        language: str = "vi",
     ) -> None:
         missing = [q for q in plan.questions if q not in questions]
         if missing:
@@ -233,6 +235,7 @@ class Conductor:
         self.lead_ms = lead_ms
         self.grace_ms = grace_ms
         self.on_end = on_end
+        self.language = language
         self.live = LiveScoring(client, contest, prefix)
         self.streak_step = streak_step
         self.streak_cap = streak_cap
@@ -362,7 +365,7 @@ class Conductor:
     async def _open(self, step: OpenQuestion) -> tuple[int, int]:
         opened = await self.live.open_question(
             step.question,
-            index=step.index + 1,
+            index=step.index,
             time_ms=step.deadline - step.opens,
             points=self.questions[step.question].points,
             speed=self.speed,
@@ -404,6 +407,7 @@ class Conductor:
                 distribution=closed.distribution,
                 answered=int(answered),
                 sent_at=await redis_now(self.client),
+                language=self.language,
             )
         )
 

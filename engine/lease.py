@@ -135,7 +135,13 @@ class Lease:
         async def keep() -> None:
             interval = self.ttl_ms / 3000
             last_ok = time.monotonic()
+            keeper = asyncio.current_task()
             while True:
+                if keeper is not None and keeper.cancelling():
+                    # Cancelled, but a renewal swallowed the CancelledError (Python 3.11's
+                    # asyncio.wait_for in redis-py does when the cancel lands as the reply
+                    # arrives): stop renewing, or hold() would never return.
+                    raise asyncio.CancelledError
                 await asyncio.sleep(interval)
                 try:
                     ours = await self.renew()

@@ -251,6 +251,7 @@ class Scheduler:
                 streak_step=contest.scoring.streak_step,
                 streak_cap=contest.scoring.streak_cap,
                 on_end=lambda: self._close_show(contest.id),
+                language=bank.language,
             )
             await conductor.run()
             self._finished.add(contest.id)

@@ -9,11 +9,10 @@ answers are only in :class:`~engine.messages.Reveal`, sent after the question cl
 
 from __future__ import annotations
 
-from typing import Any
-
 import redis.asyncio
 
 from question_bank.checking import correct_answer, kind_of
+from question_bank.display import correct_text
 from question_bank.models import MultipleChoice, Question, SingleChoice
 from scoring.keys import ContestKeys
 from scoring.leaderboard import Leaderboard, Standing
@@ -22,7 +21,6 @@ from . import messages
 
 __all__ = [
     "LEADERBOARD_SIZE",
-    "correct_text",
     "leaderboard_message",
     "question_message",
     "redis_now",
@@ -62,18 +60,6 @@ def question_message(
     )
 
 
-def correct_text(question: Question, correct: Any) -> str:
-    """The correct answer in words: the correct options' texts, or the answer itself."""
-    if isinstance(question, SingleChoice | MultipleChoice):
-        wanted = set(correct) if isinstance(correct, list) else {correct}
-        return ", ".join(o.text for o in question.options if o.id in wanted)
-    if correct is None:
-        return ""
-    if isinstance(correct, bool):
-        return "true" if correct else "false"
-    return str(correct)
-
-
 def reveal_message(
     question: Question,
     *,
@@ -81,14 +67,15 @@ def reveal_message(
     distribution: dict[str, int],
     answered: int,
     sent_at: int,
+    language: str = "vi",
 ) -> messages.Reveal:
-    """The broadcast after a question closed: its correct answer and how everyone answered."""
-    correct = correct_answer(question)
+    """The broadcast after a question closed: its correct answer (in words in the bank's
+    *language*, :func:`question_bank.display.correct_text`) and how everyone answered."""
     return messages.Reveal(
         question=question.id,
         index=index,
-        correct=correct,
-        correct_text=correct_text(question, correct),
+        correct=correct_answer(question),
+        correct_text=correct_text(question, language),
         distribution=distribution,
         answered=answered,
         explanation=question.explanation,

@@ -20,7 +20,7 @@ from question_bank.ids import ContestId, MemberId, QuestionId
 from scoring.finalize import Finalizer
 from scoring.keys import DEFAULT_PREFIX, ContestKeys
 from scoring.leaderboard import Leaderboard
-from scoring.live import RecordedAnswer
+from scoring.live import RecordedAnswer, streak_at
 from scoring.profiles import Profile
 
 from . import messages as m
@@ -126,17 +126,11 @@ async def results_after_reveal(
         pipe.hmget(keys.streaks, ids)
         answers, out, streaks = await pipe.execute()
     results: dict[MemberId, m.Result] = {}
-    this_index = str(reveal.index)
     for member, record, eliminated, streak in zip(ids, answers, out, streaks, strict=True):
         points = 0
         if record is not None:
             points = int(_record(record).p)
         rank = standing[member]
-        streak_now = 0
-        if streak is not None:
-            text = streak.decode() if isinstance(streak, bytes) else str(streak)
-            index, _, count = text.partition(":")
-            streak_now = int(count) if index == this_index else 0
         results[member] = m.Result(
             question=qid,
             points=points,
@@ -144,7 +138,7 @@ async def results_after_reveal(
             rank=rank.rank,
             of=rank.of,
             eliminated=bool(eliminated),
-            streak=streak_now,
+            streak=streak_at(streak, reveal.index),
         )
     return results
 
@@ -155,21 +149,19 @@ async def closing_standings(
     members: Sequence[MemberId],
     prefix: str = DEFAULT_PREFIX,
 ) -> dict[MemberId, m.Closed]:
-    """Each member's ``closed`` standing: the final rank once finalized (the scoring core's
-    reader), else the board's rank; read in pipelined chunks of a few thousand members, so a
-    process with thousands of members makes a few round trips, not one per member."""
-    out: dict[MemberId, m.Closed] = {}
-    rest = list(members)
+    """Each member's ``closed`` standing: once finalized, the final one (the scoring core's
+    reader), ``final`` for every member (with no rank for one the final ranking left out:
+    no accepted answer or attempt); before, the board's rank. Read in pipelined chunks of a
+    few thousand members, so a process with thousands of members makes a few round trips,
+    not one per member."""
     if contest.state == "finalized":
         finalizer = Finalizer(client, contest.id, prefix=prefix)
         of = int(await client.zcard(ContestKeys(contest.id, prefix).final_order))
-        rest = []
         finals = await finalizer.standings_of(members)
-        for member, final in zip(members, finals, strict=True):
-            if final is None:
-                rest.append(member)
-                continue
-            out[member] = m.Closed(
+        return {
+            member: m.Closed(state=contest.state, of=of, final=True)
+            if final is None
+            else m.Closed(
                 state=contest.state,
                 rank=final.rank,
                 score=final.score,
@@ -177,10 +169,11 @@ async def closing_standings(
                 of=of,
                 final=True,
             )
-    boards = await ranks(client, contest.id, rest, prefix=prefix)
-    for member in rest:
-        standing = boards[member]
-        out[member] = m.Closed(
+            for member, final in zip(members, finals, strict=True)
+        }
+    boards = await ranks(client, contest.id, members, prefix=prefix)
+    return {
+        member: m.Closed(
             state=contest.state,
             rank=standing.rank,
             score=standing.score,
@@ -188,4 +181,5 @@ async def closing_standings(
             of=standing.of,
             final=False,
         )
-    return out
+        for member, standing in boards.items()
+    }

@@ -60,10 +60,12 @@ __all__ = [
     "MAX_TEXT_ANSWER",
     "Answer",
     "Checker",
+    "best_numeric_answer",
     "choice_key",
     "correct_answer",
     "grade",
     "kind_of",
+    "number_text",
     "numeric_matches",
 ]
 
@@ -100,8 +102,9 @@ def _number(question: Question, answer: Answer) -> float | int:
     return answer
 
 
-def _number_key(x: float | int) -> str:
-    """``3`` for 3 and 3.0, ``3.14`` for 3.14: the same number gives the same key."""
+def number_text(x: float | int) -> str:
+    """``3`` for 3 and 3.0, ``3.14`` for 3.14: the same number gives the same text (the
+    distribution key of a numeric answer, and how the reveal writes a number)."""
     if isinstance(x, int):
         return str(x)
     return str(int(x)) if x.is_integer() and abs(x) < 2**53 else repr(x)
@@ -229,18 +232,25 @@ def _grade_numeric(question: Question, answer: Answer) -> float:
 
 
 def _key_numeric(question: Question, answer: Answer) -> str:
-    return _number_key(_number(question, answer))
+    return number_text(_number(question, answer))
+
+
+def best_numeric_answer(question: Numeric) -> NumericAnswer | None:
+    """The accepted answer the reveal shows: the best-weighted one (the first of equals)."""
+    if not question.answers:
+        return None
+    return max(question.answers, key=lambda a: a.weight)
 
 
 def _correct_numeric(question: Question) -> Answer | None:
     assert isinstance(question, Numeric)
-    if not question.answers:
+    best = best_numeric_answer(question)
+    if best is None:
         return None
-    best = max(question.answers, key=lambda a: a.weight)
     if best.value is not None:
         return best.value
     if best.low is not None and best.high is not None:
-        return f"{_number_key(best.low)}..{_number_key(best.high)}"
+        return f"{number_text(best.low)}..{number_text(best.high)}"
     return best.low if best.low is not None else best.high
 
 

@@ -33,6 +33,7 @@ __all__ = [
     "QuestionClosed",
     "QuestionOpened",
     "RecordedAnswer",
+    "streak_at",
 ]
 
 
@@ -129,7 +130,11 @@ class LiveScoring(AnswerPath):
         delay_ms: int = 0,
         grace_ms: int = 0,
     ) -> QuestionOpened:
-        """Open *question* at Redis time now + *delay_ms*; deadline opens + T + grace."""
+        """Open *question* at Redis time now + *delay_ms*; deadline opens + T + grace.
+
+        *index* is the question's place in the show (0, 1, ...: the conductor passes the
+        wire's ``question.index``); streaks continue from index ``i - 1`` to ``i`` and are
+        read back with :func:`streak_at`."""
         keys = [self.keys.question(question), self.keys.meta]
         args: list[str | int] = [question, index, time_ms, points, int(speed), delay_ms, grace_ms]
         opened, opens, deadline, now, state = await self.scripts.call("open_question", keys, args)
@@ -285,6 +290,21 @@ class LiveScoring(AnswerPath):
             current=QuestionId(current.decode()) if current else None,
             answers=answers,
         )
+
+
+def streak_at(stored: bytes | str | None, index: int) -> int:
+    """A member's streak at the live question *index* from their ``P:{C}:streak`` entry.
+
+    The entry is ``"<idx>:<streak>"`` of their last fully correct answer, ``idx`` being the
+    index the question was opened with (:meth:`LiveScoring.open_question`; the conductor
+    opens each with its index in the show, as on the wire). A streak that ended before
+    *index* (a wrong or missing answer since) is 0; no entry, or streaks not tracked
+    (``streak_step`` 0), is 0 too.
+    """
+    if stored is None:
+        return 0
+    where, _, count = text(stored).partition(":")
+    return int(count) if where == str(index) else 0
 
 
 def _pairs(flat: Sequence[Any]) -> dict[str, int]:

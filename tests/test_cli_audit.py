@@ -2,13 +2,26 @@
 
 import asyncio
 import json
+import re
+from pathlib import Path
 
 import pytest
 import redis.asyncio
 
 from engine.cli import main
 from question_bank.ids import ContestId, MemberId, QuestionId
+from scoring.audit import AuditEntry
+from scoring.keys import ContestKeys
 from scoring.live import LiveScoring
+
+SCORING_DOC = (Path(__file__).parent.parent / "docs" / "scoring.md").read_text(encoding="utf-8")
+
+
+def documented_audit_fields() -> dict[str, str]:
+    """docs/scoring.md's audit table: stream field -> ``--jsonl`` name."""
+    section = SCORING_DOC.split("\n## Audit\n", 1)[1].split("\n## ", 1)[0]
+    rows = re.finditer(r"^\| (`(\w+)`|\(entry id\)) \| `(\w+)` \|", section, re.M)
+    return {row.group(2) or "": row.group(3) for row in rows}
 
 
 async def _two_answers(client: redis.asyncio.Redis, prefix: str) -> None:
@@ -50,6 +63,31 @@ def test_audit_lists_every_accepted_answer(
     assert main(base) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0].split()[:3] == ["id", "member", "question"] and len(table) == 3
+
+
+def test_audit_fields_are_the_ones_the_doc_lists(
+    redis_url: str, key_prefix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docs/scoring.md names every field of the stream and of ``contest audit --jsonl``."""
+    documented = documented_audit_fields()
+    assert set(documented.values()) == set(AuditEntry.__struct_fields__)
+
+    async def setup() -> set[str]:
+        client = redis.asyncio.Redis.from_url(redis_url)
+        try:
+            await _two_answers(client, key_prefix)
+            rows = await client.xrange(ContestKeys(ContestId("aud"), key_prefix).audit)
+            return {key.decode() for _, fields in rows for key in fields}
+        finally:
+            await client.aclose()
+
+    stream_fields = asyncio.run(setup())
+    assert stream_fields <= set(documented) - {""}
+    assert (
+        main(["audit", "aud", "--redis-url", redis_url, "--key-prefix", key_prefix, "--jsonl"]) == 0
+    )
+    for line in capsys.readouterr().out.splitlines():
+        assert set(json.loads(line)) == set(documented.values())
 
 
 def test_audit_without_redis_fails_with_a_message(capsys: pytest.CaptureFixture[str]) -> None:

@@ -124,6 +124,7 @@ async def test_whole_show(
     assert reveal0.explanation == "Hà Nội từ 1945." and reveal0.answered == 0
     reveal1 = got[4]
     assert isinstance(reveal1, messages.Reveal) and reveal1.correct is True
+    assert reveal1.correct_text == "Đúng"  # the bank's language (vi by default)
     # The scoring core's question state agrees, and the show is done and released.
     keys = ContestKeys(C, key_prefix)
     q = await redis_client.hgetall(keys.question(QuestionId("q1")))
@@ -250,3 +251,93 @@ async def test_elimination(
         await asyncio.wait_for(running, timeout(10))
     assert await live.eliminated_by(q1) == {"wrong", "silent"}
     assert await live.eliminated_by(q2) == set()
+
+
+async def test_result_streak_follows_each_members_run_of_right_answers(
+    redis_client: redis.asyncio.Redis, key_prefix: str
+) -> None:
+    """Over a five-question show with a streak bonus, every member's ``result.streak`` after
+    each reveal is the run of fully correct answers ending at that question: 0 after a
+    wrong or missing answer, and the bonus follows the same count (step 1, cap 2)."""
+    from engine.standings import results_after_reveal
+    from question_bank.ids import MemberId
+    from scoring.live import LiveScoring
+
+    questions = [
+        TrueFalse(id=QuestionId(f"t{i}"), text=f"Câu {i}", points=10, answer=i % 2 == 0)
+        for i in range(5)
+    ]
+    by_id: dict[QuestionId, Question] = {q.id: q for q in questions}
+    # Per member and question: True right, False wrong, None no answer.
+    answers: dict[str, list[bool | None]] = {
+        "ace": [True, True, True, True, True],
+        "miss": [False, True, True, False, True],
+        "late": [None, None, True, True, None],
+        "zero": [False, False, None, False, False],
+    }
+    expected_streaks = {
+        "ace": [1, 2, 3, 4, 5],
+        "miss": [0, 1, 2, 0, 1],
+        "late": [0, 0, 1, 2, 0],
+        "zero": [0, 0, 0, 0, 0],
+    }
+    # 10 a question plus 1 * min(streak - 1, 2) for a right answer.
+    expected_points = {
+        "ace": [10, 11, 12, 12, 12],
+        "miss": [0, 10, 11, 0, 10],
+        "late": [0, 0, 10, 11, 0],
+        "zero": [0, 0, 0, 0, 0],
+    }
+    members = [MemberId(m) for m in answers]
+    question_ms = int(timeout(1.5) * 1000)
+    show = ShowPlan(
+        starts_at=await now_ms(redis_client) + 100,
+        questions=[q.id for q in questions],
+        question_ms=[question_ms] * len(questions),
+        reveal_ms=100,
+        leaderboard_ms=50,
+    )
+    conductor = Conductor(
+        redis_client, C, show, by_id, prefix=key_prefix, lease_ms=1000, speed=False,
+        streak_step=1, streak_cap=2,
+    )  # fmt: skip
+    live = LiveScoring(redis_client, C, key_prefix)
+    pubsub = redis_client.pubsub()
+    await pubsub.subscribe(GlobalKeys(key_prefix).channel(C))
+    streaks: dict[str, list[int]] = {m: [] for m in members}
+    points: dict[str, list[int]] = {m: [] for m in members}
+    running = asyncio.ensure_future(conductor.run())
+    try:
+        async with asyncio.timeout(timeout(30)):
+            while len(streaks["ace"]) < len(questions):
+                item = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                if item is None:
+                    continue
+                message = messages.decode_server(item["data"])
+                if isinstance(message, messages.Question):
+                    question = by_id[QuestionId(message.id)]
+                    assert isinstance(question, TrueFalse)
+                    for member in members:
+                        right = answers[member][message.index]
+                        if right is None:
+                            continue
+                        given = question.answer if right else not question.answer
+                        key = "true" if given else "false"
+                        outcome = await live.accept(
+                            member, question.id, float(right), key, choices=[key]
+                        )
+                        assert outcome.accepted, (member, message.index, outcome.reason)
+                elif isinstance(message, messages.Reveal):
+                    results = await results_after_reveal(
+                        redis_client, C, message, members, key_prefix
+                    )
+                    for member, result in results.items():
+                        streaks[member].append(result.streak)
+                        points[member].append(result.points)
+        await asyncio.wait_for(running, timeout(10))
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await pubsub.aclose()
+    assert streaks == expected_streaks
+    assert points == expected_points

@@ -174,18 +174,18 @@ async def test_whole_live_show(
         question = next(m for m in alice.of(messages.Question) if m.index == index)
         assert reveal.sent_at >= question.deadline  # never before the question closed
 
-    # Each member's own result after each reveal: points, total, rank.
+    # Each member's own result after each reveal: points, total, rank, streak.
     # Equal scores rank by time used: alice and bob answered question 0 in that order; bob
-    # answered before carol each time.
+    # answered before carol each time. The streak is the run of right answers ending there.
     expected_results = {
-        "alice": [(10, 10, 1), (12, 22, 1), (14, 36, 1)],
-        "bob": [(10, 10, 2), (0, 10, 2), (10, 20, 3)],
-        "carol": [(0, 0, 3), (10, 10, 3), (12, 22, 2)],
-        "dave": [(0, 0, None), (0, 0, None), (10, 10, 4)],
-        "erin": [(0, 0, 4), (0, 0, 5)],
+        "alice": [(10, 10, 1, 1), (12, 22, 1, 2), (14, 36, 1, 3)],
+        "bob": [(10, 10, 2, 1), (0, 10, 2, 0), (10, 20, 3, 1)],
+        "carol": [(0, 0, 3, 0), (10, 10, 3, 1), (12, 22, 2, 2)],
+        "dave": [(0, 0, None, 0), (0, 0, None, 0), (10, 10, 4, 1)],
+        "erin": [(0, 0, 4, 0), (0, 0, 5, 0)],
     }
     for member in (alice, bob, carol, dave, erin):
-        results = [(r.points, r.total, r.rank) for r in member.of(messages.Result)]
+        results = [(r.points, r.total, r.rank, r.streak) for r in member.of(messages.Result)]
         assert results == expected_results[member.id], member.id
 
     # The last leaderboard broadcast and each member's final standing.

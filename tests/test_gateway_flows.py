@@ -13,6 +13,7 @@ from websockets.exceptions import ConnectionClosed
 from engine import messages as m
 from engine.conductor import Conductor
 from engine.contest_store import ContestStore
+from engine.contests import WindowTiming
 from engine.errors import CloseCode
 from engine.presence import members_online
 from engine.show import ShowPlan
@@ -264,3 +265,55 @@ async def test_after_a_lost_subscription_live_members_get_the_open_question_agai
             finally:
                 show.cancel()
                 await asyncio.gather(show, return_exceptions=True)
+
+
+async def test_after_finalize_every_member_gets_a_final_closed(redis_url, key_prefix, redis_client):
+    """Once finalized, ``closed`` is final for everyone: a member with no accepted answer
+    (so no final standing) gets ``final: true`` with no rank, on the broadcast and on
+    joining afterwards, like a ranked member."""
+    contest = await create_contest(redis_client, key_prefix, "live", events=("schedule", "start"))
+    live = LiveScoring(redis_client, contest.id, key_prefix)
+    await live.open_question(QuestionId("q1"), index=0, time_ms=60_000, points=10, speed=False)
+    store = ContestStore(redis_client, key_prefix)
+    async with running_gateway(make_settings(redis_url, key_prefix)) as gw:
+        async with (
+            client(gw, contest.id, token(contest.id, "ranked")) as ranked,
+            client(gw, contest.id, token(contest.id, "silent")) as silent,
+        ):
+            for ws in (ranked, silent):
+                await recv_until(ws, m.Welcome)
+            await send(ranked, m.Answer(question="q1", answer="a", seq=1))
+            assert (await recv_until(ranked, m.Ack)).accepted
+            await live.close_question(QuestionId("q1"))
+            await store.apply(contest.id, "close")
+            for ws in (ranked, silent):
+                assert not (await recv_until(ws, m.Closed)).final
+            await store.finalize(contest.id)
+            final_ranked = await recv_until(ranked, m.Closed)
+            final_silent = await recv_until(silent, m.Closed)
+        async with client(gw, contest.id, token(contest.id, "silent")) as again:
+            await recv_until(again, m.Welcome)
+            rejoined = await recv_until(again, m.Closed)
+    assert (final_ranked.state, final_ranked.rank, final_ranked.score) == ("finalized", 1, 10)
+    assert final_ranked.final and final_ranked.of == 1
+    for closed in (final_silent, rejoined):
+        assert (closed.state, closed.final, closed.rank) == ("finalized", True, None)
+        assert (closed.score, closed.of) == (0, 1)
+
+
+async def test_members_join_a_scheduled_contest_and_wait(redis_url, key_prefix, redis_client):
+    """docs/lifecycle.md: a scheduled contest can be joined (welcome with its state); a
+    window round's attempts are refused until it opens."""
+    live = await create_contest(redis_client, key_prefix, "live")
+    now = await now_ms(redis_client)
+    later = WindowTiming(opens_at=now + 3_600_000, closes_at=now + 7_200_000, attempt_seconds=60)
+    window = await create_contest(
+        redis_client, key_prefix, "window", events=("schedule",), setup=False, window=later
+    )
+    async with running_gateway(make_settings(redis_url, key_prefix)) as gw:
+        async with client(gw, live.id, token(live.id)) as ws:
+            assert (await recv_until(ws, m.Welcome)).contest.state == "scheduled"
+        async with client(gw, window.id, token(window.id)) as ws:
+            assert (await recv_until(ws, m.Welcome)).contest.state == "scheduled"
+            await send(ws, m.StartAttempt())
+            assert (await recv_until(ws, m.Error)).code == "contest_not_open"

@@ -169,3 +169,45 @@ async def test_cancelling_hold_wins_even_if_work_swallows_it(
     with pytest.raises(asyncio.CancelledError):
         await holding
     assert await a.current_holder() is None
+
+
+class SwallowingRenew(Lease):
+    """A lease whose renewal swallows a cancel that lands while it waits for Redis, as
+    redis-py's commands do on Python 3.11 when the cancel arrives with the reply
+    (``asyncio.wait_for``). ``renewing`` is set while it waits."""
+
+    renewing: asyncio.Event
+
+    async def renew(self) -> bool:
+        self.renewing.set()
+        try:
+            await asyncio.sleep(0.05)
+        except asyncio.CancelledError:
+            pass  # swallowed, as the reply came in
+        self.renewing.clear()
+        return await super().renew()
+
+
+async def test_hold_ends_even_if_a_renewal_swallows_the_cancel(
+    redis_client: redis.asyncio.Redis, key: str
+) -> None:
+    """hold() stops its renewals when its work ends, even if the cancel meets a renewal that
+    swallows it: before, the renewals went on forever, hold() never returned, and a stopped
+    conductor kept its show's lease (a scheduler shutting down hung on it)."""
+    lease = SwallowingRenew(redis_client, key, ttl_ms=300, holder="a")
+    lease.renewing = asyncio.Event()
+    assert await lease.acquire()
+
+    async def until_a_renewal() -> str:
+        await lease.renewing.wait()  # end the work while the keeper waits for Redis
+        return "done"
+
+    holding = asyncio.ensure_future(lease.hold(until_a_renewal))
+    done, _ = await asyncio.wait([holding], timeout=timeout(5))
+    try:
+        assert holding in done, "hold() did not return: its renewals went on"
+        assert holding.result() == "done"
+        assert await lease.current_holder() is None
+    finally:
+        holding.cancel()
+        await asyncio.gather(holding, return_exceptions=True)

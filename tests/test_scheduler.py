@@ -120,6 +120,62 @@ async def test_live_plan_from_the_contest_and_its_draw(
         live_plan(window, questions)
 
 
+async def test_a_shows_reveals_are_in_words_of_its_banks_language(
+    redis_client: redis.asyncio.Redis, redis_url: str, key_prefix: str
+) -> None:
+    """The scheduler's conductor writes ``correct_text`` in the bank's language, numbers as
+    written: an English bank's true/false says ``True``, a numeric answer ``3143``."""
+    from engine import messages
+    from engine.contests import ScoringRules
+    from question_bank.ids import BankId
+    from question_bank.models import Bank, Numeric, NumericAnswer, TrueFalse
+
+    bank = Bank(
+        id=BankId("b1"),
+        title="English",
+        language="en",
+        questions=[
+            TrueFalse(id=QuestionId("tf"), text="Is Hanoi the capital?", answer=True),
+            Numeric(
+                id=QuestionId("year"),
+                text="How many metres high is Fansipan?",
+                answers=[NumericAnswer(value=3143)],
+            ),
+        ],
+    )
+    await setup_org(redis_client, key_prefix, "central", bank=bank)
+    now = await now_ms(redis_client)
+    spec = live_spec(
+        now,
+        id=ContestId("en-show"),
+        draw=DrawRules(count=2, shuffle_questions=False),
+        live=LiveTiming(starts_at=now, question_seconds=1, reveal_seconds=1),
+        scoring=ScoringRules(),
+    )
+    store = ContestStore(redis_client, key_prefix)
+    await store.create(ORG, spec)
+    await store.apply("en-show", "schedule")
+    pubsub = redis_client.pubsub()
+    await pubsub.subscribe(GlobalKeys(key_prefix).channel(ContestId("en-show")))
+    scheduler = Scheduler(redis_client, prefix=key_prefix, holder="s1", tick_ms=200)
+    stop = asyncio.Event()
+    running = asyncio.ensure_future(scheduler.run(stop))
+    reveals: list[messages.Reveal] = []
+    try:
+        async with asyncio.timeout(timeout(20)):
+            while len(reveals) < 2:
+                item = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                if item is not None:
+                    message = messages.decode_server(item["data"])
+                    if isinstance(message, messages.Reveal):
+                        reveals.append(message)
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, timeout(10))
+        await pubsub.aclose()
+    assert [(r.question, r.correct_text) for r in reveals] == [("tf", "True"), ("year", "3143")]
+
+
 def test_next_due_wakes_for_starts_and_closes_never_spins() -> None:
     from engine.contests import Contest
     from engine.scheduler import next_due_ms

@@ -4,7 +4,7 @@
 -- KEYS[1]  P:{C}:q:<qid>   live question state hash (rule 3 of docs/scoring.md)
 -- KEYS[2]  P:{C}:meta      contest settings; gets current = <qid>, current_idx = <idx>
 -- ARGV[1]  qid             question id
--- ARGV[2]  idx             index of the question in the show (1, 2, ...)
+-- ARGV[2]  idx             index of the question in the show (0, 1, ...; streaks need i-1, i)
 -- ARGV[3]  T               time to answer, ms
 -- ARGV[4]  P               the question's points
 -- ARGV[5]  speed           1: speed points, 0: fixed points
