@@ -11,8 +11,12 @@ whose rows all have different texts (no suffix needed). Seconds are the best of
 from __future__ import annotations
 
 import argparse
+import asyncio
+import multiprocessing
 import os
 import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 
 from question_bank.formats import loads
 
@@ -38,11 +42,71 @@ def best_of(runs: int, data: bytes) -> float:
     return best
 
 
+def _parse(data: bytes) -> int:
+    return len(loads(data, "csv", source="bench.csv", bank_id="bench").questions)
+
+
+async def _loop_lag(parse: Callable[[], Awaitable[object]]) -> tuple[float, float, float]:
+    """(seconds the parse took, p50 and max of how late a 10 ms timer fired meanwhile):
+    what every other request on the same event loop waits for."""
+    lags: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        while not done.is_set():
+            start = time.perf_counter()
+            await asyncio.sleep(0.01)
+            lags.append(time.perf_counter() - start - 0.01)
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0.05)
+    lags.clear()
+    start = time.perf_counter()
+    await parse()
+    took = time.perf_counter() - start
+    done.set()
+    await task
+    lags.sort()
+    return took, lags[len(lags) // 2] if lags else took, lags[-1] if lags else took
+
+
+async def _compare_off_loop(rows: int) -> None:
+    data = csv_bank(rows, same_text=True)
+    loop = asyncio.get_running_loop()
+
+    async def inline() -> object:
+        return _parse(data)
+
+    def in_pool(pool: Executor) -> Callable[[], Awaitable[object]]:
+        async def run() -> object:
+            return await loop.run_in_executor(pool, _parse, data)
+
+        return run
+
+    spawn = multiprocessing.get_context("spawn")
+    with ThreadPoolExecutor(1) as threads, ProcessPoolExecutor(1, mp_context=spawn) as procs:
+        await loop.run_in_executor(procs, _parse, csv_bank(10, same_text=True))  # start it
+        print(f"event loop while a {rows}-row CSV ({len(data) / 1e6:.1f} MB) is parsed:")
+        print(f"{'where':>14}  {'parse s':>8}  {'lag p50 ms':>10}  {'lag max ms':>10}")
+        for name, run in (
+            ("inline", inline),
+            ("thread", in_pool(threads)),
+            ("process", in_pool(procs)),
+        ):
+            took, p50, worst = await _loop_lag(run)
+            print(
+                f"{name:>14}  {took:>8.3f}  {p50 * 1000:>10.1f}  {worst * 1000:>10.1f}", flush=True
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bank_import")
     parser.add_argument("--quick", action="store_true", help="sizes 3000,6000 and one run")
     parser.add_argument("--sizes", default="3000,6000,12000,24000")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--loop-rows", type=int, default=100_000, help="bank size of the event-loop comparison"
+    )
     args = parser.parse_args(argv)
     sizes = [3000, 6000] if args.quick else [int(s) for s in args.sizes.split(",")]
     runs = 1 if args.quick else args.runs
@@ -59,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             f"  {distinct:>11.3f}  {distinct / rows * 1000:>11.4f}",
             flush=True,
         )
+    asyncio.run(_compare_off_loop(12_000 if args.quick else args.loop_rows))
     return 0
 
 
