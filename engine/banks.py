@@ -9,7 +9,9 @@ Every bank belongs to one organisation, which sees only its own banks. Keys (see
 Versions are immutable: :meth:`BankStore.put` always writes a *new* version number (one
 more than the highest ever stored for that id) and never rewrites an existing one, so a
 contest created from version 3 keeps reading exactly version 3. The stored bank's
-``version`` field is set by the store.
+``version`` field is set by the store when it reads the bank: the hash field it is
+stored under decides (so a bank encoded before its number is known, in a worker
+process, is stored as it is).
 
 Delete hides, it does not destroy: :meth:`BankStore.delete` removes the bank from its
 organisation's index, so :meth:`~BankStore.list`, :meth:`~BankStore.versions` and
@@ -49,7 +51,7 @@ import redis.asyncio
 from redis.exceptions import WatchError
 
 from question_bank.errors import BankInvalid, BankNotFound, Location, Problem
-from question_bank.formats import Loaded, Written, dumps, load_bank
+from question_bank.formats import Written, dumps, load_bank
 from question_bank.ids import STORED_ID_PATTERN, BankId, OrgId
 from question_bank.models import Bank
 from scoring.keys import DEFAULT_PREFIX, GlobalKeys
@@ -62,6 +64,7 @@ __all__ = [
     "BankStore",
     "BankSummary",
     "BankWorkers",
+    "Prepared",
     "check_bank_id",
 ]
 
@@ -76,7 +79,6 @@ ID_PATTERN = STORED_ID_PATTERN
 
 _ENCODER = msgspec.msgpack.Encoder()
 _DECODER = msgspec.msgpack.Decoder(Bank)
-_LOADED = msgspec.msgpack.Decoder(Loaded)
 
 _CLAIM_MS = 10_000
 """Life of the claim :meth:`BankStore.create` holds while it checks and stores a new id."""
@@ -132,22 +134,25 @@ class BankStore:
 
         :class:`BankInvalid` if the id is not a valid :data:`ID_PATTERN`.
         """
-        check_bank_id(bank.id)
-        versions_key = self.keys.bank_versions(org, bank.id)
+        return await self.put_encoded(org, bank.id, _ENCODER.encode(bank))
+
+    async def put_encoded(self, org: OrgId, bank_id: BankId, blob: bytes) -> int:
+        """:meth:`put` of a bank already encoded (msgpack) whose id is *bank_id*."""
+        check_bank_id(bank_id)
+        versions_key = self.keys.bank_versions(org, bank_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
                     await pipe.watch(versions_key)
                     stored: Any = await pipe.hkeys(versions_key)
                     version = max((int(v) for v in stored), default=0) + 1
-                    blob = _ENCODER.encode(msgspec.structs.replace(bank, version=version))
                     pipe.multi()  # type: ignore[no-untyped-call]
                     pipe.hset(versions_key, str(version), blob)
                     await pipe.execute()
                     break
                 except WatchError:
                     continue
-        await self._raise_index(keys=[self.keys.bank_index(org)], args=[bank.id, version])
+        await self._raise_index(keys=[self.keys.bank_index(org)], args=[bank_id, version])
         return version
 
     async def create(self, org: OrgId, bank: Bank) -> int:
@@ -159,16 +164,20 @@ class BankStore:
         a short claim key (SET NX, expiring by itself if this process dies) makes
         concurrent creations of one id take turns: exactly one of them stores the bank.
         """
-        check_bank_id(bank.id)
-        claim = f"{self.keys.bank_versions(org, bank.id)}:creating"
+        return await self.create_encoded(org, bank.id, _ENCODER.encode(bank))
+
+    async def create_encoded(self, org: OrgId, bank_id: BankId, blob: bytes) -> int:
+        """:meth:`create` of a bank already encoded (msgpack) whose id is *bank_id*."""
+        check_bank_id(bank_id)
+        claim = f"{self.keys.bank_versions(org, bank_id)}:creating"
         if not await self.redis.set(claim, "1", nx=True, px=_CLAIM_MS):
-            raise BankExists(f"bank {bank.id!r} is being created by another upload")
+            raise BankExists(f"bank {bank_id!r} is being created by another upload")
         try:
-            if await self.exists(org, bank.id):
+            if await self.exists(org, bank_id):
                 raise BankExists(
-                    f"bank {bank.id!r} already exists; PUT /api/banks/{bank.id} replaces it"
+                    f"bank {bank_id!r} already exists; PUT /api/banks/{bank_id} replaces it"
                 )
-            return await self.put(org, bank)
+            return await self.put_encoded(org, bank_id, blob)
         finally:
             await self.redis.delete(claim)
 
@@ -181,16 +190,19 @@ class BankStore:
 
     async def get(self, org: OrgId, bank_id: BankId, version: int | None = None) -> Bank:
         """A bank of *org*: the latest version, or exactly *version* (even of a deleted bank)."""
-        return _DECODER.decode(await self.get_encoded(org, bank_id, version))
+        return _decode(*await self.get_encoded(org, bank_id, version))
 
-    async def get_encoded(self, org: OrgId, bank_id: BankId, version: int | None = None) -> bytes:
-        """:meth:`get`'s bank as stored (msgpack), for :meth:`BankWorkers.export`."""
+    async def get_encoded(
+        self, org: OrgId, bank_id: BankId, version: int | None = None
+    ) -> tuple[bytes, int]:
+        """:meth:`get`'s bank as stored (msgpack) and its version number, for
+        :meth:`BankWorkers.export`."""
         if version is None:
             version = await self.latest_version(org, bank_id)
         raw: Any = await self.redis.hget(self.keys.bank_versions(org, bank_id), str(version))
         if raw is None:
             raise BankNotFound(f"no version {version} of bank {bank_id!r} in organisation {org!r}")
-        return bytes(raw)
+        return bytes(raw), version
 
     async def exists(self, org: OrgId, bank_id: BankId, version: int | None = None) -> bool:
         """Whether :meth:`get` with the same arguments would find a bank."""
@@ -209,10 +221,10 @@ class BankStore:
                 pipe.hget(self.keys.bank_versions(org, bank_id), index[bank_id.encode()])
             blobs: builtins.list[bytes | None] = await pipe.execute()
         summaries = []
-        for blob in blobs:
+        for bank_id, blob in zip(ids, blobs, strict=True):
             if blob is None:  # index written but version missing: cannot happen via put()
                 continue
-            bank = _DECODER.decode(blob)
+            bank = _decode(blob, int(index[bank_id.encode()]))
             summaries.append(
                 BankSummary(
                     id=bank.id,
@@ -237,6 +249,24 @@ class BankStore:
             raise BankNotFound(f"no bank {bank_id!r} in organisation {org!r}")
 
 
+def _decode(blob: bytes, version: int) -> Bank:
+    """A stored bank, its ``version`` the number it is stored under."""
+    bank = _DECODER.decode(blob)
+    return bank if bank.version == version else msgspec.structs.replace(bank, version=version)
+
+
+class Prepared(msgspec.Struct, frozen=True, kw_only=True):
+    """An uploaded bank as a worker process leaves it: ready to store, and its headline."""
+
+    summary: BankSummary
+    """Its headline (``version`` 0: not stored yet)."""
+    warnings: list[Problem] = []
+    blob: bytes
+    """The bank, encoded as :class:`BankStore` stores it."""
+
+
+_PREPARED = msgspec.msgpack.Decoder(Prepared)
+
 _pool: ProcessPoolExecutor | None = None
 """This process's worker processes, started on first use (after any fork of the server)."""
 
@@ -251,16 +281,29 @@ def _executor() -> ProcessPoolExecutor:
     return _pool
 
 
-def _parse(data: bytes, fmt: str, **kwargs: Any) -> bytes:
-    """In a worker: :func:`load_bank`, the result as msgpack (which the caller decodes many
-    times faster than an unpickling, which would hold its GIL: 1.4 s for 60,000 questions)."""
-    return _ENCODER.encode(load_bank(data, fmt, **kwargs))
+def _prepare(data: bytes, fmt: str, force_id: str | None, **kwargs: Any) -> bytes:
+    """In a worker: :func:`load_bank` (its id *force_id* when given), encoded for the store,
+    with its headline. The caller never decodes the bank: 60,000 questions took 1.4 s to
+    unpickle and 0.5-1.1 s to decode from msgpack, each a stretch holding the GIL."""
+    loaded = load_bank(data, fmt, **kwargs)
+    bank = loaded.bank
+    if force_id is not None and bank.id != force_id:
+        bank = msgspec.structs.replace(bank, id=BankId(force_id))
+    summary = BankSummary(
+        id=bank.id,
+        title=bank.title,
+        language=bank.language,
+        version=0,
+        questions=len(bank.questions),
+    )
+    return _ENCODER.encode(
+        Prepared(summary=summary, warnings=loaded.warnings, blob=_ENCODER.encode(bank))
+    )
 
 
-def _export(blob: bytes, fmt: str) -> tuple[BankId, int, Written]:
-    """In a worker: a stored bank (msgpack) written in *fmt*, with its id and version."""
-    bank = _DECODER.decode(blob)
-    return bank.id, bank.version, dumps(bank, fmt)
+def _export(blob: bytes, fmt: str) -> Written:
+    """In a worker: a stored bank (msgpack) written in *fmt*."""
+    return dumps(_DECODER.decode(blob), fmt)
 
 
 class BankWorkers:
@@ -269,17 +312,21 @@ class BankWorkers:
     One per application (its semaphore belongs to the loop serving it); the worker
     processes are shared by the whole process. A function's exceptions (``BankInvalid``
     with its problems) are raised in the caller as they were raised in the worker. Banks
-    cross between processes as msgpack, never pickled Structs (see :func:`_parse`).
+    cross between processes as msgpack, never pickled Structs (see :func:`_prepare`).
     """
 
     def __init__(self, limit: int = MAX_CONCURRENT_PARSES) -> None:
         self._slots = asyncio.Semaphore(limit)
 
-    async def parse(self, data: bytes, fmt: str, **kwargs: Any) -> Loaded:
-        """:func:`question_bank.formats.load_bank` of an uploaded file, in a worker."""
-        return _LOADED.decode(await self.run(_parse, data, fmt, **kwargs))
+    async def prepare(
+        self, data: bytes, fmt: str, *, force_id: str | None = None, **kwargs: Any
+    ) -> Prepared:
+        """An uploaded file parsed and validated in a worker
+        (:func:`question_bank.formats.load_bank` with *kwargs*), ready for
+        :meth:`BankStore.put_encoded`; its id is *force_id* when given."""
+        return _PREPARED.decode(await self.run(_prepare, data, fmt, force_id, **kwargs))
 
-    async def export(self, blob: bytes, fmt: str) -> tuple[BankId, int, Written]:
+    async def export(self, blob: bytes, fmt: str) -> Written:
         """A stored bank (:meth:`BankStore.get_encoded`) written in *fmt*, in a worker."""
         return await self.run(_export, blob, fmt)
 

@@ -49,13 +49,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from question_bank.errors import BankInvalid, Location, Problem, UnsupportedFormat
-from question_bank.formats import FORMATS, INPUT_FORMATS, Loaded, detect_format, format_module
+from question_bank.formats import FORMATS, INPUT_FORMATS, detect_format, format_module
 from question_bank.formats.xlsx import template
 from question_bank.ids import BankId
-from question_bank.models import Bank
 from question_bank.text import id_from_name
 
-from ..banks import BankStore, BankSummary, BankWorkers, check_bank_id
+from ..banks import BankStore, BankSummary, BankWorkers, Prepared, check_bank_id
 from ..errors import BadMessage
 from .auth import require_org
 
@@ -137,14 +136,15 @@ def _json(value: object, status: int = 200, headers: dict[str, str] | None = Non
     )
 
 
-def _uploaded(bank: Bank, warnings: list[Problem]) -> Uploaded:
+def _uploaded(prepared: Prepared, version: int) -> Uploaded:
+    summary = prepared.summary
     return Uploaded(
-        id=bank.id,
-        title=bank.title,
-        language=bank.language,
-        version=bank.version,
-        questions=len(bank.questions),
-        warnings=warnings,
+        id=summary.id,
+        title=summary.title,
+        language=summary.language,
+        version=version,
+        questions=summary.questions,
+        warnings=prepared.warnings,
     )
 
 
@@ -182,9 +182,9 @@ async def _read_body(request: Request) -> bytes:
     return bytes(body)
 
 
-async def _parse_upload(request: Request, bank_id: str | None) -> Loaded:
-    """The uploaded bank, validated, and its warnings; *bank_id* (URL or ``?id=``)
-    overrides the file's id. Parsed in a worker process (:class:`BankWorkers`)."""
+async def _parse_upload(request: Request, bank_id: str | None) -> Prepared:
+    """The uploaded bank, validated, ready to store, and its warnings; *bank_id* (URL or
+    ``?id=``) overrides the file's id. Parsed in a worker process (:class:`BankWorkers`)."""
     fmt = _format_of(request)
     filename = request.query_params.get("filename")
     source = PurePath(filename).name if filename else f"upload.{fmt}"
@@ -206,14 +206,11 @@ async def _parse_upload(request: Request, bank_id: str | None) -> Loaded:
     title = request.query_params.get("title") or None
     strict = _flag(request, "strict")
     data = await _read_body(request)
-    loaded = await _workers(request).parse(
-        data, fmt, source=source, bank_id=bank_id, title=title, strict=strict
+    prepared = await _workers(request).prepare(
+        data, fmt, force_id=bank_id, source=source, bank_id=bank_id, title=title, strict=strict
     )
-    bank = loaded.bank
-    if bank_id is not None and bank.id != bank_id:
-        bank = msgspec.structs.replace(bank, id=BankId(bank_id))
-    check_bank_id(bank.id)
-    return Loaded(bank=bank, warnings=loaded.warnings)
+    check_bank_id(prepared.summary.id)
+    return prepared
 
 
 def _flag(request: Request, name: str) -> bool:
@@ -236,12 +233,11 @@ def _version_param(request: Request) -> int | None:
 async def create_bank(request: Request) -> Response:
     org = await require_org(request)
     store = _store(request)
-    loaded = await _parse_upload(request, None)
-    bank = loaded.bank
-    version = await store.create(org, bank)
-    stored = msgspec.structs.replace(bank, version=version)
-    location = f"/api/banks/{quote(bank.id)}?version={version}"
-    return _json(_uploaded(stored, loaded.warnings), 201, {"Location": location})
+    prepared = await _parse_upload(request, None)
+    bank_id = prepared.summary.id
+    version = await store.create_encoded(org, bank_id, prepared.blob)
+    location = f"/api/banks/{quote(bank_id)}?version={version}"
+    return _json(_uploaded(prepared, version), 201, {"Location": location})
 
 
 async def list_banks(request: Request) -> Response:
@@ -258,12 +254,12 @@ async def get_bank(request: Request) -> Response:
         raise UnsupportedFormat(f"cannot export as {fmt!r}; formats: {', '.join(FORMATS)}")
     if not fmt:
         return _json(await _store(request).get(org, bank_id, version))
-    blob = await _store(request).get_encoded(org, bank_id, version)
-    stored_id, stored_version, written = await _workers(request).export(blob, fmt)
+    blob, stored_version = await _store(request).get_encoded(org, bank_id, version)
+    written = await _workers(request).export(blob, fmt)
     if "application/json" in request.headers.get("accept", ""):
         return _json({"format": fmt, "text": written.text, "warnings": written.warnings})
     extension = format_module(fmt).EXTENSIONS[0]
-    filename = f"{stored_id}-v{stored_version}{extension}"
+    filename = f"{bank_id}-v{stored_version}{extension}"
     return Response(
         written.text.encode(),
         media_type=EXPORT_TYPES[fmt],
@@ -279,10 +275,9 @@ async def replace_bank(request: Request) -> Response:
     bank_id = BankId(request.path_params["bank_id"])
     store = _store(request)
     await store.latest_version(org, bank_id)  # BankNotFound (404) before reading the body
-    loaded = await _parse_upload(request, bank_id)
-    version = await store.put(org, loaded.bank)
-    stored = msgspec.structs.replace(loaded.bank, version=version)
-    return _json(_uploaded(stored, loaded.warnings))
+    prepared = await _parse_upload(request, bank_id)
+    version = await store.put_encoded(org, bank_id, prepared.blob)
+    return _json(_uploaded(prepared, version))
 
 
 async def delete_bank(request: Request) -> Response:
