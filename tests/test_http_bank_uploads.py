@@ -85,12 +85,19 @@ async def test_moodle_export_with_essay_and_matching_uploads_with_warnings(api: 
 
 
 async def test_vietnamese_file_name_gives_the_id_the_cli_gives(api: Api) -> None:
-    response = await api.a.post(
-        "/api/banks", content=ESSAY_GIFT, params={"filename": "Lịch sử lớp 9.gift"}
+    named = await api.a.post(
+        "/api/banks",
+        content=ESSAY_GIFT,
+        params={"format": "gift", "filename": "Lịch sử lớp 9.gift"},
     )
-    assert response.status_code == 201, response.text
-    assert response.json()["id"] == "lich-su-lop-9"  # the format from the extension too
-    assert response.json()["title"] == "Lịch sử lớp 9"
+    assert named.status_code == 201, named.text
+    assert named.json()["id"] == "lich-su-lop-9"  # id_from_name, as `contest bank import`
+    assert named.json()["title"] == "Lịch sử lớp 9"
+    by_extension = await api.a.post(
+        "/api/banks", content=ESSAY_GIFT, params={"filename": "Địa lý 9.gift"}
+    )
+    assert by_extension.status_code == 201, by_extension.text  # the format from the name
+    assert by_extension.json()["id"] == "dia-ly-9"
 
 
 async def test_xlsx_upload_and_templates(api: Api) -> None:
