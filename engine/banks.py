@@ -40,6 +40,8 @@ from __future__ import annotations
 import asyncio
 import builtins
 import multiprocessing
+import multiprocessing.util
+import signal
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -275,10 +277,29 @@ def _executor() -> ProcessPoolExecutor:
     global _pool
     if _pool is None:
         # spawn: a fork of a process running an event loop, Redis clients and threads is
-        # not safe; the workers import only question_bank.
+        # not safe.
         context = multiprocessing.get_context("spawn")
-        _pool = ProcessPoolExecutor(MAX_CONCURRENT_PARSES, mp_context=context)
+        _pool = ProcessPoolExecutor(
+            MAX_CONCURRENT_PARSES, mp_context=context, initializer=_ignore_interrupts
+        )
+        # A gateway worker is itself a multiprocessing child: on its way out it joins its
+        # children *before* concurrent.futures tells the pool's workers to stop, so it
+        # would wait for them for ever. A finalizer of priority >= 0 runs before that join.
+        multiprocessing.util.Finalize(None, _shutdown_pool, exitpriority=100)
     return _pool
+
+
+def _shutdown_pool() -> None:
+    global _pool
+    pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _ignore_interrupts() -> None:
+    """In a worker: Ctrl-C in a terminal reaches the whole process group; the server
+    decides when its workers stop (at its exit, :func:`_shutdown_pool`)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _prepare(data: bytes, fmt: str, force_id: str | None, **kwargs: Any) -> bytes:

@@ -68,7 +68,7 @@ async def test_moodle_export_with_essay_and_matching_uploads_with_warnings(api: 
     )
     assert response.status_code == 201, response.text
     body = response.json()
-    assert body["questions"] == 1
+    assert (body["questions"], body["title"]) == (1, "moodle")  # no title: the id
     warnings = [(w["code"], w["where"]["line"], w["where"]["question"]) for w in body["warnings"]]
     assert warnings == [
         ("unsupported_question", 3, "essay"),

@@ -203,7 +203,8 @@ async def _parse_upload(request: Request, bank_id: str | None) -> Prepared:
         bank_id = id_from_name(PurePath(source).stem)  # as the CLI names a file's bank
     if bank_id is not None:
         check_bank_id(bank_id)
-    title = request.query_params.get("title") or None
+    # A title for formats without one: ?title=, else the file name, else the id.
+    title = request.query_params.get("title") or (PurePath(source).stem if filename else bank_id)
     strict = _flag(request, "strict")
     data = await _read_body(request)
     prepared = await _workers(request).prepare(
