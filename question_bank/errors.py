@@ -13,6 +13,8 @@ Problems carry where they are: file and line for formats that have lines, otherw
 question id and field, so a person can act on each one.
 """
 
+from __future__ import annotations
+
 import msgspec
 
 __all__ = [
@@ -70,6 +72,10 @@ class BankInvalid(QuestionBankError):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
+
+    def __reduce__(self) -> tuple[type[BankInvalid], tuple[list[Problem]]]:
+        # Pickled with its problems (a parse in a worker process raises it across).
+        return (type(self), (self.problems,))
 
 
 class UnsupportedFormat(QuestionBankError):

@@ -1,7 +1,12 @@
 """engine.banks.BankStore against a real Redis: versions, isolation between orgs, delete."""
 
 import asyncio
+import contextlib
+import multiprocessing
+import os
+import signal
 import uuid
+from typing import Any
 
 import msgspec
 import pytest
@@ -14,6 +19,7 @@ from question_bank.errors import BankInvalid, BankNotFound
 from question_bank.ids import BankId, OptionId, OrgId, QuestionId
 from question_bank.models import Bank, Option, SingleChoice, TrueFalse
 from scoring.redis_server import RedisServer
+from tests.utils import timeout
 
 A = OrgId("hanoi")
 B = OrgId("hue")
@@ -193,3 +199,36 @@ def test_store_matches_a_model(redis_server: RedisServer, sequence: list[Op]) ->
             await client.aclose()
 
     asyncio.run(scenario())
+
+
+def _parse_in_a_child(pids: Any) -> None:
+    """A spawned process (as a gateway worker is) that parses a bank off its loop."""
+    from engine import banks
+
+    async def parse() -> None:
+        data = "text,option_a,option_b,correct\nThủ đô?,Hà Nội,Huế,a\n".encode()
+        prepared = await banks.BankWorkers().prepare(data, "csv", bank_id="b")
+        assert prepared.summary.questions == 1
+
+    asyncio.run(parse())
+    assert banks._pool is not None
+    pids.put([p.pid for p in banks._pool._processes.values()])
+
+
+def test_a_worker_process_that_parsed_a_bank_exits() -> None:
+    """multiprocessing joins a child's children before concurrent.futures stops its pool:
+    without a finalizer, a gateway worker that parsed an upload never exited."""
+    context = multiprocessing.get_context("spawn")
+    pids = context.Queue()
+    child = context.Process(target=_parse_in_a_child, args=(pids,))
+    child.start()
+    pool_pids = pids.get(timeout=timeout(60))
+    child.join(timeout(30))
+    hung = child.is_alive()
+    if hung:  # free it: stop the pool workers it waits for, then it
+        for pid in pool_pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        child.join(timeout(30))
+    assert not hung, "the process did not exit after parsing a bank in its pool"
+    assert child.exitcode == 0

@@ -90,10 +90,10 @@ def test_validate_files_written_by_other_tools(
         bank = load_file(path, input_format(str(path), None))
     except BankInvalid as exc:
         expected = [str(p) if p.where.file else f"{path}: {p}" for p in exc.problems]
-        assert main(["bank", "validate", str(path)]) == 1
+        assert main(["bank", "validate", "--strict", str(path)]) == 1
         assert capsys.readouterr().out.splitlines() == expected
     else:
-        assert main(["bank", "validate", str(path)]) == 0
+        assert main(["bank", "validate", "--strict", str(path)]) == 0
         assert capsys.readouterr().out == f"{path}: ok, {len(bank.questions)} question(s)\n"
 
 
@@ -304,3 +304,50 @@ def test_txt_files_are_gift_or_aiken_by_content(tmp_path: Path) -> None:
     assert input_format(str(tmp_path / "x.yaml"), None) is None
     assert input_format(str(tmp_path / "missing.txt"), None) is None
     assert main(["bank", "validate", str(aiken), str(gift)]) == 0
+
+
+# Files with questions the engine cannot run; spreadsheets; the template.
+
+MOODLE = """::cap::Thủ đô của Việt Nam là? {=Hà Nội ~Huế ~Đà Nẵng}
+
+::essay::Hãy kể về quê hương em. {}
+
+::match::Ghép tỉnh với miền. {=Hà Nội -> Bắc =Huế -> Trung}
+"""
+
+
+def test_moodle_export_with_essay_converts_and_imports_with_warnings(
+    tmp_path: Path, redis_args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "Lịch sử lớp 9.gift"
+    path.write_text(MOODLE)
+    out = tmp_path / "out.yaml"
+    assert main(["bank", "convert", str(path), "--to", "yaml", "-o", str(out)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f"warning: {path}:3, question essay: left out: an essay question ({{}})"
+        " [unsupported_question]",
+        f"warning: {path}:5, question match: left out: a matching question (=a -> b)"
+        " [unsupported_question]",
+    ]
+    assert [q.id for q in load_file(out).questions] == ["cap"]
+    assert main(["bank", "convert", str(path), "--to", "yaml", "--strict"]) == 1
+    assert "unsupported_question" in capsys.readouterr().err
+    assert main(["bank", "import", str(path), *redis_args]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "imported lich-su-lop-9 version 1 (1 questions) for central\n"
+    assert captured.err.count("warning: ") == 2
+    assert main(["bank", "import", str(path), "--strict", *redis_args]) == 1
+
+
+def test_template_and_xlsx_import(
+    tmp_path: Path, redis_args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    for fmt in ("csv", "xlsx"):
+        out = tmp_path / f"Ngân hàng.{fmt}"
+        assert main(["bank", "template", "--format", fmt, "-o", str(out)]) == 0
+        assert capsys.readouterr().out == f"wrote {out}\n"
+        assert main(["bank", "validate", str(out)]) == 0
+        assert capsys.readouterr().out == f"{out}: ok, 2 question(s)\n"
+    assert main(["bank", "import", str(tmp_path / "Ngân hàng.xlsx"), *redis_args]) == 0
+    assert capsys.readouterr().out == "imported ngan-hang version 1 (2 questions) for central\n"

@@ -271,12 +271,16 @@ def test_unsupported_items_are_reported_with_lines() -> None:
     parsed = gift.read(
         (DATA / "unsupported.gift").read_text(), source="u.gift", bank_id=BankId("u"), title="U"
     )
-    assert codes(parsed) == [
+    # What the engine cannot run is left out with a warning, the rest of the file kept.
+    assert [(p.code, p.where.line) for p in parsed.skipped] == [
         ("unsupported_question", 4),  # essay
         ("unsupported_question", 7),  # matching
         ("unsupported_question", 11),  # description
         ("unsupported_feature", 17),  # numeric ~# feedback
         ("unsupported_question", 20),  # two answer blocks
+    ]
+    assert all(p.message.startswith("left out: ") for p in parsed.skipped)
+    assert codes(parsed) == [
         ("syntax_error", 22),  # { never closed
         ("syntax_error", 26),  # ::title never closed
         ("bad_weight", 29),

@@ -200,8 +200,8 @@ def test_openapi_names_the_bank_endpoints_query_parameters() -> None:
         return {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
 
     assert query("get", "/api/banks/{bank_id}") == {"version", "format"}
-    assert query("post", "/api/banks") == {"format", "id", "title", "filename"}
-    assert query("put", "/api/banks/{bank_id}") == {"format", "title", "filename"}
+    assert query("post", "/api/banks") == {"format", "id", "title", "filename", "strict"}
+    assert query("put", "/api/banks/{bank_id}") == {"format", "title", "filename", "strict"}
 
 
 async def test_concurrent_uploads_of_one_new_bank_id_store_it_once(

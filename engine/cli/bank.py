@@ -2,12 +2,13 @@
 
 ::
 
-    contest bank validate FILE... [--format F]
-    contest bank convert FILE --to FORMAT [-o OUT] [--format F] [--id ID] [--title T]
-    contest bank import FILE [--org ORG] [--id ID] [--title T] [--format F]
+    contest bank validate FILE... [--format F] [--strict]
+    contest bank convert FILE --to FORMAT [-o OUT] [--format F] [--id ID] [--title T] [--strict]
+    contest bank import FILE [--org ORG] [--id ID] [--title T] [--format F] [--strict]
     contest bank export BANK --format FORMAT [--org ORG] [--version N] [-o OUT]
     contest bank list [--org ORG]
     contest bank show BANK|FILE [--org ORG] [--version N]
+    contest bank template --format csv|xlsx [-o OUT]
 
 ``validate`` and ``convert`` work on files only (no Redis). The others use the engine's
 Redis (``--redis-url``, or the embedded server of ``--data-dir``). ``--org`` defaults to
@@ -20,7 +21,11 @@ an id inside the file.
 
 Problems print one per line as ``file:line, question Q, field F: message [code]`` (the
 most precise location known) and the command exits 1; warnings of what a target format
-cannot express go to stderr.
+cannot express go to stderr. Questions the engine cannot run (a Moodle essay or matching
+question, a CSV row of kind ``essay``) are left out, each printed as a ``warning:`` line
+on stderr with its line, and the command goes on (exit 0); ``--strict`` refuses the file
+instead, as a problem. ``template`` writes a bank file to start from (Vietnamese headers,
+two example rows) as CSV or Excel (``.xlsx``); ``.xlsx`` files are read directly.
 """
 
 from __future__ import annotations
@@ -35,8 +40,9 @@ from typing import Any
 import msgspec
 import redis.asyncio
 
-from question_bank.errors import BankInvalid, QuestionBankError
-from question_bank.formats import FORMATS, dumps, load_file
+from question_bank.errors import BankInvalid, Problem, QuestionBankError
+from question_bank.formats import FORMATS, INPUT_FORMATS, dumps, load_bank_file
+from question_bank.formats.xlsx import template
 from question_bank.ids import BankId, OrgId
 from question_bank.models import DIFFICULTIES, Bank
 
@@ -54,7 +60,8 @@ def register(subparsers: Any) -> None:
 
     p = commands.add_parser("validate", help="check bank files; list every problem")
     p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--format", choices=FORMATS, help="input format (default: from extension)")
+    p.add_argument("--format", choices=INPUT_FORMATS, help="input format (default: extension)")
+    _add_strict(p)
     p.set_defaults(func=cmd_validate)
 
     p = commands.add_parser("convert", help="convert a bank file to another format")
@@ -89,20 +96,50 @@ def register(subparsers: Any) -> None:
     p.add_argument("bank", metavar="BANK|FILE", help="a stored bank id, or a bank file")
     p.add_argument("--org", default=CENTRAL)
     p.add_argument("--version", type=int, help="stored version (default: latest)")
-    p.add_argument("--format", choices=FORMATS, help="format of FILE (default: extension)")
+    p.add_argument("--format", choices=INPUT_FORMATS, help="format of FILE (default: extension)")
+    _add_strict(p)
     add_redis_options(p)
     p.set_defaults(func=cmd_show)
 
+    p = commands.add_parser("template", help="a bank file to start from (csv or xlsx)")
+    p.add_argument("--format", required=True, choices=("csv", "xlsx"))
+    p.add_argument("-o", "--output", help="output file (default: bank-template.FORMAT)")
+    p.set_defaults(func=cmd_template)
+
 
 def _add_input_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", choices=FORMATS, help="input format (default: from extension)")
+    p.add_argument("--format", choices=INPUT_FORMATS, help="input format (default: extension)")
     p.add_argument("--id", help="bank id (default: the file's, else the file name)")
     p.add_argument("--title", help="bank title for formats without one (default: the id)")
+    _add_strict(p)
+
+
+def _add_strict(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse a file with questions the engine cannot run (default: leave them out)",
+    )
+
+
+def _read(path: str, args: argparse.Namespace, **kwargs: str) -> Bank:
+    """The bank of *path*; each question left out printed as a warning on stderr."""
+    fmt = input_format(path, getattr(args, "format", None))
+    loaded = load_bank_file(path, fmt, strict=args.strict, **kwargs)
+    _warn(loaded.warnings, path)
+    return loaded.bank
+
+
+def _warn(warnings: list[Problem], path: str | None = None) -> None:
+    for warning in warnings:
+        # Every problem names its file; add it where a reader could not.
+        where = "" if path is None or warning.where.file else f"{path}: "
+        print(f"warning: {where}{warning}", file=sys.stderr)
 
 
 def _load(args: argparse.Namespace, path: str) -> Bank:
     kwargs = {k: v for k, v in (("bank_id", args.id), ("title", args.title)) if v}
-    bank = load_file(path, input_format(path, getattr(args, "format", None)), **kwargs)
+    bank = _read(path, args, **kwargs)
     if args.id and bank.id != args.id:  # --id wins over an id inside the file
         check_bank_id(args.id)
         bank = msgspec.structs.replace(bank, id=BankId(args.id))
@@ -136,7 +173,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     bad = 0
     for path in args.files:
         try:
-            bank = load_file(path, input_format(path, args.format))
+            bank = _read(path, args)
         except (QuestionBankError, OSError) as exc:
             bad += 1
             if isinstance(exc, OSError):
@@ -161,8 +198,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         _write(written.text, args.output)
     except (QuestionBankError, OSError) as exc:
         return fail(exc)
-    for warning in written.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+    _warn(written.warnings)
     return 0
 
 
@@ -192,8 +228,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         bank = await store.get(OrgId(args.org), BankId(args.bank), args.version)
         written = dumps(bank, args.format)
         _write(written.text, args.output)
-        for warning in written.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
+        _warn(written.warnings)
         return 0
 
     return run_with_redis(args, body)
@@ -234,7 +269,7 @@ def show_tables(bank: Bank) -> None:
 def cmd_show(args: argparse.Namespace) -> int:
     if Path(args.bank).is_file():
         try:
-            show_tables(load_file(args.bank, input_format(args.bank, args.format)))
+            show_tables(_read(args.bank, args))
         except (QuestionBankError, OSError) as exc:
             return fail(exc)
         return 0
@@ -245,3 +280,13 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 0
 
     return run_with_redis(args, body)
+
+
+def cmd_template(args: argparse.Namespace) -> int:
+    output = args.output or f"bank-template.{args.format}"
+    try:
+        Path(output).write_bytes(template(args.format))
+    except OSError as exc:
+        return fail(exc)
+    print(f"wrote {output}")
+    return 0

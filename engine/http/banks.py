@@ -13,16 +13,24 @@ not found: 404).
 ``DELETE /api/banks/{id}``                 hide the bank (204); stored versions stay readable
                                            with ``?version=`` for contests that use them
 ``GET    /api/banks/{id}/versions``        the stored version numbers
+``GET    /api/bank-template.csv``          a bank file to start from (Vietnamese headers,
+``GET    /api/bank-template.xlsx``         two example rows)
 =========================================  =================================================
 
 Uploads (POST, PUT) send the file as the raw request body (no multipart), UTF-8 with or
-without a BOM, at most :data:`MAX_UPLOAD_BYTES`. The format is ``?format=`` (``yaml``,
-``json``, ``gift``, ``aiken``, ``csv``), else taken from the Content-Type
-(:data:`CONTENT_TYPES`). ``?filename=`` names the upload in problem locations (and gives
-the default id and title, as the CLI does with a file name); ``?id=`` and ``?title=`` name
-the bank for formats that cannot (GIFT, Aiken, CSV). An id given in the URL (PUT) or by
-``?id=`` wins over an id inside the file. A bank with problems is refused with 422 and
-every problem located as the CLI locates it (``file``, ``line``, ``question``, ``field``).
+without a BOM (an ``.xlsx`` workbook as it is), at most :data:`MAX_UPLOAD_BYTES`. The
+format is ``?format=`` (``yaml``, ``json``, ``gift``, ``aiken``, ``csv``, ``xlsx``), else
+taken from the Content-Type (:data:`CONTENT_TYPES`), else from the extension of
+``?filename=``. ``?filename=`` names the upload in problem locations (and gives the
+default id and title, as the CLI does with a file name: ``Lịch sử lớp 9.gift`` is the id
+``lich-su-lop-9``); ``?id=`` and ``?title=`` name the bank for formats that cannot (GIFT,
+Aiken, CSV, xlsx). An id given in the URL (PUT) or by ``?id=`` wins over an id inside the
+file. A bank with problems is refused with 422 and every problem located as the CLI
+locates it (``file``, ``line``, ``question``, ``field``). Questions the engine cannot run
+(a Moodle essay or matching question) are left out and listed in the answer's
+``warnings``; ``?strict=true`` refuses the bank instead (422, as problems). The file is
+parsed and validated in a worker process (:class:`~engine.banks.BankWorkers`), never on
+the event loop that also serves members.
 
 Export (``GET ?format=F``) answers the file itself, with ``X-Bank-Warnings: N`` counting
 what F cannot express; with ``Accept: application/json`` it answers
@@ -41,15 +49,23 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from question_bank.errors import BankInvalid, Location, Problem, UnsupportedFormat
-from question_bank.formats import FORMATS, dumps, format_module, loads
+from question_bank.formats import FORMATS, INPUT_FORMATS, detect_format, format_module
+from question_bank.formats.xlsx import template
 from question_bank.ids import BankId
-from question_bank.models import Bank
+from question_bank.text import id_from_name
 
-from ..banks import BankStore, BankSummary, check_bank_id
+from ..banks import BankStore, BankSummary, BankWorkers, Prepared, check_bank_id
 from ..errors import BadMessage
 from .auth import require_org
 
-__all__ = ["CONTENT_TYPES", "EXPORT_TYPES", "MAX_UPLOAD_BYTES", "routes"]
+__all__ = [
+    "CONTENT_TYPES",
+    "EXPORT_TYPES",
+    "MAX_UPLOAD_BYTES",
+    "TEMPLATE_TYPES",
+    "Uploaded",
+    "routes",
+]
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 """Largest bank file an upload may send (413 past it)."""
@@ -64,6 +80,7 @@ CONTENT_TYPES: dict[str, str] = {
     "application/x-gift": "gift",
     "text/x-gift": "gift",
     "text/x-aiken": "aiken",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
 }
 """Content-Type of an upload -> format, when ``?format=`` is not given."""
 
@@ -75,8 +92,35 @@ EXPORT_TYPES: dict[str, str] = {
     "csv": "text/csv; charset=utf-8",
 }
 
-_WITHOUT_IDS = frozenset({"gift", "aiken", "csv"})
+_WITHOUT_IDS = frozenset({"gift", "aiken", "csv", "xlsx"})
 """Formats whose files cannot name the bank: the upload must (``?id=``, ``?filename=``)."""
+
+
+class Uploaded(BankSummary, frozen=True, kw_only=True):
+    """What an upload answers: the stored bank's headline and what it left out."""
+
+    warnings: list[Problem] = []
+    """Questions the engine cannot run, left out (``unsupported_question``...), located."""
+
+
+_MAX_DIGITS = 18
+"""A whole number in a query or header has at most this many digits (fits in int64)."""
+
+
+def _whole_number(raw: str) -> int | None:
+    """*raw* as a whole number if it is 1-18 ASCII digits, else ``None``. (``str.isdigit``
+    is also true of ``²`` and other digits ``int()`` refuses.)"""
+    if raw.isascii() and raw.isdigit() and len(raw) <= _MAX_DIGITS:
+        return int(raw)
+    return None
+
+
+def _workers(request: Request) -> BankWorkers:
+    """The application's :class:`BankWorkers` (made on first use, on the serving loop)."""
+    workers: BankWorkers | None = getattr(request.app.state, "bank_workers", None)
+    if workers is None:
+        workers = request.app.state.bank_workers = BankWorkers()
+    return workers
 
 
 def _store(request: Request) -> BankStore:
@@ -92,13 +136,15 @@ def _json(value: object, status: int = 200, headers: dict[str, str] | None = Non
     )
 
 
-def _summary(bank: Bank) -> BankSummary:
-    return BankSummary(
-        id=bank.id,
-        title=bank.title,
-        language=bank.language,
-        version=bank.version,
-        questions=len(bank.questions),
+def _uploaded(prepared: Prepared, version: int) -> Uploaded:
+    summary = prepared.summary
+    return Uploaded(
+        id=summary.id,
+        title=summary.title,
+        language=summary.language,
+        version=version,
+        questions=summary.questions,
+        warnings=prepared.warnings,
     )
 
 
@@ -110,15 +156,21 @@ def _format_of(request: Request) -> str:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type in CONTENT_TYPES:
         return CONTENT_TYPES[content_type]
+    filename = request.query_params.get("filename")
+    if filename:
+        try:
+            return detect_format(filename)
+        except UnsupportedFormat:
+            pass
     raise UnsupportedFormat(
-        f"cannot tell the bank's format from Content-Type {content_type or '(none)'!r}; "
-        f"add ?format= with one of: {', '.join(FORMATS)}"
+        f"cannot tell the bank's format from Content-Type {content_type or '(none)'!r}"
+        f" or ?filename=; add ?format= with one of: {', '.join(INPUT_FORMATS)}"
     )
 
 
 async def _read_body(request: Request) -> bytes:
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_UPLOAD_BYTES:
+    length = _whole_number(request.headers.get("content-length") or "")
+    if length is not None and length > MAX_UPLOAD_BYTES:
         raise HTTPException(413, f"a bank file may have at most {MAX_UPLOAD_BYTES} bytes")
     body = bytearray()
     async for chunk in request.stream():
@@ -130,8 +182,9 @@ async def _read_body(request: Request) -> bytes:
     return bytes(body)
 
 
-async def _parse_upload(request: Request, bank_id: str | None) -> Bank:
-    """The uploaded bank, validated; *bank_id* (URL or ``?id=``) overrides the file's id."""
+async def _parse_upload(request: Request, bank_id: str | None) -> Prepared:
+    """The uploaded bank, validated, ready to store, and its warnings; *bank_id* (URL or
+    ``?id=``) overrides the file's id. Parsed in a worker process (:class:`BankWorkers`)."""
     fmt = _format_of(request)
     filename = request.query_params.get("filename")
     source = PurePath(filename).name if filename else f"upload.{fmt}"
@@ -147,35 +200,45 @@ async def _parse_upload(request: Request, bank_id: str | None) -> Bank:
                     )
                 ]
             )
-        bank_id = PurePath(source).stem
+        bank_id = id_from_name(PurePath(source).stem)  # as the CLI names a file's bank
     if bank_id is not None:
         check_bank_id(bank_id)
-    title = request.query_params.get("title") or None
+    # A title for formats without one: ?title=, else the file name, else the id.
+    title = request.query_params.get("title") or (PurePath(source).stem if filename else bank_id)
+    strict = _flag(request, "strict")
     data = await _read_body(request)
-    bank = loads(data, fmt, source=source, bank_id=bank_id, title=title or bank_id)
-    if bank_id is not None and bank.id != bank_id:
-        bank = msgspec.structs.replace(bank, id=BankId(bank_id))
-    check_bank_id(bank.id)
-    return bank
+    prepared = await _workers(request).prepare(
+        data, fmt, force_id=bank_id, source=source, bank_id=bank_id, title=title, strict=strict
+    )
+    check_bank_id(prepared.summary.id)
+    return prepared
+
+
+def _flag(request: Request, name: str) -> bool:
+    raw = request.query_params.get(name, "").lower()
+    if raw not in ("", "true", "false", "1", "0"):
+        raise BadMessage(f"?{name}= must be true or false, not {raw!r}")
+    return raw in ("true", "1")
 
 
 def _version_param(request: Request) -> int | None:
     raw = request.query_params.get("version")
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or int(raw) < 1:
+    version = _whole_number(raw)
+    if version is None or version < 1:
         raise BadMessage(f"version must be a whole number >= 1, not {raw!r}")
-    return int(raw)
+    return version
 
 
 async def create_bank(request: Request) -> Response:
     org = await require_org(request)
     store = _store(request)
-    bank = await _parse_upload(request, None)
-    version = await store.create(org, bank)
-    stored = msgspec.structs.replace(bank, version=version)
-    location = f"/api/banks/{quote(bank.id)}?version={version}"
-    return _json(_summary(stored), 201, {"Location": location})
+    prepared = await _parse_upload(request, None)
+    bank_id = prepared.summary.id
+    version = await store.create_encoded(org, bank_id, prepared.blob)
+    location = f"/api/banks/{quote(bank_id)}?version={version}"
+    return _json(_uploaded(prepared, version), 201, {"Location": location})
 
 
 async def list_banks(request: Request) -> Response:
@@ -188,21 +251,22 @@ async def get_bank(request: Request) -> Response:
     bank_id = BankId(request.path_params["bank_id"])
     version = _version_param(request)
     fmt = request.query_params.get("format")
-    if fmt:
-        format_module(fmt)
-    bank = await _store(request).get(org, bank_id, version)
+    if fmt and fmt not in FORMATS:
+        raise UnsupportedFormat(f"cannot export as {fmt!r}; formats: {', '.join(FORMATS)}")
     if not fmt:
-        return _json(bank)
-    written = dumps(bank, fmt)
+        return _json(await _store(request).get(org, bank_id, version))
+    blob, stored_version = await _store(request).get_encoded(org, bank_id, version)
+    written = await _workers(request).export(blob, fmt)
     if "application/json" in request.headers.get("accept", ""):
         return _json({"format": fmt, "text": written.text, "warnings": written.warnings})
     extension = format_module(fmt).EXTENSIONS[0]
+    filename = f"{bank_id}-v{stored_version}{extension}"
     return Response(
         written.text.encode(),
         media_type=EXPORT_TYPES[fmt],
         headers={
             "X-Bank-Warnings": str(len(written.warnings)),
-            "Content-Disposition": f'attachment; filename="{bank.id}-v{bank.version}{extension}"',
+            "Content-Disposition": f'attachment; filename="{filename}"',
         },
     )
 
@@ -212,9 +276,9 @@ async def replace_bank(request: Request) -> Response:
     bank_id = BankId(request.path_params["bank_id"])
     store = _store(request)
     await store.latest_version(org, bank_id)  # BankNotFound (404) before reading the body
-    bank = await _parse_upload(request, bank_id)
-    version = await store.put(org, bank)
-    return _json(_summary(msgspec.structs.replace(bank, version=version)))
+    prepared = await _parse_upload(request, bank_id)
+    version = await store.put_encoded(org, bank_id, prepared.blob)
+    return _json(_uploaded(prepared, version))
 
 
 async def delete_bank(request: Request) -> Response:
@@ -230,7 +294,25 @@ async def bank_versions(request: Request) -> Response:
     return JSONResponse({"id": bank_id, "versions": versions, "latest": versions[-1]})
 
 
+TEMPLATE_TYPES: dict[str, str] = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+async def bank_template(request: Request) -> Response:
+    await require_org(request)
+    fmt = request.url.path.rsplit(".", 1)[-1]
+    return Response(
+        template(fmt),
+        media_type=TEMPLATE_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="bank-template.{fmt}"'},
+    )
+
+
 routes: list[BaseRoute] = [
+    Route("/api/bank-template.csv", bank_template, methods=["GET"]),
+    Route("/api/bank-template.xlsx", bank_template, methods=["GET"]),
     Route("/api/banks", create_bank, methods=["POST"]),
     Route("/api/banks", list_banks, methods=["GET"]),
     Route("/api/banks/{bank_id}", get_bank, methods=["GET"]),

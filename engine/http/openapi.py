@@ -23,6 +23,7 @@ from ..banks import BankSummary
 from ..contests import Contest, ContestSpec
 from ..errors import ErrorCode
 from ..stats import ContestStats
+from .banks import TEMPLATE_TYPES, Uploaded
 from .boards import BoardAnswer
 from .contests import ACTIONS
 from .public import PublicContest
@@ -38,6 +39,7 @@ _STRUCTS: list[Any] = [
     ExportRow,
     PublicContest,
     BankSummary,
+    Uploaded,
     Bank,
 ]
 
@@ -80,9 +82,22 @@ def _actions() -> list[Endpoint]:
 
 
 _UPLOAD_QUERY = (
-    ("format", "yaml, json, gift, aiken or csv (else the Content-Type decides)"),
-    ("filename", "the file's name: for problem locations, and the default id and title"),
+    (
+        "format",
+        "yaml, json, gift, aiken, csv or xlsx (else the Content-Type, else the extension of"
+        " ?filename=, decides)",
+    ),
+    (
+        "filename",
+        "the file's name: for problem locations, and the default id (without diacritics or"
+        " spaces) and title",
+    ),
     ("title", "the title, for formats without one"),
+    (
+        "strict",
+        "true: refuse a file with questions the engine cannot run (422) instead of leaving"
+        " them out with a warning",
+    ),
 )
 
 _BOARD_QUERY = (
@@ -115,10 +130,13 @@ ENDPOINTS: list[Endpoint] = [
         summary="upload a new bank (raw file body; ?format=, ?id=, ?title=, ?filename=)",
         tag="banks",
         request="text",
-        response="BankSummary",
+        response="Uploaded",
         status=201,
-        errors=(401, 409, 413, 415, 422),
-        query=(*_UPLOAD_QUERY, ("id", "the bank id (GIFT, Aiken and CSV files cannot name it)")),
+        errors=(400, 401, 409, 413, 415, 422),
+        query=(
+            *_UPLOAD_QUERY,
+            ("id", "the bank id (GIFT, Aiken, CSV and xlsx files cannot name it)"),
+        ),
     ),
     Endpoint(
         method="get",
@@ -146,9 +164,20 @@ ENDPOINTS: list[Endpoint] = [
         summary="replace a bank: stores a new version",
         tag="banks",
         request="text",
-        response="BankSummary",
-        errors=(401, 404, 413, 415, 422),
+        response="Uploaded",
+        errors=(400, 401, 404, 413, 415, 422),
         query=_UPLOAD_QUERY,
+    ),
+    *(
+        Endpoint(
+            method="get",
+            path=f"/api/bank-template.{fmt}",
+            summary="a bank file to start from: Vietnamese headers and two example rows",
+            tag="banks",
+            response=fmt,
+            errors=(401,),
+        )
+        for fmt in TEMPLATE_TYPES
     ),
     Endpoint(
         method="delete",
@@ -306,6 +335,9 @@ _ERROR_SCHEMA: dict[str, Any] = {
 def _content(name: str) -> dict[str, Any]:
     if name == "text":
         return {"text/plain": {"schema": {"type": "string"}}}
+    if name in TEMPLATE_TYPES:
+        media = TEMPLATE_TYPES[name].split(";")[0]
+        return {media: {"schema": {"type": "string", "format": "binary"}}}
     if name.startswith("["):
         schema: dict[str, Any] = {
             "type": "array",

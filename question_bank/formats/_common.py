@@ -69,16 +69,22 @@ class IdAssigner:
 
     def __init__(self) -> None:
         self._used: set[str] = set()
+        self._next: dict[str, int] = {}
+        """Per hash base, the suffix below which every candidate is used (``1``: the bare
+        base). Ids are never unmarked, so the search for a base resumes there: a file with
+        *n* questions of one text costs O(n) look-ups, not O(n²)."""
 
     def derive(self, title: str, text: str) -> QuestionId:
         """The id a question without an explicit one gets (does not mark it used)."""
         if is_valid_id(title):
             return QuestionId(title)
         base = "q" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
-        qid, n = base, 1
+        n = self._next.get(base, 1)
+        qid = base if n == 1 else f"{base}-{n}"
         while qid in self._used:
             n += 1
             qid = f"{base}-{n}"
+        self._next[base] = n
         return QuestionId(qid)
 
     def use(self, qid: str) -> QuestionId:

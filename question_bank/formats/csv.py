@@ -8,6 +8,11 @@ case-insensitive; spaces and ``-`` count as ``_``; only ``text`` is required; or
 ``points``, ``time_limit``, ``topic``, ``difficulty``, ``explanation``, ``media_url``,
 ``ignore_diacritics``, ``measure``, ``max_value``.
 
+Vietnamese header names are accepted too, with or without diacritics, in any case
+(:data:`VIETNAMESE_COLUMNS`: ``Câu hỏi``, ``Loại``, ``Đáp án A``, ``Đáp án đúng``,
+``Điểm``, ``Chủ đề``, ``Độ khó``...), and a row-number column (``STT``, ``No``, ``#``) is
+ignored. An unknown header is a problem that suggests the closest known name.
+
 ``correct`` by kind (``kind`` empty means ``single``):
 
 * single: the letter of the correct option (``b``); partial credit as ``b, c:50``;
@@ -19,12 +24,17 @@ case-insensitive; spaces and ``-`` count as ``_``; only ``text`` is required; or
 * short_text: accepted answers separated by ``|``, optionally ``%50%`` first;
 * prediction: empty (``measure`` and ``max_value`` columns).
 
+A row whose kind is one the engine cannot run (``essay``, ``matching``, ``description``...,
+:data:`UNSUPPORTED_KINDS`) is left out with a warning (``Parsed.skipped``); any other
+unknown kind is a problem (a typo).
+
 Each problem is located by the line its row starts on and the column.
 """
 
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import re
 from collections.abc import Callable, Iterator
@@ -47,6 +57,7 @@ from ..models import (
     Topic,
     TrueFalse,
 )
+from ..text import strip_diacritics
 from . import Parsed
 from ._common import (
     IdAssigner,
@@ -59,7 +70,17 @@ from ._common import (
 )
 from ._csvwrite import COLUMNS, write
 
-__all__ = ["COLUMNS", "EXTENSIONS", "NAME", "PROBLEM_CODES", "read", "write"]
+__all__ = [
+    "COLUMNS",
+    "EXTENSIONS",
+    "NAME",
+    "PROBLEM_CODES",
+    "UNSUPPORTED_KINDS",
+    "VIETNAMESE_COLUMNS",
+    "read",
+    "read_records",
+    "write",
+]
 
 NAME = "csv"
 EXTENSIONS = (".csv", ".tsv")
@@ -72,10 +93,39 @@ PROBLEM_CODES: dict[str, str] = {
     "extra_cells": "a row has filled cells past the last header column or under a blank one",
     "bad_value": "a cell that does not parse: kind, points, time limit, difficulty, number...",
     "bad_correct": "the correct cell names an option that is not there, or is malformed",
+    "unsupported_question": "a row of a kind the engine cannot run (essay...): left out, a warning",
 }
 
 _ALIASES = {"question": "text", "answer": "correct", "type": "kind"}
+VIETNAMESE_COLUMNS: dict[str, str] = {
+    "mã": "id",
+    "mã câu hỏi": "id",
+    "loại": "kind",
+    "loại câu hỏi": "kind",
+    "tiêu đề": "title",
+    "câu hỏi": "text",
+    "nội dung": "text",
+    "nội dung câu hỏi": "text",
+    "đáp án đúng": "correct",
+    "điểm": "points",
+    "thời gian": "time_limit",
+    "thời gian (giây)": "time_limit",
+    "chủ đề": "topic",
+    "độ khó": "difficulty",
+    "giải thích": "explanation",
+    "hình ảnh": "media_url",
+    "bỏ qua dấu": "ignore_diacritics",
+}
+"""Vietnamese header -> column; ``Đáp án A`` (also ``Phương án A``, ``Lựa chọn A``) is
+``option_a``. Matched without diacritics and case, so ``Cau hoi`` and ``CÂU HỎI`` work."""
+_OPTION_WORDS = ("option", "dap_an", "phuong_an", "lua_chon")
+_ROW_NUMBER = frozenset({"stt", "no", "#", "so_thu_tu", "n_o", "nr"})
+"""Headers of a row-number column, ignored."""
 _KINDS = ("single", "multiple", "true_false", "numeric", "short_text", "prediction")
+UNSUPPORTED_KINDS = frozenset(
+    {"essay", "matching", "description", "cloze", "multianswer", "calculated", "ordering"}
+)
+"""Question kinds of other tools (Moodle's) the engine cannot run: such rows are skipped."""
 _TRUE = ("true", "t", "1", "yes", "y", "đúng", "đ", "x")
 _FALSE = ("false", "f", "0", "no", "n", "sai", "s")
 _DIFFICULTY = {"dễ": "easy", "trung bình": "medium", "khó": "hard"}
@@ -83,17 +133,62 @@ _MEASURES: dict[str, PredictionMeasure] = {m: m for m in get_args(PredictionMeas
 _Bad: TypeAlias = Callable[..., None]
 
 
+def _key(header: str) -> str:
+    """A header cell as looked up: no diacritics, lower case, runs of spaces, ``-`` and
+    ``.`` as one ``_`` (``Đáp án A`` -> ``dap_an_a``, ``No.`` -> ``no``)."""
+    return re.sub(r"[\s.-]+", "_", strip_diacritics(header).strip().lower()).strip("_")
+
+
+_NAMES: dict[str, str] = {
+    **{name: name for name in COLUMNS},
+    **_ALIASES,
+    **{_key(vi): column for vi, column in VIETNAMESE_COLUMNS.items()},
+}
+"""Every header key -> its column (option columns apart)."""
+_SUGGEST: dict[str, str] = {
+    **{name: name for name in (*COLUMNS, *_ALIASES, "option_a")},
+    **{_key(vi): vi for vi in (*VIETNAMESE_COLUMNS, "đáp án a")},
+}
+"""Header key -> the name an unknown header's problem suggests."""
+
+
+def _column(header: str) -> str | None:
+    """The column a header cell names, ``""`` for a row-number column, ``None`` if unknown."""
+    key = _key(header)
+    if key in _ROW_NUMBER:
+        return ""
+    if key in _NAMES:
+        return _NAMES[key]
+    word, _, letter = key.rpartition("_")
+    if word in _OPTION_WORDS and re.fullmatch(r"[a-z]", letter):
+        return f"option_{letter}"
+    return None
+
+
 def read(text: str, *, source: str, bank_id: BankId, title: str) -> Parsed:
     """Parse CSV *text*; never raises: what cannot be read is a located problem."""
     rows = _Rows(source)
-    questions: list[Question] = []
-    lines: dict[QuestionId, int] = {}
-    topics: dict[TopicId, Topic] = {}
     text = text.removeprefix("\ufeff")
     header_line = text.split("\n", 1)[0]
     delimiter = max(",;\t", key=lambda d: (header_line.count(d), d == ","))
+    return _read(_records(text, delimiter, rows), rows, bank_id=bank_id, title=title)
+
+
+def read_records(
+    records: Iterator[tuple[int, list[str]]], *, source: str, bank_id: BankId, title: str
+) -> Parsed:
+    """Questions of a header record and one record per row, each ``(line, cells)``: what
+    the spreadsheet (``xlsx``) reader shares with CSV; problems are located by line."""
+    return _read(records, _Rows(source), bank_id=bank_id, title=title)
+
+
+def _read(
+    records: Iterator[tuple[int, list[str]]], rows: _Rows, *, bank_id: BankId, title: str
+) -> Parsed:
+    questions: list[Question] = []
+    lines: dict[QuestionId, int] = {}
+    topics: dict[TopicId, Topic] = {}
     ids = IdAssigner()
-    records = _records(text, delimiter, rows)
     columns = rows.header(next(records, (1, [])))
     for line, cells in records:
         row = {
@@ -116,7 +211,7 @@ def read(text: str, *, source: str, bank_id: BankId, title: str) -> Parsed:
         questions.append(question)
         lines.setdefault(qid, line)  # a repeated id is located on its first
     bank = Bank(id=bank_id, title=title, topics=list(topics.values()), questions=questions)
-    return Parsed(bank=bank, problems=rows.problems, lines=lines)
+    return Parsed(bank=bank, problems=rows.problems, lines=lines, skipped=rows.skipped)
 
 
 def _records(text: str, delimiter: str, rows: _Rows) -> Iterator[tuple[int, list[str]]]:
@@ -140,6 +235,7 @@ class _Rows:
     def __init__(self, source: str) -> None:
         self.source = source
         self.problems: list[Problem] = []
+        self.skipped: list[Problem] = []
         self.width = 0
         self.unnamed: list[int] = []
         """Columns (0-based) whose header cell is blank: a cell under one is reported."""
@@ -155,13 +251,18 @@ class _Rows:
         self.width = len(cells)
         columns: list[tuple[int, str]] = []
         for i, cell in enumerate(cells):
-            name = re.sub(r"[\s-]+", "_", cell.strip().lower())
-            name = _ALIASES.get(name, name)
-            if not name:
+            if not cell.strip():
                 self.unnamed.append(i)
                 continue
-            if name not in COLUMNS and not re.fullmatch(r"option_[a-z]", name):
-                self.problem("unknown_column", line, f"unknown column {cell!r}", None, cell)
+            name = _column(cell)
+            if name == "":
+                continue  # a row-number column
+            if name is None:
+                message = f"unknown column {cell!r}"
+                close = difflib.get_close_matches(_key(cell), _SUGGEST, n=1, cutoff=0.6)
+                if close:
+                    message += f"; did you mean {_SUGGEST[close[0]]!r}?"
+                self.problem("unknown_column", line, message, None, cell)
             elif name in (n for _, n in columns):
                 self.problem("duplicate_column", line, f"column {name} appears twice", None, name)
             else:
@@ -175,6 +276,11 @@ class _Rows:
             self.problem(code, line, message, qid, field)
 
         kind = row.get("kind", "").lower() or "single"
+        if kind in UNSUPPORTED_KINDS:
+            where = Location(file=self.source, line=line, question=qid, field="kind")
+            message = f"left out: the engine cannot run {kind} questions"
+            self.skipped.append(Problem(code="unsupported_question", message=message, where=where))
+            return None
         if kind not in _KINDS:
             bad("kind", f"kind {kind!r} is not one of {', '.join(_KINDS)}")
             return None

@@ -15,8 +15,10 @@ Reading (see docs/question-banks.md for the full mapping):
 * ``[html]``, ``[moodle]``, ``[plain]``, ``[markdown]`` markers are removed; HTML is turned
   into plain text (tags dropped, entities decoded, ``<br>``/``<p>`` as line breaks) and the
   first ``http(s)`` ``<img>`` of the question text becomes its ``media_url``.
-* Essay (``{}``), matching, descriptions (no answer block), several answer blocks, and a
-  numeric "any other answer" feedback (``~#...``) are reported, never silently dropped.
+* Essay (``{}``), matching, descriptions (no answer block) and several answer blocks are
+  questions the engine cannot run: each is left out and reported (``Parsed.skipped``, a
+  warning with its line), so the rest of a Moodle export imports; a numeric "any other
+  answer" feedback (``~#...``) is dropped from its question, reported the same way.
 
 Ids follow :mod:`._common`: ``// @id:``, else the title if it is a valid id, else a hash of
 the question text. Writing emits the same dialect, with a ``not_expressible`` warning for
@@ -88,13 +90,15 @@ def read(text: str, *, source: str, bank_id: BankId, title: str) -> Parsed:
     bank = Bank(
         id=bank_id, title=title, topics=list(reader.topics.values()), questions=reader.questions
     )
-    return Parsed(bank=bank, problems=reader.problems, lines=reader.lines)
+    return Parsed(bank=bank, problems=reader.problems, lines=reader.lines, skipped=reader.skipped)
 
 
 class _Reader:
     def __init__(self, source: str) -> None:
         self.source = source
         self.problems: list[Problem] = []
+        self.skipped: list[Problem] = []
+        """What the engine cannot run, left out: ``unsupported_*`` warnings."""
         self.questions: list[Question] = []
         self.lines: dict[QuestionId, int] = {}
         self.topics: dict[str, Topic] = {}
@@ -104,6 +108,11 @@ class _Reader:
     def problem(self, code: str, line: int, message: str, question: str | None = None) -> None:
         where = Location(file=self.source, line=line, question=question)
         self.problems.append(Problem(code=code, message=message, where=where))
+
+    def skip(self, code: str, line: int, message: str, question: str | None = None) -> None:
+        """Leave out what the engine cannot run; a warning located like a problem."""
+        where = Location(file=self.source, line=line, question=question)
+        self.skipped.append(Problem(code=code, message=f"left out: {message}", where=where))
 
     def block(self, block: list[tuple[int, str]]) -> None:
         meta: dict[str, tuple[str, int]] = {}
@@ -135,7 +144,7 @@ class _Reader:
             title, src = src[2:end].text.strip(), src[end + 2 :].strip()
         opening, closing = src.find("{"), src.find("}")
         if opening < 0 and closing < 0:
-            self.problem("unsupported_question", start, "a description (no answer block {...})")
+            self.skip("unsupported_question", start, "a description (no answer block {...})")
             return
         if opening < 0 or closing < 0 or closing < opening:
             where = src.line(closing if opening < 0 or 0 <= closing < opening else opening)
@@ -150,7 +159,7 @@ class _Reader:
             src[closing + 1 :],
         )
         if after.find("{") >= 0 or after.find("}") >= 0:
-            self.problem("unsupported_question", src.line(closing + 1), "several answer blocks")
+            self.skip("unsupported_question", src.line(closing + 1), "several answer blocks")
             return
         fmt, text = split_format(
             (before.text + _BLANK + after.text if after.text.strip() else before.text).strip(),
@@ -198,7 +207,7 @@ class _Reader:
     ) -> Question | None:
         qid, line = common["id"], src.line()
         if not src.text:
-            self.problem("unsupported_question", line, "an essay question ({})", qid)
+            self.skip("unsupported_question", line, "an essay question ({})", qid)
             return None
         if src.startswith("#"):
             return Numeric(**common, answers=list(self.numeric(src[1:], fmt, qid)))
@@ -213,7 +222,7 @@ class _Reader:
                 return SingleChoice(**common, options=options)
             return MultipleChoice(**common, options=options)
         if src.find("=") >= 0 and "->" in src.text:
-            self.problem("unsupported_question", line, "a matching question (=a -> b)", qid)
+            self.skip("unsupported_question", line, "a matching question (=a -> b)", qid)
             return None
         hash_ = src.find("#")
         check = src[:hash_].text.strip() if hash_ > 0 else src.text
@@ -255,7 +264,7 @@ class _Reader:
 
     def numeric(self, src: Escaped, fmt: str, qid: str) -> Iterator[NumericAnswer]:
         if (other := src.find("~")) >= 0:
-            self.problem(
+            self.skip(
                 "unsupported_feature",
                 src.line(other),
                 "the feedback for any other answer (~#...) of a numeric question is not kept",
