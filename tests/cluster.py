@@ -35,8 +35,7 @@ def _settled(client: redis.Redis, nodes: int) -> bool:
     text = lines.decode() if isinstance(lines, bytes) else str(lines)
     known = [line for line in text.splitlines() if line.strip()]
     return len(known) == nodes and all(
-        " connected" in line and "handshake" not in line and "noaddr" not in line
-        for line in known
+        " connected" in line and "handshake" not in line and "noaddr" not in line for line in known
     )
 
 
