@@ -202,7 +202,9 @@ async def test_stats_and_leaderboards(api: Api, key_prefix: str) -> None:
     assert [s["member"] for s in board["top"]] == ["m1", "m3"]
     assert board["member"]["member"] == "m3" and board["member"]["rank"] == 2
     assert [s["member"] for s in board["around"]] == ["m1", "m3"]
-    for bad in ["scope=city", "scope=unit", "limit=-1", "limit=x", "around=99"]:
+    # Only ASCII digits are numbers here: int() would read "1_0" as 10 and "١" as 1.
+    bad_numbers = ["limit=1_0", "limit=%D9%A1", "limit=%C2%B2", "limit=+1", "limit= 1"]
+    for bad in ["scope=city", "scope=unit", "limit=-1", "limit=x", "around=99", *bad_numbers]:
         response = await api.a.get(f"/api/contests/show/leaderboard?{bad}")
         assert response.status_code == 400, bad
 

@@ -53,10 +53,10 @@ def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadMessage(f"?{name}= must be a whole number") from None
+    # ASCII digits only: int() also takes "1_0", " 1", "+1" and other scripts' digits.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+        raise BadMessage(f"?{name}= must be a whole number")
+    value = int(raw)
     if not low <= value <= high:
         raise BadMessage(f"?{name}= must be between {low} and {high}")
     return value
