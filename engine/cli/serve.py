@@ -3,10 +3,15 @@
 ::
 
     contest serve [--workers N] [--redis-url URL] [--host H] [--ws-port P] [--http-port P]
-                  [--data-dir DIR]
+                  [--data-dir DIR] [--insecure-dev-secret]
 
+* Start-up checks: the development token secret is warned about, and refused with an
+  external Redis or a non-loopback host unless ``--insecure-dev-secret``; both ports must
+  be free and Redis must answer; Redis's persistence settings are logged
+  (:mod:`scoring.durability`).
 * Redis: ``--redis-url`` (or ``CONTEST_REDIS_URL``); without one an embedded redis-server
-  is started with AOF in ``--data-dir`` (:mod:`engine.redisconn`) and stopped on exit.
+  is started with AOF in ``--data-dir`` (:mod:`engine.redisconn`), restarted on its AOF
+  if it dies, and stopped on exit.
 * Workers: each is a process with its own event loop (uvloop when installed), its own
   listening sockets bound with ``SO_REUSEPORT`` to the same WebSocket port and the same
   HTTP port (the kernel spreads new connections over them), its own Redis connections,
@@ -17,6 +22,9 @@
   behind tens of thousands of members' frames; or, with ``CONTEST_CONDUCTOR_PROCESS=0``,
   in every worker.
 * ``--workers 1`` runs the one worker, background loops included, in this process.
+* A worker or the conductor process that dies is restarted alone, with back-off; one that
+  dies more than ``restart_limit`` times in ``restart_window`` seconds stops serve, exit 1
+  (:mod:`engine.cli.supervise`).
 * SIGINT / SIGTERM: every worker stops accepting, closes its members with 4000 ("server
   restart": reconnect, to any gateway), finishes in-flight Redis calls and exits; then the
   embedded Redis (if any) is stopped, AOF flushed.
