@@ -414,6 +414,22 @@ async def test_the_embedded_redis_is_restarted_on_its_aof(workers: int, tmp_path
     assert re.search(r"embedded redis-server \(pid \d+\) .*restart", server.output())
 
 
+async def test_serve_stops_when_the_embedded_redis_keeps_dying(tmp_path: Path) -> None:
+    settings = Settings(ws_port=free_port(), http_port=free_port())
+    data_dir = tmp_path / "var"
+    args = [*ports(settings), "--data-dir", str(data_dir)]
+    env = {"CONTEST_TOKEN_SECRET": GATEWAY_SECRET, "CONTEST_RESTART_LIMIT": "0"}
+    async with serving(args, tmp_path, **env) as server:
+        await server.wait_for(r"1 worker\(s\)")
+        pid = json.loads((data_dir / STATE_FILE).read_text())["pid"]
+        os.kill(pid, signal.SIGKILL)
+        code = await asyncio.to_thread(server.proc.wait, timeout(60))
+    assert code == 1
+    out = server.output()
+    assert "error: the embedded redis-server died once in 60 s; stopping" in out, out
+    assert running_url(data_dir) is None and not (data_dir / STATE_FILE).exists()
+
+
 async def test_serve_logs_durability_and_warns_about_the_dev_secret(
     redis_url: str, key_prefix: str, tmp_path: Path
 ) -> None:

@@ -72,8 +72,9 @@ class Backoff:
         return float(min(FIRST_DELAY * 2 ** (len(self.deaths) - 1), MAX_DELAY))
 
     def gave_up(self) -> str:
+        times = "once" if len(self.deaths) == 1 else f"{len(self.deaths)} times"
         return (
-            f"{self.name} died {len(self.deaths)} times in {self.window:g} s; stopping "
+            f"{self.name} died {times} in {self.window:g} s; stopping "
             f"(restart_limit {self.limit}): see the log above for why it died"
         )
 
