@@ -289,9 +289,6 @@ def serve(
 
     if settings.workers < 1:
         return fail(f"workers must be at least 1, not {settings.workers}")
-    problem = _dev_secret_problem(settings, demo)
-    if problem:
-        return fail(problem)
     if settings.ws_port == 0 or settings.http_port == 0:
         try:
             settings = msgspec.structs.replace(
@@ -302,7 +299,7 @@ def serve(
         except OSError as exc:
             reason = exc.strerror or exc
             return fail(f"cannot listen on {settings.host}: {reason}")
-    problem = _cannot_listen(settings)
+    problem = _cannot_listen(settings) or _dev_secret_problem(settings, demo)
     if problem:
         return fail(problem)
     early = _EarlyStop()
