@@ -480,6 +480,7 @@ def _serve_workers(
 
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     failure: str | None = None
+    in_time = True
     try:
         children.start(lambda: stopping)
         if stopping:  # a signal while a worker started: its pid may have come too late
@@ -501,12 +502,12 @@ def _serve_workers(
             children.wait(0.5)
     finally:
         stopping = True
-        children.stop()
+        in_time = children.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if failure is not None:
         return fail(failure)
-    return 0 if children.clean_exit() else 1
+    return 0 if in_time else 1
 
 
 def _wait_listening(settings: Settings, workers: list[Any], timeout: float = 30.0) -> bool:

@@ -181,21 +181,31 @@ class Children:
                 child.start(self.context)
         return None
 
-    def stop(self, grace: float = 15.0) -> None:
-        """SIGTERM every child, wait up to *grace* seconds each, then SIGKILL."""
+    def stop(self, grace: float = 15.0) -> bool:
+        """SIGTERM every child, wait up to *grace* seconds each, then SIGKILL. Returns
+        whether every one ended in time. An end not seen yet that was not the clean one
+        (a crash just before the signal, a failure while stopping) is logged."""
         self.signal(signal.SIGTERM)
-        for proc in self.processes:
-            if proc.pid is None:  # never started
+        in_time = True
+        for child in self.children:
+            proc = child.process
+            if proc is None or proc.pid is None:  # never started
                 continue
+            seen = child.restart_at is not None  # its death is already logged
             proc.join(grace)
             if proc.is_alive():
+                log.error("%s (pid %s) did not stop in %g s: killed", child.name, proc.pid, grace)
                 proc.kill()
                 proc.join()
-
-    def clean_exit(self) -> bool:
-        """Whether every current child stopped as asked (exit 0, or SIGTERM before its
-        handlers were in place)."""
-        return all(p.exitcode in (0, -signal.SIGTERM) for p in self.processes)
+                in_time = False
+            elif not seen and proc.exitcode not in (0, -signal.SIGTERM):
+                log.warning(
+                    "%s (pid %s) ended with %s as serve stopped",
+                    child.name,
+                    proc.pid,
+                    how_it_ended(proc.exitcode),
+                )
+        return in_time
 
 
 class RedisKeeper:
