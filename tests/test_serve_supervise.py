@@ -213,7 +213,7 @@ async def test_a_killed_worker_is_replaced_while_the_other_serves_the_show(
 ) -> None:
     members: list[Member] = []
     async with two_workers(redis_url, key_prefix, tmp_path) as (server, settings):
-        bank = await create_show(redis_client, key_prefix, "kill-worker", question_seconds=3)
+        bank = await create_show(redis_client, key_prefix, "kill-worker", question_seconds=6)
         by_id = {q.id: q for q in bank.questions}
         # Members until both workers hold some (the kernel spreads connections at random).
         where: dict[str, int] = {}
@@ -228,9 +228,12 @@ async def test_a_killed_worker_is_replaced_while_the_other_serves_the_show(
                 break
         gateways = server.gateways(settings.ws_port)
         assert set(where.values()) == gateways and len(gateways) == 2
-        for member in members:
+
+        async def answer_first(member: Member) -> None:
             q = await member.wait(messages.Question, lambda q: q.index == 0, seconds=15)
             assert (await member.answer(q.id, right(by_id[q.id]))).accepted
+
+        await asyncio.gather(*(answer_first(member) for member in members))
         victim = where[members[0].id]
         on_victim = [m for m in members if where[m.id] == victim]
         on_other = [m for m in members if where[m.id] != victim]
@@ -475,10 +478,10 @@ def test_serve_refuses_the_dev_secret_outside_a_local_setup(
     env = dict(os.environ)
     env.pop("CONTEST_TOKEN_SECRET", None)
     data_dir = tmp_path / "var"
-    settings = Settings(ws_port=free_port(), http_port=free_port())
+    free = ["--ws-port", "0", "--http-port", "0"]  # serve picks ports free on its --host
     try:
         done = subprocess.run(
-            [str(CONTEST_BIN), "serve", *args, *ports(settings), "--data-dir", str(data_dir)],
+            [str(CONTEST_BIN), "serve", *args, *free, "--data-dir", str(data_dir)],
             capture_output=True, text=True, env=env, timeout=timeout(20),
         )  # fmt: skip
     finally:
