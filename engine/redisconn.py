@@ -19,6 +19,8 @@ started together share one server.
 API (all context managers yield once and clean up on exit)::
 
     with redis_url(settings, keep=False) as url: ...               # str
+    with embedded_server(settings) as (url, server): ...           # server: RedisServer | None
+    restart_embedded(server)               # start a dead embedded server again on its AOF
     with sync_client(settings, keep=False) as client: ...          # redis.Redis
     async with async_client(settings, keep=False) as client: ...   # redis.asyncio.Redis
     running_url(data_dir) -> str | None    # URL of a live embedded server for that folder
@@ -48,7 +50,9 @@ from .settings import Settings
 __all__ = [
     "STATE_FILE",
     "async_client",
+    "embedded_server",
     "redis_url",
+    "restart_embedded",
     "running_url",
     "stop_embedded",
     "sync_client",
@@ -119,8 +123,20 @@ def _start_daemon(data_dir: Path, timeout: float = 10.0) -> str:
 @contextmanager
 def redis_url(settings: Settings, *, keep: bool = False) -> Iterator[str]:
     """URL of the Redis to use; starts (and later stops) an embedded one if needed."""
+    with embedded_server(settings, keep=keep) as (url, _server):
+        yield url
+
+
+@contextmanager
+def embedded_server(
+    settings: Settings, *, keep: bool = False
+) -> Iterator[tuple[str, RedisServer | None]]:
+    """:func:`redis_url` with the :class:`RedisServer` this call started and will stop:
+    ``None`` when ``settings.redis_url`` is set, when another process's embedded server was
+    found running for the folder, or with ``keep`` (``contest serve`` watches the one it
+    started and restarts it with :func:`restart_embedded`)."""
     if settings.redis_url:
-        yield settings.redis_url
+        yield settings.redis_url, None
         return
     data_dir = Path(settings.data_dir).resolve()
     server: RedisServer | None = None
@@ -141,13 +157,24 @@ def redis_url(settings: Settings, *, keep: bool = False) -> Iterator[str]:
                     f"cannot start the embedded redis-server in {data_dir}: {exc}"
                 ) from exc
     try:
-        yield url
+        yield url, server
     finally:
         if server is not None:
             with _locked(data_dir):
                 server.stop()
                 if running_url(data_dir) is None:
                     (data_dir / STATE_FILE).unlink(missing_ok=True)
+
+
+def restart_embedded(server: RedisServer, timeout: float = 10.0) -> int:
+    """Start *server* (from :func:`embedded_server`), which died, again on the same port and
+    folder, so it reads its AOF back; record it in ``redis.json``; return its pid. Raises
+    :class:`RuntimeError` or :class:`OSError` if it cannot start."""
+    with _locked(server.data_dir):
+        server.restart(timeout)
+        assert server.process is not None
+        _record(server.data_dir, server.url, server.process.pid, kept=False)
+        return server.process.pid
 
 
 def stop_embedded(data_dir: str | Path) -> bool:

@@ -14,9 +14,14 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["ENV_PREFIX", "Settings", "trusted_networks"]
+__all__ = ["DEV_TOKEN_SECRET", "ENV_PREFIX", "Settings", "trusted_networks"]
 
 ENV_PREFIX = "CONTEST_"
+
+DEV_TOKEN_SECRET = "dev-secret-change-me-32-bytes-or-more"
+"""The default ``token_secret``: public (it is in this file), so anyone can sign join tokens
+with it. ``contest serve`` warns when it is in use and refuses it outside a local setup
+(see :attr:`Settings.insecure_dev_secret`)."""
 
 
 class Settings(msgspec.Struct, kw_only=True, frozen=True):
@@ -35,9 +40,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """Port of the organiser and public HTTP API."""
     workers: int = 1
     """Gateway processes sharing ``ws_port`` with SO_REUSEPORT."""
-    token_secret: str = "dev-secret-change-me-32-bytes-or-more"
+    token_secret: str = DEV_TOKEN_SECRET
     """HS256 secret shared with the member app's backend, which signs join tokens; at least
     32 bytes (RFC 7518 section 3.2), else ``engine.tokens`` raises ``ConfigError``."""
+    insecure_dev_secret: bool = False
+    """Let ``contest serve`` run with the development ``token_secret`` although it uses an
+    external Redis (``redis_url``) or listens on a non-loopback ``host``; without it, it
+    refuses to start there (it only warns on a local setup, and ``contest demo`` always
+    runs)."""
     max_frame_bytes: int = 4096
     """Largest WebSocket frame a member may send; larger closes the connection (1009)."""
     max_messages_per_second: float = 20.0
@@ -77,6 +87,13 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     process that holds no sockets, so a show's timing and its lease renewals never wait
     behind thousands of members' frames. False: every gateway worker runs them (as a single
     worker always does), under the same leases."""
+    restart_limit: int = 5
+    """``contest serve`` restarts a worker process, its conductor process or its embedded
+    redis-server when it dies, at most this many times in ``restart_window`` seconds each
+    (waiting 0.5 s, then 1 s, 2 s, ... up to 30 s between restarts); one more death in that
+    window stops serve with exit code 1. 0: any death stops serve."""
+    restart_window: float = 60.0
+    """Seconds over which ``restart_limit`` counts a process's deaths."""
     api_keys: str = ""
     """Organiser API keys to install at start, as ``org:key,org:key`` (development and tests;
     production creates keys with ``contest key create``)."""

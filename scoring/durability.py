@@ -1,7 +1,7 @@
 """Check Redis's persistence settings at start and say what a crash could lose.
 
-Accepted answers live only in Redis, so its persistence is the engine's durability. The
-engine calls :func:`check_durability` when it connects and logs each finding
+Accepted answers live only in Redis, so its persistence is the engine's durability.
+``contest serve`` calls :func:`check_durability` once Redis answers and logs each finding
 (:func:`log_findings`); nothing refuses to start, since a demo or a test may rightly run
 without persistence. docs/scoring.md ("Durability") explains the settings.
 

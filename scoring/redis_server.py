@@ -213,6 +213,18 @@ class RedisServer:
             self._tmp.cleanup()
             self._tmp = None
 
+    def restart(self, timeout: float = 10.0) -> RedisServer:
+        """Start the server again after it died: the same port and folder, so it reads its
+        AOF back (``contest serve`` restarts its embedded server this way). Raises
+        :class:`RuntimeError` if it still runs, else what :meth:`start` raises."""
+        if self.process is not None:
+            if self.process.poll() is None:
+                raise RuntimeError(f"redis-server (pid {self.process.pid}) is still running")
+            if self.process.stderr is not None:
+                self.process.stderr.close()
+            self.process = None
+        return self.start(timeout)
+
     def kill(self) -> None:
         """Kill the server with SIGKILL, as a crash would, keeping its data folder."""
         if self.process is not None:

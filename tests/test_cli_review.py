@@ -189,10 +189,11 @@ def test_serve_without_its_redis_says_so(closed_port: int) -> None:
     # Every worker died with a ConnectionError traceback; with --workers 2 the conductor
     # process went on logging a failed tick every second for 30 s.
     url = f"redis://127.0.0.1:{closed_port}/0"
+    secret = {"CONTEST_TOKEN_SECRET": "a-review-secret-of-at-least-32-bytes!!"}
     for workers in ("1", "2"):
         result = _contest(
             "serve", "--redis-url", url, "--workers", workers, "--ws-port", "0",
-            "--http-port", "0",
+            "--http-port", "0", env=secret,
         )  # fmt: skip
         _clean_failure(result, 1, f"cannot reach Redis at {url}")
 

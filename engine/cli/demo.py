@@ -268,7 +268,7 @@ def _demo_command(args: argparse.Namespace) -> int:
         )
         say(render(demo))
 
-    return serve(settings, on_ready=ready)
+    return serve(settings, on_ready=ready, demo=True)
 
 
 def register(subparsers: Any) -> None:

@@ -3,10 +3,15 @@
 ::
 
     contest serve [--workers N] [--redis-url URL] [--host H] [--ws-port P] [--http-port P]
-                  [--data-dir DIR]
+                  [--data-dir DIR] [--insecure-dev-secret]
 
+* Start-up checks: the development token secret is warned about, and refused with an
+  external Redis or a non-loopback host unless ``--insecure-dev-secret``; both ports must
+  be free and Redis must answer; Redis's persistence settings are logged
+  (:mod:`scoring.durability`).
 * Redis: ``--redis-url`` (or ``CONTEST_REDIS_URL``); without one an embedded redis-server
-  is started with AOF in ``--data-dir`` (:mod:`engine.redisconn`) and stopped on exit.
+  is started with AOF in ``--data-dir`` (:mod:`engine.redisconn`), restarted on its AOF
+  if it dies, and stopped on exit.
 * Workers: each is a process with its own event loop (uvloop when installed), its own
   listening sockets bound with ``SO_REUSEPORT`` to the same WebSocket port and the same
   HTTP port (the kernel spreads new connections over them), its own Redis connections,
@@ -17,6 +22,9 @@
   behind tens of thousands of members' frames; or, with ``CONTEST_CONDUCTOR_PROCESS=0``,
   in every worker.
 * ``--workers 1`` runs the one worker, background loops included, in this process.
+* A worker or the conductor process that dies is restarted alone, with back-off; one that
+  dies more than ``restart_limit`` times in ``restart_window`` seconds stops serve, exit 1
+  (:mod:`engine.cli.supervise`).
 * SIGINT / SIGTERM: every worker stops accepting, closes its members with 4000 ("server
   restart": reconnect, to any gateway), finishes in-flight Redis calls and exits; then the
   embedded Redis (if any) is stopped, AOF flushed.
@@ -29,14 +37,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import importlib
+import ipaddress
 import logging
 import multiprocessing
 import os
 import shutil
 import signal
 import socket
+import sys
 import threading
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -45,8 +54,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
-from ..settings import Settings
+from ..settings import DEV_TOKEN_SECRET, ENV_PREFIX, Settings
 from ._common import fail, load_settings, log_to_stderr, say
+from .supervise import Children, RedisKeeper
 
 __all__ = ["ServeInfo", "bind_reuseport", "redacted", "register", "run_worker", "serve"]
 
@@ -270,9 +280,11 @@ def serve(
     settings: Settings,
     *,
     on_ready: Callable[[ServeInfo], Coroutine[Any, Any, None] | None] | None = None,
+    demo: bool = False,
 ) -> int:
     """Serve until SIGINT/SIGTERM. *on_ready* runs once everything listens (``contest demo``
-    uses it to load data and print URLs); it may be a coroutine function."""
+    uses it to load data and print URLs); it may be a coroutine function. *demo* allows
+    the development token secret anywhere (:func:`_dev_secret_problem`)."""
     from .. import redisconn
 
     if settings.workers < 1:
@@ -287,24 +299,102 @@ def serve(
         except OSError as exc:
             reason = exc.strerror or exc
             return fail(f"cannot listen on {settings.host}: {reason}")
-    problem = _cannot_listen(settings)
+    problem = _cannot_listen(settings) or _dev_secret_problem(settings, demo)
     if problem:
         return fail(problem)
     early = _EarlyStop()
     early.install()
     try:
-        with redisconn.redis_url(settings) as url:
+        with redisconn.embedded_server(settings) as (url, server):
             info = ServeInfo(settings, url)
             if early.requested:
                 return 0
             problem = _cannot_reach(url)
             if problem:
                 return fail(problem)
-            if settings.workers <= 1:
-                return _serve_here(settings, info, on_ready, early)
-            return _serve_workers(settings, info, on_ready, early)
+            _check_durability(url)
+            keeper = None
+            if server is not None:
+                keeper = RedisKeeper(server, settings, _stop_serving).start()
+            try:
+                if settings.workers <= 1:
+                    code = _serve_here(settings, info, on_ready, early)
+                else:
+                    code = _serve_workers(settings, info, on_ready, early)
+            finally:
+                if keeper is not None:
+                    keeper.stop()  # before the server is stopped on purpose
+            if keeper is not None and keeper.failure is not None:
+                return fail(keeper.failure)
+            return code
     finally:
         early.restore()
+
+
+def _stop_serving() -> None:
+    """Stop ``contest serve`` as SIGTERM would (from the thread that gave up on Redis)."""
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _dev_secret_problem(settings: Settings, demo: bool) -> str | None:
+    """Why serve must not start with the development token secret, which anyone can read
+    in the source and sign join tokens with: an external Redis (a deployment: other hosts
+    share it) or a non-loopback address (members of other machines), unless
+    ``insecure_dev_secret`` or the demo says so. Otherwise the secret in use is only
+    warned about, on stderr."""
+    if settings.token_secret != DEV_TOKEN_SECRET:
+        return None
+    where = []
+    if settings.redis_url:
+        where.append("with an external Redis (--redis-url)")
+    if not _is_loopback(settings.host):
+        where.append(f"listening on {settings.host}")
+    if where and not (demo or settings.insecure_dev_secret):
+        return (
+            f"refusing the development token secret {' and '.join(where)}: anyone can sign "
+            f"join tokens with it. Set {ENV_PREFIX}TOKEN_SECRET to a secret of at least 32 "
+            "bytes shared with the member app's backend, or pass --insecure-dev-secret "
+            f"({ENV_PREFIX}INSECURE_DEV_SECRET=1) to run with it anyway"
+        )
+    sys.stderr.write(
+        "warning: the development token secret is in use: anyone can sign join tokens for "
+        f"this server. Set {ENV_PREFIX}TOKEN_SECRET (at least 32 bytes, shared with the "
+        "member app's backend) before members use it.\n"
+    )
+    sys.stderr.flush()
+    return None
+
+
+def _check_durability(url: str) -> None:
+    """Log what a crash of the Redis at *url* could lose (:mod:`scoring.durability`): an
+    error without AOF or with an evicting memory policy. Nothing refuses to start."""
+    import redis.asyncio
+
+    from scoring.durability import check_durability, log_findings
+    from scoring.errors import ScoringError
+
+    async def findings() -> list[Any]:
+        client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+        try:
+            return await check_durability(client)
+        finally:
+            await client.aclose()
+
+    try:
+        found = asyncio.run(findings())
+    except (ScoringError, OSError) as exc:  # e.g. a managed Redis without CONFIG
+        log.warning("cannot check Redis's persistence settings: %s", exc)
+        return
+    log_findings(found, log)
 
 
 def _cannot_listen(settings: Settings) -> str | None:
@@ -375,66 +465,49 @@ def _serve_workers(
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
-    context = multiprocessing.get_context("spawn")
+    children = Children(multiprocessing.get_context("spawn"), settings)
     separate = settings.conductor_process
-    workers = [
-        context.Process(
-            target=_worker_process,
-            args=(settings, info.redis_url, i, not separate),
-            name=f"gateway-{i}",
-        )
-        for i in range(settings.workers)
-    ]
+    for i in range(settings.workers):
+        children.add(f"gateway-{i}", _worker_process, settings, info.redis_url, i, not separate)
     if separate:
-        workers.append(
-            context.Process(
-                target=_conductor_process, args=(settings, info.redis_url), name="conductor"
-            )
-        )
+        children.add("conductor", _conductor_process, settings, info.redis_url)
     stopping = early is not None and early.requested
 
     def forward(signum: int, frame: object) -> None:
         nonlocal stopping
         stopping = True
-        for proc in workers:
-            if proc.pid is not None and proc.is_alive():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(proc.pid, signal.SIGTERM)
+        children.signal(signal.SIGTERM)
 
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    failure: str | None = None
+    in_time = True
     try:
-        for proc in workers:
-            if stopping:  # a signal while spawning: start no more, stop those started
-                break
-            proc.start()
+        children.start(lambda: stopping)
         if stopping:  # a signal while a worker started: its pid may have come too late
             forward(signal.SIGTERM, None)
-        if not stopping and _wait_listening(settings, workers) and not stopping:
+        ready = not stopping and _wait_listening(settings, children.processes)
+        if ready and not stopping:
             _announce(info)
             if on_ready is not None:
                 result = on_ready(info)
                 if result is not None:
                     with _new_loop_runner() as runner:
                         runner.run(result)
-        for proc in workers:
-            while proc.is_alive():
-                proc.join(0.5)
-                if not stopping and any(p.exitcode not in (None, 0) for p in workers):
-                    log.error("a worker died; stopping the others")
-                    forward(signal.SIGTERM, None)
+        # Until a signal: restart each process that dies (the others keep serving); one
+        # that dies while starting, or too often, stops them all.
+        while not stopping:
+            failure = children.supervise(restart=ready)
+            if failure is not None:
+                break
+            children.wait(0.5)
     finally:
-        forward(signal.SIGTERM, None)
-        for proc in workers:
-            if proc.pid is None:  # never started
-                continue
-            proc.join(15)
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
+        stopping = True
+        in_time = children.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    started = [p for p in workers if p.pid is not None]
-    return 0 if all(p.exitcode in (0, -signal.SIGTERM) for p in started) else 1
+    if failure is not None:
+        return fail(failure)
+    return 0 if in_time else 1
 
 
 def _wait_listening(settings: Settings, workers: list[Any], timeout: float = 30.0) -> bool:
@@ -480,6 +553,7 @@ def _settings_from_args(args: argparse.Namespace) -> Settings:
         ws_port=args.ws_port,
         http_port=args.http_port,
         data_dir=args.data_dir,
+        insecure_dev_secret=args.insecure_dev_secret,
     )
 
 
@@ -503,4 +577,11 @@ def register(subparsers: Any) -> None:
         "serve", help="run the gateway and HTTP API (N workers on one port)"
     )
     add_serve_options(parser)
+    parser.add_argument(
+        "--insecure-dev-secret",
+        action="store_true",
+        default=None,
+        help="run with the development token secret even with --redis-url or a non-loopback "
+        "--host (refused otherwise; set CONTEST_TOKEN_SECRET instead)",
+    )
     parser.set_defaults(func=_serve_command)
