@@ -2,7 +2,7 @@
 
 * a real redis-server, a bank and a live contest set up the way ``contest serve`` would
   find them (:func:`setup_contest`);
-* server processes: the engine's :class:`~engine.gateway.Gateway` (:func:`gateway_process`)
+* server processes: the engine's :class:`~engine.gateway.server.Gateway` (:func:`gateway_process`)
   and the bare websockets reference servers (:func:`bare_broadcast_process`,
   :func:`bare_echo_process`), each in its own process with uvloop, as in production; one
   (:class:`ServerProc`) or several of a kind, each on its own port (:class:`ServerGroup`);
@@ -78,9 +78,9 @@ async def setup_contest(redis_url: str, questions: int = 1, prefix: str = "ce") 
     """A bank of *questions* single-choice questions and a scheduled live contest on it."""
     import redis.asyncio
 
-    from engine.banks import BankStore
-    from engine.contest_store import ContestStore
-    from engine.contests import ContestSpec, LiveTiming
+    from engine.contests.store import ContestStore
+    from engine.core.contest import ContestSpec, LiveTiming
+    from engine.directory.banks import BankStore
     from question_bank.draws import DrawRules
     from question_bank.ids import BankId, OptionId, OrgId, QuestionId
     from question_bank.models import Bank, Option, SingleChoice
@@ -121,7 +121,7 @@ async def setup_contest(redis_url: str, questions: int = 1, prefix: str = "ce") 
 
 
 def tokens(count: int, offset: int = 0) -> list[str]:
-    from engine import tokens as jwt_tokens
+    from engine.directory import tokens as jwt_tokens
 
     return [
         jwt_tokens.issue(
@@ -151,8 +151,8 @@ def gateway_process(redis_url: str, extra: dict[str, Any], port_q: Any, stop: Mp
     async def main() -> None:
         import redis.asyncio
 
-        from engine.gateway import Gateway
-        from engine.settings import Settings
+        from engine.core.settings import Settings
+        from engine.gateway.server import Gateway
 
         settings = Settings(
             redis_url=redis_url,
@@ -263,7 +263,7 @@ def bare_echo_process(port_q: Any, stop: MpEvent) -> None:
     async def main() -> None:
         from websockets.asyncio.server import ServerConnection
 
-        from engine import messages as m
+        from engine.core import messages as m
         from question_bank.ids import QuestionId
 
         async def handler(ws: ServerConnection) -> None:
@@ -296,8 +296,8 @@ def bare_lua_process(redis_url: str, port_q: Any, stop: MpEvent) -> None:
         import redis.asyncio
         from websockets.asyncio.server import ServerConnection
 
-        from engine import messages as m
-        from engine.settings import Settings
+        from engine.core import messages as m
+        from engine.core.settings import Settings
         from question_bank.ids import ContestId, MemberId, QuestionId
         from scoring.batcher import AnswerBatcher
         from scoring.live import LiveScoring

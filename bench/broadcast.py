@@ -16,7 +16,7 @@ servers of each kind and 6 client processes. Each round a ~300-byte frame carryi
 time (ns) is broadcast to all N members:
 
 * **gateway**: published once on the contest's Redis channel (as the conductor does); every
-  one of the S gateway processes is subscribed, and its :class:`~engine.relay.Relay`
+  one of the S gateway processes is subscribed, and its :class:`~engine.gateway.relay.Relay`
   relays the frame to its N/S joined members with ``websockets.broadcast``;
 * **bare**: S bare websockets servers, each with its own ``/control`` connection; the
   frame (send time taken once, before the S sends) goes to every control connection and
@@ -84,7 +84,7 @@ ROUND_WAIT = 120.0
 
 def make_frame(sent_ns: int) -> bytes:
     """A question frame of about FRAME_BYTES whose text starts with the send time (ns)."""
-    from engine import messages as m
+    from engine.core import messages as m
     from question_bank.ids import OptionId, QuestionId
 
     text = f"{sent_ns:019d} " + "x" * 24

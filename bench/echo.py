@@ -52,7 +52,7 @@ def client_process(
         from websockets.asyncio.client import connect
         from websockets.exceptions import InvalidHandshake
 
-        from engine import messages as m
+        from engine.core import messages as m
 
         sem = asyncio.Semaphore(100)
 

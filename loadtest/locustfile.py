@@ -48,7 +48,7 @@ import gevent
 from locust import HttpUser, User, between, events, task
 from locust.exception import StopUser
 
-from engine import messages as m
+from engine.core import messages as m
 from loadtest.member import choose_answer
 from loadtest.wsclient import EngineSocket, RequestFailed
 

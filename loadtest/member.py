@@ -5,7 +5,7 @@ websockets): both feed it every frame they receive and ask it what to send. It k
 time-sync offset to the server's clock, numbers answers, matches acks to answers, and
 measures broadcast delivery delay (server send time to receipt, corrected by the offset).
 
-Only :mod:`engine.messages` is imported from the engine: load tests talk over the wire.
+Only :mod:`engine.core.messages` is imported from the engine: load tests talk over the wire.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import random
 import time
 from dataclasses import dataclass, field
 
-from engine import messages as m
+from engine.core import messages as m
 
 __all__ = ["Delivery", "MemberState", "choose_answer", "now_ms"]
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
-from engine import messages as m
+from engine.core import messages as m
 
 from .member import choose_answer
 

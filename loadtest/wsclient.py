@@ -22,7 +22,7 @@ import gevent
 import websocket
 from gevent.event import AsyncResult
 
-from engine import messages as m
+from engine.core import messages as m
 
 from .member import MemberState
 

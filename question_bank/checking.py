@@ -70,7 +70,7 @@ __all__ = [
 ]
 
 Answer: TypeAlias = bool | int | float | str | list[str]
-"""An answer as the wire decodes it (``engine.messages.AnswerValue``)."""
+"""An answer as the wire decodes it (``engine.core.messages.AnswerValue``)."""
 
 MAX_TEXT_ANSWER: Final = 1000
 """Longest short-text answer accepted, in characters."""

@@ -144,7 +144,7 @@ PredictionMeasure = Literal["perfect_scores", "participants", "completed"]
 
 MAX_PREDICTION = 10**12
 """The largest prediction anywhere in the engine: a prediction question's ``max_value``
-(checked by validation), a member's ``submit`` (engine.messages) and what an attempt stores
+(checked by validation), a member's ``submit`` (engine.core.messages) and what an attempt stores
 (scoring.attempts: Redis's cjson keeps 14 significant digits, so from 10**14 a prediction
 would come back as a float). Exact as a double in Redis, Lua and JavaScript."""
 

@@ -35,8 +35,8 @@ Data model of one contest ``C`` (``P`` = prefix, default ``ce``)::
     P:{C}:final                hash   member -> final standing row (after finalize)
     P:{C}:final:order          zset   member -> final rank (after finalize)
     P:{C}:final:info           string finalize summary (JSON): measure, truth, ranked, at
-    P:{C}:show                 hash   live show's plan and state (engine.conductor)
-    P:{C}:lease:<job>          string holder of a job's lease (engine.lease), e.g. conductor
+    P:{C}:show                 hash   live show's plan and state (engine.live.conductor)
+    P:{C}:lease:<job>          string holder of a job's lease (engine.runtime.lease), e.g. conductor
 
 The composite leaderboard score orders by score (desc) then time used (asc) in one float:
 ``score * 2**32 + (2**32 - 1 - time_used_ms)``; exact for scores below 2**20. Equal
@@ -211,7 +211,7 @@ class GlobalKeys:
         return f"{self.prefix}:contests"
 
     def lease(self, job: str) -> str:
-        """string: holder of a lease on a job of no single contest (engine.lease)."""
+        """string: holder of a lease on a job of no single contest (engine.runtime.lease)."""
         return f"{self.prefix}:lease:{job}"
 
     def channel(self, contest: ContestId) -> str:
@@ -220,5 +220,5 @@ class GlobalKeys:
 
     def notices(self, contest: ContestId) -> str:
         """Pub/sub channel of a contest's notices between engine processes (never relayed
-        as they are: each gateway acts on them for its own members, engine.relay)."""
+        as they are: each gateway acts on them for its own members, engine.gateway.relay)."""
         return f"{self.prefix}:notices:{{{contest}}}"

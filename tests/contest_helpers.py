@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import redis.asyncio
 
-from engine.banks import BankStore
-from engine.contests import ContestSpec, Eligibility, LiveTiming, ScoringRules, WindowTiming
-from engine.orgs import Organisation, OrgStore
+from engine.core.contest import ContestSpec, Eligibility, LiveTiming, ScoringRules, WindowTiming
+from engine.directory.banks import BankStore
+from engine.directory.orgs import Organisation, OrgStore
 from question_bank.draws import DrawRules
 from question_bank.ids import BankId, OptionId, OrgId, ProvinceId, QuestionId
 from question_bank.models import Bank, Option, Prediction, SingleChoice, TrueFalse

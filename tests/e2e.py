@@ -25,9 +25,10 @@ import msgspec
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
-from engine import messages, tokens
 from engine.cli.serve import run_worker
-from engine.settings import Settings
+from engine.core import messages
+from engine.core.settings import Settings
+from engine.directory import tokens
 from scoring.redis_server import free_port
 from tests.utils import timeout
 

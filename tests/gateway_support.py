@@ -15,12 +15,12 @@ import msgspec
 import redis.asyncio
 from websockets.asyncio.client import ClientConnection, connect
 
-from engine import messages as m
-from engine import tokens
-from engine.contest_store import ContestStore
-from engine.contests import Contest, ContestSpec, WindowTiming
-from engine.gateway import Gateway
-from engine.settings import Settings
+from engine.contests.store import ContestStore
+from engine.core import messages as m
+from engine.core.contest import Contest, ContestSpec, WindowTiming
+from engine.core.settings import Settings
+from engine.directory import tokens
+from engine.gateway.server import Gateway
 from question_bank.ids import OrgId, QuestionId
 from tests.contest_helpers import live_spec, now_ms, setup_org, window_spec
 from tests.utils import timeout

@@ -85,8 +85,8 @@ async def serve_api(
 ) -> AsyncIterator[Api]:
     """The engine's HTTP app (plus *routes*) served with organisations ``central`` and
     ``hanoi-org`` (province ``hanoi``), each with an API key: an :class:`Api` on it."""
+    from engine.core.settings import Settings
     from engine.http.app import create_app
-    from engine.settings import Settings
     from tests.contest_helpers import setup_org
 
     key_a = await setup_org(redis_client, key_prefix, "central")

@@ -244,7 +244,7 @@ def test_csv_correct_naming_one_option_twice_is_a_problem_on_its_line() -> None:
 
 @given(st.text(max_size=80))
 def test_an_id_from_any_file_name_is_a_valid_bank_id(name: str) -> None:
-    from engine.banks import ID_PATTERN as ENGINE_ID
+    from engine.directory.banks import ID_PATTERN as ENGINE_ID
     from question_bank.text import id_from_name
     from question_bank.validation import ID_PATTERN
 

@@ -1,4 +1,4 @@
-"""engine.banks.BankStore against a real Redis: versions, isolation between orgs, delete."""
+"""engine.directory.banks.BankStore on a real Redis: versions, isolation between orgs, delete."""
 
 import asyncio
 import contextlib
@@ -14,7 +14,7 @@ import redis.asyncio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.banks import BankStore, BankSummary
+from engine.directory.banks import BankStore, BankSummary
 from question_bank.errors import BankInvalid, BankNotFound
 from question_bank.ids import BankId, OptionId, OrgId, QuestionId
 from question_bank.models import Bank, Option, SingleChoice, TrueFalse
@@ -203,7 +203,7 @@ def test_store_matches_a_model(redis_server: RedisServer, sequence: list[Op]) ->
 
 def _parse_in_a_child(pids: Any) -> None:
     """A spawned process (as a gateway worker is) that parses a bank off its loop."""
-    from engine import banks
+    from engine.directory import banks
 
     async def parse() -> None:
         data = "text,option_a,option_b,correct\nThủ đô?,Hà Nội,Huế,a\n".encode()

@@ -12,7 +12,7 @@ import redis
 
 from engine.cli import main
 from engine.cli.bank import input_format
-from engine.orgs import hash_key
+from engine.directory.orgs import hash_key
 from question_bank.errors import BankInvalid
 from question_bank.formats import FORMATS, dumps, load_file
 from tests.test_bank_store import make_bank

@@ -6,8 +6,8 @@ import pytest
 import redis.asyncio
 
 from engine.cli import main
-from engine.contest_store import ContestStore
-from engine.orgs import CENTRAL
+from engine.contests.store import ContestStore
+from engine.directory.orgs import CENTRAL
 from question_bank.ids import MemberId, QuestionId
 from scoring.keys import ContestKeys
 from scoring.live import LiveScoring

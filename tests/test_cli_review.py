@@ -253,7 +253,7 @@ def test_printed_urls_are_ones_a_client_can_connect_to() -> None:
     """``contest serve --host 0.0.0.0`` (and demo) printed ``ws://0.0.0.0:...``, which a
     client cannot connect to; an IPv6 host needs brackets."""
     from engine.cli.serve import ServeInfo
-    from engine.settings import Settings
+    from engine.core.settings import Settings
 
     def urls(host: str) -> tuple[str, str]:
         info = ServeInfo(Settings(host=host, ws_port=1, http_port=2), "redis://x")

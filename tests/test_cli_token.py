@@ -10,7 +10,7 @@ import pytest
 
 from engine.cli import main
 from engine.cli.token import DEFAULT_PROVINCES, members
-from engine.tokens import verify
+from engine.directory.tokens import verify
 
 SECRET = "k" * 40
 CONTEST = str(Path(sys.executable).parent / "contest")

@@ -1,4 +1,4 @@
-"""engine.conductor on a real Redis: a whole show's broadcasts, takeover after a crash."""
+"""engine.live.conductor on a real Redis: a whole show's broadcasts, takeover after a crash."""
 
 import asyncio
 import contextlib
@@ -8,10 +8,10 @@ import msgspec
 import pytest
 import redis.asyncio
 
-from engine import messages
-from engine.conductor import Conductor, conductor_lease_key, read_show, show_key
-from engine.errors import LeaseLost
-from engine.show import Phase, ShowPlan
+from engine.core import messages
+from engine.core.errors import LeaseLost
+from engine.core.show import Phase, ShowPlan
+from engine.live.conductor import Conductor, conductor_lease_key, read_show, show_key
 from question_bank.ids import ContestId, OptionId, QuestionId
 from question_bank.models import Option, Question, SingleChoice, TrueFalse
 from scoring.keys import ContestKeys, GlobalKeys
@@ -259,7 +259,7 @@ async def test_result_streak_follows_each_members_run_of_right_answers(
     """Over a five-question show with a streak bonus, every member's ``result.streak`` after
     each reveal is the run of fully correct answers ending at that question: 0 after a
     wrong or missing answer, and the bonus follows the same count (step 1, cap 2)."""
-    from engine.standings import results_after_reveal
+    from engine.contests.standings import results_after_reveal
     from question_bank.ids import MemberId
     from scoring.live import LiveScoring
 

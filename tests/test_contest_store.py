@@ -8,16 +8,16 @@ import redis.asyncio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine import messages
-from engine.contest_store import ContestStore, active_key, history_key
-from engine.contests import (
+from engine.contests.store import ContestStore, active_key, history_key
+from engine.core import messages
+from engine.core.contest import (
     Eligibility,
     LiveTiming,
     ScoringRules,
     WindowTiming,
     check_spec,
 )
-from engine.errors import (
+from engine.core.errors import (
     ContestExists,
     ContestInvalid,
     ContestNotFound,

@@ -21,8 +21,8 @@ pytest.importorskip("question_bank.draws")  # contests need it (being written)
 import httpx
 from websockets.asyncio.client import connect
 
-from engine import messages
 from engine.cli.demo import SAMPLE_BANK
+from engine.core import messages
 from question_bank.formats import dumps
 from scoring.redis_server import free_port
 from tests.contest_helpers import make_bank

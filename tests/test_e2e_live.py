@@ -17,9 +17,9 @@ pytest.importorskip("question_bank.draws")  # contests need it (being written)
 
 import redis.asyncio
 
-from engine import messages
-from engine.contest_store import ContestStore
-from engine.contests import LiveTiming, ScoringRules
+from engine.contests.store import ContestStore
+from engine.core import messages
+from engine.core.contest import LiveTiming, ScoringRules
 from question_bank.ids import OrgId
 from question_bank.models import Bank, Question, SingleChoice, TrueFalse
 from tests.contest_helpers import live_spec, make_bank, now_ms, setup_org

@@ -18,9 +18,9 @@ pytest.importorskip("question_bank.draws")  # contests need it (being written)
 
 import redis.asyncio
 
-from engine import messages
-from engine.conductor import conductor_lease_key, read_show
-from engine.show import Phase
+from engine.core import messages
+from engine.core.show import Phase
+from engine.live.conductor import conductor_lease_key, read_show
 from question_bank.ids import ContestId
 from tests.e2e import Member, ServerProcess, settings_for
 from tests.test_e2e_live import create_show, right, wrong

@@ -27,9 +27,9 @@ pytest.importorskip("question_bank.draws")  # contests need it (being written)
 
 import redis.asyncio
 
-from engine import messages
-from engine.contest_store import ContestStore
-from engine.contests import WindowTiming
+from engine.contests.store import ContestStore
+from engine.core import messages
+from engine.core.contest import WindowTiming
 from question_bank.ids import MemberId, OrgId, QuestionId
 from scoring.attempts import Attempts
 from tests.contest_helpers import make_bank, now_ms, setup_org, window_spec

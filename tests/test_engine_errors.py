@@ -4,8 +4,8 @@ import inspect
 
 import pytest
 
-from engine import errors
-from engine.errors import (
+from engine.core import errors
+from engine.core.errors import (
     CLOSE_DESCRIPTIONS,
     ERROR_DESCRIPTIONS,
     AnswerRefused,

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine import lifecycle
-from engine.errors import IllegalTransition
-from engine.lifecycle import EVENTS, MODES, STATES, Event, Mode, State, next_state
+from engine.core import lifecycle
+from engine.core.errors import IllegalTransition
+from engine.core.lifecycle import EVENTS, MODES, STATES, Event, Mode, State, next_state
 
 # The expected table, written out by hand so the test does not read the code's table.
 ALLOWED: dict[Mode, set[tuple[State, Event, State]]] = {

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
-from engine import metrics
+from engine.runtime import metrics
 
 
 def _sample(name: str, labels: dict[str, str] | None = None) -> float:

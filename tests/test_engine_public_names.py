@@ -9,13 +9,13 @@ import pytest
 # E1 modules: endpoint functions of HTTP modules are reached through ``routes``, CLI ``run``
 # functions through ``register``: the rest must be exported.
 E1_MODULES = [
-    "engine.errors",
-    "engine.tokens",
-    "engine.metrics",
-    "engine.lifecycle",
-    "engine.contests",
-    "engine.contest_store",
-    "engine.stats",
+    "engine.core.errors",
+    "engine.directory.tokens",
+    "engine.runtime.metrics",
+    "engine.core.lifecycle",
+    "engine.core.contest",
+    "engine.contests.store",
+    "engine.contests.stats",
     "engine.http.contests",
     "engine.http.public",
     "engine.http.health",
@@ -27,12 +27,12 @@ E1_MODULES = [
 ]
 # Conductor, scheduler and demo modules: every public function or class is exported.
 E3_MODULES = [
-    "engine.lease",
-    "engine.show",
-    "engine.show_messages",
-    "engine.conductor",
-    "engine.scheduler",
-    "engine.background",
+    "engine.runtime.lease",
+    "engine.core.show",
+    "engine.live.show_messages",
+    "engine.live.conductor",
+    "engine.scheduling.scheduler",
+    "engine.scheduling.background",
     "engine.cli.demo",
 ]
 ENTRY_POINTS = {"run", "healthz", "readyz", "metrics_endpoint"}

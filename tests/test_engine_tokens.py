@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.errors import (
+from engine.core.errors import (
     ConfigError,
     TokenExpired,
     TokenForged,
@@ -16,7 +16,7 @@ from engine.errors import (
     TokenNotYetValid,
     TokenWrongContest,
 )
-from engine.tokens import LEEWAY_SECONDS, Member, issue, verify
+from engine.directory.tokens import LEEWAY_SECONDS, Member, issue, verify
 
 SECRET = "s" * 32
 NOW = 1_800_000_000_000

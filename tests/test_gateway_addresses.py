@@ -13,10 +13,10 @@ import redis.asyncio
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from engine import messages as m
-from engine.errors import CloseCode
-from engine.limits import client_address
-from engine.settings import trusted_networks
+from engine.core import messages as m
+from engine.core.errors import CloseCode
+from engine.core.limits import client_address
+from engine.core.settings import trusted_networks
 from tests.gateway_support import (
     client,
     create_contest,

@@ -18,9 +18,9 @@ import msgspec
 import redis.asyncio
 from websockets.asyncio.client import ClientConnection
 
-from engine import messages as m
-from engine.conductor import show_key
-from engine.show import Phase, ShowPlan
+from engine.core import messages as m
+from engine.core.show import Phase, ShowPlan
+from engine.live.conductor import show_key
 from question_bank.draws import DrawRules
 from question_bank.ids import BankId, OptionId, QuestionId
 from question_bank.models import (

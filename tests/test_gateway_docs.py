@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import messages as m
-from engine.errors import CLOSE_DESCRIPTIONS, CloseCode, ErrorCode
+from engine.core import messages as m
+from engine.core.errors import CLOSE_DESCRIPTIONS, CloseCode, ErrorCode
 
 DOC = (Path(__file__).resolve().parent.parent / "docs" / "protocol.md").read_text()
 
@@ -53,7 +53,7 @@ def test_every_close_code_is_documented(code: CloseCode) -> None:
 
 @pytest.mark.parametrize("code", list(CloseCode))
 def test_close_code_meanings_are_the_code_s_own(code: CloseCode) -> None:
-    """The table says what engine.errors says (4005 once claimed every member was closed
+    """The table says what engine.core.errors says (4005 once claimed every member was closed
     while Redis was down; joined members stay and get `unavailable`)."""
     assert f"| {int(code)} | `{code.name}` | {CLOSE_DESCRIPTIONS[code]} |" in DOC
 

@@ -13,8 +13,8 @@ import asyncio
 import pytest
 import redis.asyncio
 
-from engine import messages as m
-from engine.scheduler import Scheduler
+from engine.core import messages as m
+from engine.scheduling.scheduler import Scheduler
 from scoring.attempts import Attempts
 from tests.contest_helpers import now_ms
 from tests.gateway_support import (

@@ -10,13 +10,13 @@ import msgspec
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from engine import messages as m
-from engine.conductor import Conductor
-from engine.contest_store import ContestStore
-from engine.contests import WindowTiming
-from engine.errors import CloseCode
-from engine.presence import members_online
-from engine.show import ShowPlan
+from engine.contests.presence import members_online
+from engine.contests.store import ContestStore
+from engine.core import messages as m
+from engine.core.contest import WindowTiming
+from engine.core.errors import CloseCode
+from engine.core.show import ShowPlan
+from engine.live.conductor import Conductor
 from question_bank.ids import QuestionId
 from scoring.keys import GlobalKeys
 from scoring.live import LiveScoring

@@ -3,7 +3,7 @@
 import msgspec
 import pytest
 
-from engine import messages as m
+from engine.core import messages as m
 
 SERVER_SAMPLES: list[msgspec.Struct] = [
     m.Welcome(

@@ -11,8 +11,8 @@ import asyncio
 
 import redis.asyncio
 
-from engine import messages as m
-from engine.scheduler import Scheduler
+from engine.core import messages as m
+from engine.scheduling.scheduler import Scheduler
 from scoring.finalize import Finalizer
 from tests.contest_helpers import now_ms
 from tests.gateway_support import (

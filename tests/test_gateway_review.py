@@ -14,8 +14,8 @@ import pytest
 import redis.asyncio
 from websockets.exceptions import ConnectionClosed
 
-from engine import messages as m
-from engine.errors import CloseCode
+from engine.core import messages as m
+from engine.core.errors import CloseCode
 from tests.gateway_support import (
     SECRET,
     client,
@@ -130,7 +130,7 @@ async def test_submit_after_the_attempt_was_expired_by_the_sweeper_returns_it_ex
     """docs/protocol.md: a submit after the deadline is answered by ``attempt`` with state
     ``expired``, whether or not the scheduler's sweep closed the attempt first (it used to
     be ``error`` ``attempt_closed`` once the sweep had run, a second after the deadline)."""
-    from engine.contests import WindowTiming
+    from engine.core.contest import WindowTiming
     from scoring.attempts import Attempts
     from tests.contest_helpers import now_ms
 
@@ -167,7 +167,7 @@ async def test_an_answer_that_fails_inside_the_engine_gets_internal_with_its_seq
 ):
     """Every error about an answer carries its ``seq`` (docs/protocol.md, ``error``), the
     unexpected ``internal`` one too, so the app can tell which answer it was."""
-    from engine.handlers import MemberHandlers
+    from engine.gateway.members import MemberHandlers
 
     class Failing(MemberHandlers):
         async def answer(self, joined: Any, request: m.Answer) -> m.Ack:
@@ -247,7 +247,7 @@ async def test_a_prediction_past_the_questions_maximum_is_refused_and_keeps_the_
     nothing); a round without a prediction question keeps none."""
     import msgspec
 
-    from engine.contests import WindowTiming
+    from engine.core.contest import WindowTiming
     from question_bank.models import Prediction
     from tests.contest_helpers import make_bank, now_ms, setup_org
     from tests.gateway_support import ORG
@@ -290,7 +290,7 @@ async def test_a_draft_contest_cannot_be_joined_until_it_is_scheduled(
 ):
     """A draft is not published (the public API hides it too): joining it closes with 4504;
     once the organiser schedules it, the same token joins."""
-    from engine.contest_store import ContestStore
+    from engine.contests.store import ContestStore
     from question_bank.ids import OrgId
     from tests.contest_helpers import live_spec, now_ms, setup_org
     from tests.gateway_support import ORG
@@ -315,7 +315,7 @@ async def test_a_member_who_stops_reading_is_dropped_and_the_others_keep_everyth
     holds unsent per connection (``max_write_buffer``): a member whose app stopped reading
     is dropped at the next sweep (1006, no handshake), and a reading member gets every
     frame and stays."""
-    from engine import metrics
+    from engine.runtime import metrics
     from scoring.keys import GlobalKeys
 
     dropped = metrics.WS_DROPPED.labels("slow_reader")
@@ -367,7 +367,7 @@ def test_refused_frames_echo_their_seq_so_the_app_knows_which_answer_got_no_ack(
     ``seq: null``: the app could not tell which of its answers was dropped."""
     import msgspec
 
-    from engine.session import Send, Session
+    from engine.core.session import Send, Session
     from tests.test_gateway_session import LIMITS, WELCOME
 
     limits = msgspec.structs.replace(

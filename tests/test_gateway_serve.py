@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import redis.asyncio
 
-from engine import messages as m
-from engine.redisconn import running_url
+from engine.core import messages as m
+from engine.runtime.redisconn import running_url
 from scoring.redis_server import free_port
 from tests.gateway_support import SECRET, create_contest, token
 from tests.utils import timeout
@@ -144,8 +144,8 @@ async def test_serve_workers_run_a_live_show_from_the_conductor_process(
 ) -> None:
     """With --workers 2 the show is conducted by a process that holds no sockets: it holds
     the conductor lease, and members on both workers get every question and reveal."""
-    from engine import messages
-    from engine.conductor import conductor_lease_key
+    from engine.core import messages
+    from engine.live.conductor import conductor_lease_key
     from question_bank.ids import ContestId
     from tests.e2e import SECRET as E2E_SECRET
     from tests.e2e import Member, settings_for

@@ -10,8 +10,8 @@ import pytest
 import redis.asyncio
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from engine import messages as m
-from engine.errors import CloseCode
+from engine.core import messages as m
+from engine.core.errors import CloseCode
 from scoring.live import LiveScoring
 from tests.gateway_support import (
     client,
@@ -104,7 +104,7 @@ async def test_unknown_contest_and_bad_path(redis_url, key_prefix, live):
 
 
 async def test_not_eligible_member_is_closed(redis_url, key_prefix, redis_client):
-    from engine.contests import Eligibility
+    from engine.core.contest import Eligibility
 
     contest = await create_contest(
         redis_client, key_prefix, "live", eligibility=Eligibility(provinces=["hue"])

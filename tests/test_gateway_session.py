@@ -5,10 +5,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import messages as m
-from engine.errors import CloseCode, ErrorCode, TokenExpired, TokenForged, TokenWrongContest
-from engine.limits import Limits, TokenBucket
-from engine.session import Authenticate, Close, Dispatch, Send, Session, State
+from engine.core import messages as m
+from engine.core.errors import CloseCode, ErrorCode, TokenExpired, TokenForged, TokenWrongContest
+from engine.core.limits import Limits, TokenBucket
+from engine.core.session import Authenticate, Close, Dispatch, Send, Session, State
 
 LIMITS = Limits(
     messages_per_second=10,

@@ -3,7 +3,7 @@ and go, and keeps scoring objects, draws and question maps for at most CACHE_LIM
 
 from __future__ import annotations
 
-from engine.handlers import CACHE_LIMIT, _keep
+from engine.gateway.members import CACHE_LIMIT, _keep
 
 
 def test_keep_drops_the_oldest_entry_past_the_limit() -> None:

@@ -11,11 +11,11 @@ import msgspec
 import pytest
 import redis.asyncio
 
-from engine.banks import BankStore
+from engine.core.settings import Settings
+from engine.directory.banks import BankStore
+from engine.directory.orgs import OrgStore
 from engine.http.app import create_app
 from engine.http.banks import MAX_UPLOAD_BYTES
-from engine.orgs import OrgStore
-from engine.settings import Settings
 from question_bank.formats import dumps, loads
 from question_bank.ids import OrgId
 from question_bank.models import Bank

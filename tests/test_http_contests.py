@@ -10,9 +10,9 @@ import redis.asyncio
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from engine.contests.presence import publish_counts
+from engine.core.settings import Settings
 from engine.http.app import create_app
-from engine.presence import publish_counts
-from engine.settings import Settings
 from question_bank.ids import MemberId, ProvinceId, QuestionId, UnitId
 from scoring.attempts import Attempts, DrawnQuestion
 from scoring.live import LiveScoring

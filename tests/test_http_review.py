@@ -211,7 +211,7 @@ async def test_concurrent_uploads_of_one_new_bank_id_store_it_once(
     versions 1 and 2): the existence check and the store were separate steps."""
     import asyncio
 
-    from engine.banks import BankStore
+    from engine.directory.banks import BankStore
     from question_bank.formats import dumps
     from question_bank.ids import BankId, OrgId
     from tests.contest_helpers import make_bank
@@ -241,8 +241,8 @@ async def test_bank_store_create_lets_one_of_two_racing_creations_store(
     starts both before either stores) store it once; the other is BankExists."""
     import asyncio
 
-    from engine.banks import BankStore
-    from engine.errors import BankExists
+    from engine.core.errors import BankExists
+    from engine.directory.banks import BankStore
     from question_bank.ids import BankId, OrgId
     from tests.contest_helpers import make_bank
 

@@ -1,12 +1,12 @@
-"""engine.lease on a real Redis: acquire, renew, expiry, takeover, a holder that lost it."""
+"""engine.runtime.lease on a real Redis: acquire, renew, expiry, takeover, a holder that lost it."""
 
 import asyncio
 
 import pytest
 import redis.asyncio
 
-from engine.errors import LeaseLost
-from engine.lease import Lease, new_holder_id
+from engine.core.errors import LeaseLost
+from engine.runtime.lease import Lease, new_holder_id
 from tests.utils import timeout
 
 

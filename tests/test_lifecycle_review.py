@@ -12,13 +12,13 @@ from collections.abc import Awaitable, Callable
 import pytest
 import redis.asyncio
 
-from engine.conductor import Conductor, read_show
-from engine.contest_store import ContestStore
-from engine.contests import Contest, LiveTiming, WindowTiming
-from engine.errors import ContestInvalid, IllegalTransition
-from engine.lifecycle import Event
-from engine.scheduler import Scheduler, show_questions
-from engine.show import Phase, ShowPlan
+from engine.contests.store import ContestStore
+from engine.core.contest import Contest, LiveTiming, WindowTiming
+from engine.core.errors import ContestInvalid, IllegalTransition
+from engine.core.lifecycle import Event
+from engine.core.show import Phase, ShowPlan
+from engine.live.conductor import Conductor, read_show
+from engine.scheduling.scheduler import Scheduler, show_questions
 from question_bank.draws import DrawRules
 from question_bank.ids import ContestId, MemberId, OrgId, ProvinceId, QuestionId, UnitId
 from scoring.attempts import Attempts, DrawnQuestion

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine import messages as m
+from engine.core import messages as m
 from loadtest import member as lm
 from loadtest.swarm import peak_rate, percentile
 

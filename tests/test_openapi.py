@@ -10,11 +10,11 @@ import msgspec
 import redis.asyncio
 from starlette.routing import Route
 
-from engine.contest_store import ContestStore
+from engine.contests.store import ContestStore
+from engine.core.settings import Settings
+from engine.directory.orgs import CENTRAL
 from engine.http import openapi
 from engine.http.app import create_app
-from engine.orgs import CENTRAL
-from engine.settings import Settings
 from question_bank.ids import MemberId, QuestionId
 from scoring.live import LiveScoring
 from tests.contest_helpers import live_spec, now_ms, setup_org

@@ -3,8 +3,8 @@
 import re
 from pathlib import Path
 
-from engine import metrics
-from engine.settings import ENV_PREFIX, Settings
+from engine.core.settings import ENV_PREFIX, Settings
+from engine.runtime import metrics
 
 DOC = (Path(__file__).parent.parent / "docs" / "operations.md").read_text(encoding="utf-8")
 

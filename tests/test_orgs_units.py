@@ -1,4 +1,4 @@
-"""engine.orgs (organisations, API keys) and engine.units against a real Redis."""
+"""engine.directory.orgs (organisations, API keys) and engine.directory.units on a real Redis."""
 
 import hashlib
 import json
@@ -6,15 +6,15 @@ import json
 import pytest
 import redis.asyncio
 
-from engine.errors import OrgExists, OrgNotFound, UnitsInvalid
-from engine.orgs import (
+from engine.core.errors import OrgExists, OrgNotFound, UnitsInvalid
+from engine.directory.orgs import (
     KEY_PREFIX,
     Organisation,
     OrgStore,
     fingerprint,
     parse_api_keys,
 )
-from engine.units import MAX_MEMBERS, Unit, import_units, load_units, parse_units
+from engine.directory.units import MAX_MEMBERS, Unit, import_units, load_units, parse_units
 from question_bank.ids import OrgId, ProvinceId, UnitId
 
 

@@ -12,11 +12,11 @@ import pytest
 import redis.asyncio
 from websockets.exceptions import ConnectionClosed
 
-from engine import messages as m
-from engine.errors import CloseCode
+from engine.core import messages as m
+from engine.core.errors import CloseCode
+from engine.core.settings import Settings
+from engine.directory.orgs import OrgStore
 from engine.http.app import create_app
-from engine.orgs import OrgStore
-from engine.settings import Settings
 from question_bank.ids import OrgId
 from scoring.keys import GlobalKeys
 from scoring.redis_server import RedisServer

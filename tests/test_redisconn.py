@@ -1,13 +1,19 @@
-"""engine.redisconn: an explicit URL, or the embedded redis-server of a data folder."""
+"""engine.runtime.redisconn: an explicit URL, or the embedded redis-server of a data folder."""
 
 import json
 from pathlib import Path
 
 import redis
 
-from engine import redisconn
-from engine.redisconn import STATE_FILE, async_client, running_url, stop_embedded, sync_client
-from engine.settings import Settings
+from engine.core.settings import Settings
+from engine.runtime import redisconn
+from engine.runtime.redisconn import (
+    STATE_FILE,
+    async_client,
+    running_url,
+    stop_embedded,
+    sync_client,
+)
 
 
 def test_explicit_url_is_used_as_is(redis_url: str, tmp_path: Path) -> None:

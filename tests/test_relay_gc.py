@@ -13,7 +13,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 
-from engine.relay import Relay
+from engine.gateway.relay import Relay
 from question_bank.ids import ContestId
 from tests.utils import timeout
 

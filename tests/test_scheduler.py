@@ -1,4 +1,4 @@
-"""engine.scheduler on a real Redis: timed transitions under one lease, catching up, plans."""
+"""engine.scheduling.scheduler on a real Redis: timed transitions under a lease, catch-up, plans."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import asyncio
 import pytest
 import redis.asyncio
 
-from engine.contest_store import ContestStore
-from engine.contests import LiveTiming, WindowTiming
-from engine.scheduler import Scheduler, live_plan, show_questions
+from engine.contests.store import ContestStore
+from engine.core.contest import LiveTiming, WindowTiming
+from engine.scheduling.scheduler import Scheduler, live_plan, show_questions
 from question_bank.draws import DrawRules
 from question_bank.ids import ContestId, OrgId, QuestionId
 from question_bank.models import SingleChoice
@@ -125,8 +125,8 @@ async def test_a_shows_reveals_are_in_words_of_its_banks_language(
 ) -> None:
     """The scheduler's conductor writes ``correct_text`` in the bank's language, numbers as
     written: an English bank's true/false says ``True``, a numeric answer ``3143``."""
-    from engine import messages
-    from engine.contests import ScoringRules
+    from engine.core import messages
+    from engine.core.contest import ScoringRules
     from question_bank.ids import BankId
     from question_bank.models import Bank, Numeric, NumericAnswer, TrueFalse
 
@@ -177,8 +177,8 @@ async def test_a_shows_reveals_are_in_words_of_its_banks_language(
 
 
 def test_next_due_wakes_for_starts_and_closes_never_spins() -> None:
-    from engine.contests import Contest
-    from engine.scheduler import next_due_ms
+    from engine.core.contest import Contest
+    from engine.scheduling.scheduler import next_due_ms
     from question_bank.ids import BankId
 
     def contest(state: str, mode: str, at: int, closes: int = 0) -> Contest:

@@ -37,12 +37,12 @@ pytest.importorskip("question_bank.draws")  # contests need it
 
 import redis.asyncio
 
-from engine import messages
-from engine.conductor import conductor_lease_key
-from engine.contest_store import ContestStore
-from engine.contests import LiveTiming, ScoringRules
-from engine.redisconn import STATE_FILE, running_url, stop_embedded
-from engine.settings import Settings
+from engine.contests.store import ContestStore
+from engine.core import messages
+from engine.core.contest import LiveTiming, ScoringRules
+from engine.core.settings import Settings
+from engine.live.conductor import conductor_lease_key
+from engine.runtime.redisconn import STATE_FILE, running_url, stop_embedded
 from question_bank.draws import DrawRules
 from question_bank.ids import OrgId
 from question_bank.models import Bank

@@ -1,10 +1,10 @@
-"""engine.show: the live show's phase logic, without I/O."""
+"""engine.core.show: the live show's phase logic, without I/O."""
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.show import (
+from engine.core.show import (
     CloseQuestion,
     EndShow,
     OpenQuestion,

@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; each subcommand sets ``func(args) -> exit code``."""
-    from ..errors import ConfigError
+    from engine.core.errors import ConfigError
 
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -1,8 +1,8 @@
 """What the ``contest`` subcommands share: Redis options, error printing, tables.
 
 Every subcommand that touches Redis takes ``--redis-url``, ``--data-dir`` and
-``--key-prefix`` (defaults from ``CONTEST_*`` variables, see :class:`engine.settings.Settings`)
-and gets its client from :func:`engine.redisconn.async_client`: the URL if given, else the
+``--key-prefix`` (defaults from ``CONTEST_*`` variables, see :class:`engine.core.settings.Settings`)
+and gets its client from :func:`engine.runtime.redisconn.async_client`: the URL if given, else the
 data folder's embedded redis-server.
 """
 
@@ -20,12 +20,11 @@ import msgspec
 import redis
 import redis.asyncio
 
+from engine.core.errors import ConfigError, EngineError, UnitsInvalid
+from engine.core.settings import ENV_PREFIX, Settings
+from engine.runtime.redisconn import async_client
 from question_bank.errors import BankInvalid, QuestionBankError
 from scoring.errors import ScoringError
-
-from ..errors import ConfigError, EngineError, UnitsInvalid
-from ..redisconn import async_client
-from ..settings import ENV_PREFIX, Settings
 
 __all__ = [
     "add_redis_options",

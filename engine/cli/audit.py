@@ -20,12 +20,11 @@ from typing import Any
 import msgspec
 import redis.asyncio
 
+from engine.cli._common import add_redis_options, run_with_redis
+from engine.contests.store import ContestStore
+from engine.core.settings import Settings
 from question_bank.ids import ContestId
 from scoring import audit
-
-from ..contest_store import ContestStore
-from ..settings import Settings
-from ._common import add_redis_options, run_with_redis
 
 __all__ = ["register"]
 

@@ -40,16 +40,15 @@ from typing import Any
 import msgspec
 import redis.asyncio
 
+from engine.cli._common import add_redis_options, fail, print_table, run_with_redis
+from engine.core.settings import Settings
+from engine.directory.banks import BankStore, check_bank_id
+from engine.directory.orgs import CENTRAL, OrgStore
 from question_bank.errors import BankInvalid, Problem, QuestionBankError
 from question_bank.formats import FORMATS, INPUT_FORMATS, dumps, load_bank_file
 from question_bank.formats.xlsx import template
 from question_bank.ids import BankId, OrgId
 from question_bank.models import DIFFICULTIES, Bank
-
-from ..banks import BankStore, check_bank_id
-from ..orgs import CENTRAL, OrgStore
-from ..settings import Settings
-from ._common import add_redis_options, fail, print_table, run_with_redis
 
 __all__ = ["input_format", "register", "show_tables"]
 

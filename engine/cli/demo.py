@@ -32,16 +32,15 @@ import msgspec
 import redis.asyncio
 
 import question_bank
+from engine.cli._common import fail, load_settings, log_to_stderr, say
+from engine.cli.bank import input_format
+from engine.cli.serve import ServeInfo, add_serve_options, serve
+from engine.core.settings import Settings
 from question_bank.draws import DrawRules, check_rules
 from question_bank.errors import QuestionBankError
 from question_bank.formats import load_file
 from question_bank.ids import ContestId, OrgId, QuestionId
 from question_bank.models import Bank, Prediction
-
-from ..settings import Settings
-from ._common import fail, load_settings, log_to_stderr, say
-from .bank import input_format
-from .serve import ServeInfo, add_serve_options, serve
 
 __all__ = ["SAMPLE_BANK", "DemoInfo", "DemoMember", "register", "render", "set_up"]
 
@@ -101,16 +100,15 @@ async def set_up(
 ) -> DemoInfo:
     """Store *bank* (a file to load, or a loaded bank; default the sample) and create the
     two contests and the tokens (see the module)."""
+    from engine.core.contest import ContestSpec, LiveTiming, ScoringRules, WindowTiming
+    from engine.directory import tokens
+    from engine.directory.banks import BankStore
+    from engine.directory.orgs import OrgStore
     from question_bank.draws import DrawRules
-
-    from .. import tokens
-    from ..banks import BankStore
-    from ..contests import ContestSpec, LiveTiming, ScoringRules, WindowTiming
-    from ..orgs import OrgStore
 
     client = redis.asyncio.Redis.from_url(redis_url)
     try:
-        from ..contest_store import ContestStore
+        from engine.contests.store import ContestStore
 
         orgs = OrgStore(client, settings.key_prefix)
         await orgs.ensure(ORG)

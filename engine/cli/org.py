@@ -12,7 +12,7 @@
 
 All take the Redis options ``--redis-url``, ``--data-dir``, ``--key-prefix``. A provincial
 organisation's province defaults to its id. The units file format is described in
-:mod:`engine.units` (CSV: ``id,name,province,members``).
+:mod:`engine.directory.units` (CSV: ``id,name,province,members``).
 """
 
 from __future__ import annotations
@@ -23,13 +23,12 @@ from typing import Any
 
 import redis.asyncio
 
+from engine.cli._common import add_redis_options, fail, print_table, run_with_redis
+from engine.core.errors import UnitsInvalid
+from engine.core.settings import Settings
+from engine.directory.orgs import Organisation, OrgStore, fingerprint
+from engine.directory.units import import_units, load_units, parse_units
 from question_bank.ids import OrgId, ProvinceId
-
-from ..errors import UnitsInvalid
-from ..orgs import Organisation, OrgStore, fingerprint
-from ..settings import Settings
-from ..units import import_units, load_units, parse_units
-from ._common import add_redis_options, fail, print_table, run_with_redis
 
 __all__ = ["register"]
 

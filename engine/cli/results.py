@@ -19,13 +19,12 @@ from typing import Any
 
 import redis.asyncio
 
+from engine.cli._common import add_redis_options, print_table, run_with_redis
+from engine.contests.store import ContestStore
+from engine.core.settings import Settings
 from question_bank.ids import ContestId
 from scoring.export import export, rows
 from scoring.leaderboard import Leaderboard
-
-from ..contest_store import ContestStore
-from ..settings import Settings
-from ._common import add_redis_options, print_table, run_with_redis
 
 __all__ = ["register"]
 

@@ -10,12 +10,12 @@
   be free and Redis must answer; Redis's persistence settings are logged
   (:mod:`scoring.durability`).
 * Redis: ``--redis-url`` (or ``CONTEST_REDIS_URL``); without one an embedded redis-server
-  is started with AOF in ``--data-dir`` (:mod:`engine.redisconn`), restarted on its AOF
+  is started with AOF in ``--data-dir`` (:mod:`engine.runtime.redisconn`), restarted on its AOF
   if it dies, and stopped on exit.
 * Workers: each is a process with its own event loop (uvloop when installed), its own
   listening sockets bound with ``SO_REUSEPORT`` to the same WebSocket port and the same
   HTTP port (the kernel spreads new connections over them), its own Redis connections,
-  a :class:`~engine.gateway.Gateway` and the HTTP API (Starlette under uvicorn).
+  a :class:`~engine.gateway.server.Gateway` and the HTTP API (Starlette under uvicorn).
 * The background loops (scheduler, live-show conductors; their leases in Redis make
   exactly one process active per contest) run in one more process with no sockets
   (``conductor_process``, the default), so a show's clock and lease renewals never queue
@@ -54,15 +54,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
-from ..settings import DEV_TOKEN_SECRET, ENV_PREFIX, Settings
-from ._common import fail, load_settings, log_to_stderr, say
-from .supervise import Children, RedisKeeper
+from engine.cli._common import fail, load_settings, log_to_stderr, say
+from engine.cli.supervise import Children, RedisKeeper
+from engine.core.settings import DEV_TOKEN_SECRET, ENV_PREFIX, Settings
 
 __all__ = ["ServeInfo", "bind_reuseport", "redacted", "register", "run_worker", "serve"]
 
 log = logging.getLogger("engine.serve")
 
-BACKGROUND_MODULES = ("engine.background",)
+BACKGROUND_MODULES = ("engine.scheduling.background",)
 """Modules with ``async def run(settings, redis_client, stop: asyncio.Event)``: the
 conductor and scheduler loops every worker runs (skipped if the module does not exist)."""
 
@@ -137,8 +137,8 @@ async def run_worker(
     import redis.asyncio
     import uvicorn
 
-    from ..gateway import Gateway
-    from ..http.app import create_app
+    from engine.gateway.server import Gateway
+    from engine.http.app import create_app
 
     # A blocking pool: a storm of joins waits for a free connection instead of failing
     # with MaxConnectionsError (which members would see as "unavailable").
@@ -285,7 +285,7 @@ def serve(
     """Serve until SIGINT/SIGTERM. *on_ready* runs once everything listens (``contest demo``
     uses it to load data and print URLs); it may be a coroutine function. *demo* allows
     the development token secret anywhere (:func:`_dev_secret_problem`)."""
-    from .. import redisconn
+    from engine.runtime import redisconn
 
     if settings.workers < 1:
         return fail(f"workers must be at least 1, not {settings.workers}")

@@ -6,7 +6,7 @@
 * :class:`Children`: the worker processes (``gateway-N``) and the conductor process, each
   restarted alone when it dies; the others keep serving. A restarted gateway binds the same
   ports (``SO_REUSEPORT``); a restarted conductor process takes its shows over once the
-  dead one's leases expire (:mod:`engine.lease`).
+  dead one's leases expire (:mod:`engine.runtime.lease`).
 * :class:`RedisKeeper`: a thread watching the embedded redis-server; when it dies it is
   started again on the same port and folder, so it reads its AOF back, and every
   process's clients reconnect to it.
@@ -26,10 +26,9 @@ from collections.abc import Callable
 from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import Any
 
+from engine.core.settings import Settings
+from engine.runtime.redisconn import restart_embedded
 from scoring.redis_server import RedisServer
-
-from ..redisconn import restart_embedded
-from ..settings import Settings
 
 __all__ = ["Backoff", "Children", "RedisKeeper", "how_it_ended"]
 

@@ -6,7 +6,7 @@
     contest token --contest C --count K [--member-prefix m] [--province P1,P2] [--unit U1,U2]
                   [--json]
 
-The tokens are the HS256 JWTs the member app's backend would issue (:mod:`engine.tokens`),
+The tokens are the HS256 JWTs the member app's backend would issue (:mod:`engine.directory.tokens`),
 signed with ``--secret`` or ``$CONTEST_TOKEN_SECRET`` (the engine's ``token_secret``).
 
 One token prints the token alone. ``--count K`` issues K tokens for members
@@ -26,9 +26,9 @@ from typing import Any
 
 import msgspec
 
-from ..errors import ConfigError
-from ..tokens import DEFAULT_TTL_SECONDS, issue
-from ._common import load_settings
+from engine.cli._common import load_settings
+from engine.core.errors import ConfigError
+from engine.directory.tokens import DEFAULT_TTL_SECONDS, issue
 
 __all__ = ["DEFAULT_PROVINCES", "MemberRow", "members", "register"]
 

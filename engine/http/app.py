@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
-from ..settings import Settings
+from engine.core.settings import Settings
 
 __all__ = ["ROUTE_MODULES", "create_app"]
 
@@ -41,8 +41,8 @@ def _collect_routes() -> list[BaseRoute]:
 
 def create_app(settings: Settings, redis_client: redis.asyncio.Redis) -> Starlette:
     """The HTTP application over *redis_client*, configured by *settings*."""
-    from .errors import install_error_handlers
-    from .health import HttpMetrics
+    from engine.http.errors import install_error_handlers
+    from engine.http.health import HttpMetrics
 
     app = Starlette(routes=_collect_routes(), middleware=[Middleware(HttpMetrics)])
     app.state.settings = settings

@@ -7,11 +7,11 @@ Organiser endpoints call :func:`require_org` first::
 
 The request must carry ``Authorization: Bearer <key>`` with a key created by
 ``contest key create ORG`` (or installed from ``Settings.api_keys``). A missing, malformed,
-unknown or revoked key raises :class:`engine.errors.Unauthorized`, which the app's error
+unknown or revoked key raises :class:`engine.core.errors.Unauthorized`, which the app's error
 handlers turn into a 401 JSON error with a ``WWW-Authenticate: Bearer`` header.
 
 Keys listed in ``Settings.api_keys`` (``org:key,...``) are installed in Redis on the first
-organiser request the app serves (:meth:`engine.orgs.OrgStore.bootstrap`), so they work
+organiser request the app serves (:meth:`engine.directory.orgs.OrgStore.bootstrap`), so they work
 however the app is started. Keys are looked up in Redis (``app.state.redis``, prefix
 ``app.state.settings.key_prefix``) on every request, so a revoked key stops working at once
 on every process. If Redis lost its data (FLUSHALL, or restarted without its AOF), a key
@@ -24,10 +24,9 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
+from engine.core.errors import Unauthorized
+from engine.directory.orgs import OrgStore, parse_api_keys
 from question_bank.ids import OrgId
-
-from ..errors import Unauthorized
-from ..orgs import OrgStore, parse_api_keys
 
 __all__ = ["bearer_key", "require_org"]
 

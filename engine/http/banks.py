@@ -29,7 +29,7 @@ file. A bank with problems is refused with 422 and every problem located as the 
 locates it (``file``, ``line``, ``question``, ``field``). Questions the engine cannot run
 (a Moodle essay or matching question) are left out and listed in the answer's
 ``warnings``; ``?strict=true`` refuses the bank instead (422, as problems). The file is
-parsed and validated in a worker process (:class:`~engine.banks.BankWorkers`), never on
+parsed and validated in a worker process (:class:`~engine.directory.banks.BankWorkers`), never on
 the event loop that also serves members.
 
 Export (``GET ?format=F``) answers the file itself, with ``X-Bank-Warnings: N`` counting
@@ -48,15 +48,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from engine.core.errors import BadMessage
+from engine.directory.banks import BankStore, BankSummary, BankWorkers, Prepared, check_bank_id
+from engine.http.auth import require_org
 from question_bank.errors import BankInvalid, Location, Problem, UnsupportedFormat
 from question_bank.formats import FORMATS, INPUT_FORMATS, detect_format, format_module
 from question_bank.formats.xlsx import template
 from question_bank.ids import BankId
 from question_bank.text import id_from_name
-
-from ..banks import BankStore, BankSummary, BankWorkers, Prepared, check_bank_id
-from ..errors import BadMessage
-from .auth import require_org
 
 __all__ = [
     "CONTENT_TYPES",

@@ -14,13 +14,12 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from engine.contests.store import ContestStore
+from engine.core.contest import Contest
+from engine.core.errors import BadMessage
+from engine.http.common import json_response
 from question_bank.ids import MemberId
 from scoring.leaderboard import Leaderboard, Standing
-
-from ..contest_store import ContestStore
-from ..contests import Contest
-from ..errors import BadMessage
-from .common import json_response
 
 __all__ = ["BoardAnswer", "BoardQuery", "board_response", "leaderboard_query"]
 

@@ -6,10 +6,10 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .. import lifecycle
-from ..contest_store import ContestStore
-from ..errors import BadMessage
-from ..lifecycle import State
+from engine.contests.store import ContestStore
+from engine.core import lifecycle
+from engine.core.errors import BadMessage
+from engine.core.lifecycle import State
 
 __all__ = ["INT64", "dotted", "json_response", "out_of_range", "state_param", "store_of"]
 

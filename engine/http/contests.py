@@ -35,19 +35,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from engine.contests import stats
+from engine.contests.store import ContestStore
+from engine.core import lifecycle
+from engine.core.contest import Contest, ContestSpec
+from engine.core.errors import BadMessage, ContestConflict, ContestInvalid, ErrorCode
+from engine.core.lifecycle import Event
+from engine.http.auth import require_org
+from engine.http.boards import board_response, leaderboard_query
+from engine.http.common import INT64, dotted, json_response, out_of_range, state_param, store_of
+from engine.live.conductor import read_show
 from question_bank.ids import ContestId, OrgId
 from scoring.export import export
 from scoring.units import unit_stats
-
-from .. import lifecycle, stats
-from ..conductor import read_show
-from ..contest_store import ContestStore
-from ..contests import Contest, ContestSpec
-from ..errors import BadMessage, ContestConflict, ContestInvalid, ErrorCode
-from ..lifecycle import Event
-from .auth import require_org
-from .boards import board_response, leaderboard_query
-from .common import INT64, dotted, json_response, out_of_range, state_param, store_of
 
 __all__ = ["ACTIONS", "MAX_BODY_BYTES", "routes"]
 

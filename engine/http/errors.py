@@ -15,10 +15,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 
+from engine.core.errors import BackendError, IllegalTransition, PeerError
 from question_bank.errors import BankInvalid, BankNotFound, QuestionBankError, UnsupportedFormat
 from scoring.errors import RedisUnavailable
-
-from ..errors import BackendError, IllegalTransition, PeerError
 
 __all__ = ["error_response", "install_error_handlers"]
 

@@ -5,7 +5,7 @@
 ``GET /readyz``     200 ``{"status": "ready", "redis_ms": 0.4}`` when Redis answers a PING
                     within :data:`READY_TIMEOUT` seconds, else 503 ``unavailable``
 ``GET /metrics``    Prometheus text exposition of every ``contest_*`` metric
-                    (:mod:`engine.metrics`) plus the process collectors
+                    (:mod:`engine.runtime.metrics`) plus the process collectors
 ==================  =====================================================================
 
 None of them needs an API key: put them behind the deployment's own network rules.
@@ -21,8 +21,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .. import metrics
-from .errors import error_response
+from engine.http.errors import error_response
+from engine.runtime import metrics
 
 __all__ = ["READY_TIMEOUT", "HttpMetrics", "routes"]
 
@@ -51,7 +51,8 @@ async def metrics_endpoint(request: Request) -> Response:
 
 class HttpMetrics:
     """ASGI middleware: counts requests by method, route template and status, and times
-    them by route (:data:`engine.metrics.HTTP_REQUESTS`, :data:`~engine.metrics.HTTP_SECONDS`).
+    them by route (:data:`engine.runtime.metrics.HTTP_REQUESTS`,
+    :data:`~engine.runtime.metrics.HTTP_SECONDS`).
     The route is the path template (``/api/contests/{id}``), never the raw path, so ids do
     not become label values; unmatched paths count as ``unmatched``."""
 

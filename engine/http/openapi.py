@@ -15,18 +15,17 @@ from typing import Any
 import msgspec
 import yaml
 
+from engine.contests.stats import ContestStats
+from engine.core.contest import Contest, ContestSpec
+from engine.core.errors import ErrorCode
+from engine.directory.banks import BankSummary
+from engine.http.banks import TEMPLATE_TYPES, Uploaded
+from engine.http.boards import BoardAnswer
+from engine.http.contests import ACTIONS
+from engine.http.public import PublicContest
 from question_bank.models import Bank
 from scoring.export import ExportRow
 from scoring.units import UnitStats
-
-from ..banks import BankSummary
-from ..contests import Contest, ContestSpec
-from ..errors import ErrorCode
-from ..stats import ContestStats
-from .banks import TEMPLATE_TYPES, Uploaded
-from .boards import BoardAnswer
-from .contests import ACTIONS
-from .public import PublicContest
 
 __all__ = ["ENDPOINTS", "Endpoint", "render", "spec"]
 

@@ -19,14 +19,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from engine.core import lifecycle
+from engine.core.contest import Contest
+from engine.core.errors import ContestNotFound
+from engine.core.lifecycle import Mode
+from engine.http.boards import board_response, leaderboard_query
+from engine.http.common import json_response, state_param, store_of
 from question_bank.ids import ContestId, OrgId, ProvinceId, QuestionId, UnitId
-
-from .. import lifecycle
-from ..contests import Contest
-from ..errors import ContestNotFound
-from ..lifecycle import Mode
-from .boards import board_response, leaderboard_query
-from .common import json_response, state_param, store_of
 
 __all__ = ["PublicContest", "public_view", "routes"]
 

@@ -1,0 +1,238 @@
+"""Relay: contest broadcasts from Redis pub/sub to this process's member sockets.
+
+Whoever publishes an event every member must see (the conductor: question released,
+reveal, leaderboard; the scheduler: state changes) encodes it once as an
+:mod:`engine.core.messages` server message and publishes the bytes on
+``GlobalKeys.channel(contest)``. Every gateway process runs one :class:`Relay`: one Redis
+connection pattern-subscribed to every contest's channel, which hands each frame *as is*
+to :func:`websockets.asyncio.server.broadcast` over the contest's local sockets. Broadcast
+writes the one encoded frame to each socket's buffer without awaiting any of them, so a
+slow member never delays the others (websockets ``docs/topics/broadcast.rst``). The
+cyclic garbage collector is paused for the write loop, so a collection over a gateway's
+many objects never lands between the first and the last member.
+
+After the write, the relay peeks at the frame's ``type`` (a two-field decode, not the whole
+message) and calls the ``after`` hook with it, so the gateway can follow a reveal with
+each member's own points and rank, or a close with each member's final standing.
+
+Notices are for some members only, so they are never broadcast: the same connection is
+subscribed to every contest's notice channel (``GlobalKeys.notices``) and hands each
+decoded :class:`AttemptsExpired` to the ``notice`` hook, which finds the members concerned
+among this process's sockets. The scheduler publishes one whenever its sweep expires
+window attempts (:func:`expire_attempts`), so a member connected to any gateway process
+gets their attempt's ``expired`` state at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from typing import Any
+
+import msgspec
+import redis.asyncio
+from websockets.asyncio.server import ServerConnection, broadcast
+
+from engine.runtime.counters import child
+from engine.runtime.metrics import BROADCAST_RECIPIENTS, BROADCAST_SECONDS, MESSAGES_OUT
+from question_bank.ids import ContestId, MemberId
+from scoring.attempts import Attempts
+from scoring.keys import GlobalKeys
+
+__all__ = ["AttemptsExpired", "Peek", "Relay", "contest_of_channel", "expire_attempts"]
+
+log = logging.getLogger(__name__)
+
+
+class Peek(msgspec.Struct):
+    """The two fields of a broadcast frame the relay reads."""
+
+    type: str = ""
+    sent_at: int = 0
+
+
+_peek = msgspec.json.Decoder(Peek).decode
+
+AfterHook = Callable[[ContestId, Peek, bytes], Coroutine[Any, Any, None]]
+
+
+class AttemptsExpired(msgspec.Struct, frozen=True):
+    """Notice: the server expired these window attempts (member, attempt number)."""
+
+    expired: list[tuple[MemberId, int]]
+
+
+_notice = msgspec.json.Decoder(AttemptsExpired).decode
+_encode_notice = msgspec.json.Encoder().encode
+
+NoticeHook = Callable[[ContestId, AttemptsExpired], Coroutine[Any, Any, None]]
+
+
+async def expire_attempts(client: redis.asyncio.Redis, contest: ContestId, prefix: str) -> int:
+    """Close the contest's window attempts past their deadline (the sweep,
+    :meth:`scoring.attempts.Attempts.close_due`) and publish the ones closed on the
+    contest's notice channel, so their members' gateways tell them. Returns how many."""
+    closed = await Attempts(client, contest, prefix=prefix).close_due()
+    if closed:
+        notice = _encode_notice(AttemptsExpired(expired=closed))
+        await client.publish(GlobalKeys(prefix).notices(contest), notice)
+    return len(closed)
+
+
+def contest_of_channel(channel: str) -> ContestId | None:
+    """The contest id inside a channel name ``P:events:{C}``."""
+    start = channel.find("{")
+    end = channel.rfind("}")
+    if start < 0 or end <= start:
+        return None
+    return ContestId(channel[start + 1 : end])
+
+
+class Relay:
+    """Subscribes to every contest's channel and broadcasts each frame to local sockets.
+
+    *rooms* maps a contest to the set of its joined members' connections in this process
+    (the gateway owns and updates it); *clock* gives the server time in ms.
+    """
+
+    def __init__(
+        self,
+        redis_client: redis.asyncio.Redis,
+        rooms: Mapping[ContestId, Iterable[ServerConnection]],
+        *,
+        prefix: str,
+        clock: Callable[[], int],
+        after: AfterHook | None = None,
+        follow: frozenset[str] = frozenset({"reveal", "state"}),
+        resubscribed: Callable[[], Coroutine[Any, Any, None]] | None = None,
+        notice: NoticeHook | None = None,
+    ) -> None:
+        self.redis = redis_client
+        self.rooms = rooms
+        self.pattern = GlobalKeys(prefix).channel(ContestId("*"))
+        self.notice_pattern = GlobalKeys(prefix).notices(ContestId("*"))
+        self.notice = notice
+        """Called with each notice (for some members only: never broadcast)."""
+        self.clock = clock
+        self.after = after
+        self.follow = follow
+        self.resubscribed = resubscribed
+        """Called after a lost subscription is back: broadcasts in between were missed."""
+        """Message types that call *after* (others are only relayed)."""
+        self.ready = asyncio.Event()
+        self.subscriptions = 0
+        """Times the relay has (re)subscribed: 1 after start, more after lost connections."""
+        self._task: asyncio.Task[None] | None = None
+        self._followups: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="relay")
+        await self.ready.wait()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for task in list(self._followups):
+            task.cancel()
+        if self._followups:
+            await asyncio.gather(*self._followups, return_exceptions=True)
+
+    async def _run(self) -> None:
+        # Reconnect with a back-off if Redis goes away; broadcasts published meanwhile
+        # are lost for this process's members, who get their state back on resume.
+        delay = 0.1
+        while True:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.psubscribe(self.pattern, self.notice_pattern)
+                self.subscriptions += 1
+                self.ready.set()
+                if self.subscriptions > 1 and self.resubscribed is not None:
+                    task = asyncio.create_task(self.resubscribed())
+                    self._followups.add(task)
+                    task.add_done_callback(self._followups.discard)
+                delay = 0.1
+                notices = self.notice_pattern.encode()
+                async for message in pubsub.listen():
+                    if message["type"] != "pmessage":
+                        continue
+                    if message["pattern"] in (notices, self.notice_pattern):
+                        self.hand_notice(message["channel"], message["data"])
+                    else:
+                        self.deliver(message["channel"], message["data"])
+            except asyncio.CancelledError:
+                raise
+            except (redis.RedisError, OSError) as exc:
+                log.warning("relay lost Redis (%s); resubscribing in %.1fs", exc, delay)
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    def hand_notice(self, channel: bytes | str, data: bytes | str) -> bool:
+        """Hand one notice to the ``notice`` hook (as a task); False if it was dropped (not
+        on a contest's channel, not a notice, or no hook)."""
+        name = channel.decode() if isinstance(channel, bytes) else channel
+        contest = contest_of_channel(name)
+        if contest is None or self.notice is None:
+            return False
+        try:
+            notice = _notice(data)
+        except msgspec.MsgspecError:
+            log.warning("dropped a notice on %s that is not one", name)
+            return False
+        task = asyncio.create_task(self.notice(contest, notice))
+        self._followups.add(task)
+        task.add_done_callback(self._followups.discard)
+        return True
+
+    def deliver(self, channel: bytes | str, data: bytes | str) -> int | None:
+        """Broadcast one published frame to the contest's local sockets (no awaiting).
+
+        Returns how many sockets it was written to, or ``None`` if it was dropped: not on a
+        contest's channel, or not a JSON object (so never a server message)."""
+        name = channel.decode() if isinstance(channel, bytes) else channel
+        contest = contest_of_channel(name)
+        if contest is None:
+            return None
+        frame = data.encode() if isinstance(data, str) else data
+        conns = self.rooms.get(contest)
+        try:
+            peek = _peek(frame)
+        except msgspec.MsgspecError:
+            log.warning("dropped a broadcast on %s that is not a server message", name)
+            return None
+        count = 0
+        if conns:
+            # No garbage collection in the middle of the write loop: with thousands of
+            # members a full collection takes hundreds of ms and would hold up every
+            # member after it. A collection that is due runs right after the last write.
+            collecting = gc.isenabled()
+            gc.disable()
+            try:
+                conns = list(conns)
+                count = len(conns)
+                broadcast(conns, frame, text=True)
+            finally:
+                if collecting:
+                    gc.enable()
+        kind = peek.type or "unknown"
+        if count:
+            child(BROADCAST_RECIPIENTS, kind).inc(count)
+            child(MESSAGES_OUT, kind).inc(count)
+        if peek.sent_at:
+            child(BROADCAST_SECONDS, kind).observe(max(0, self.clock() - peek.sent_at) / 1000)
+        if self.after is not None and kind in self.follow:
+            task = asyncio.create_task(self.after(contest, peek, frame))
+            self._followups.add(task)
+            task.add_done_callback(self._followups.discard)
+        return count
