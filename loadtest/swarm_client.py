@@ -85,7 +85,9 @@ class ClientReport:
     """Question frames received again for a question this member already had."""
     errors: list[str] = field(default_factory=list)
     frames: dict[str, int] = field(default_factory=dict)
-    """Message type -> text frames received (all members of this process)."""
+    """Message type -> text frames received (all members of this process), each member's
+    up to its first ``closed`` (what follows, e.g. the standing again at finalize, arrives
+    while the process is already closing its sockets)."""
     frame_bytes: dict[str, int] = field(default_factory=dict)
     """Message type -> payload bytes of those frames."""
     play_cpu_s: float = 0.0
@@ -146,7 +148,7 @@ class _Member(WSListener):
             payload = frame.get_payload_as_memoryview()
             tag = frame_type(payload)
             report = self.report
-            if report is not None:
+            if report is not None and not self.done:  # the show, up to its closing standing
                 report.frames[tag] = report.frames.get(tag, 0) + 1
                 report.frame_bytes[tag] = report.frame_bytes.get(tag, 0) + len(payload)
             if self.joined and tag not in _DECODED and tag != "?":
