@@ -12,7 +12,12 @@ Measurements (all on this machine's clock, which the gateway shares, so no offse
 * connect: connect start -> ``welcome`` (ms);
 * per question, per member: delivery delay ``receipt - sent_at`` of the ``question`` frame;
 * per answer: ``answer`` sent -> ``ack`` received (ms), and whether it was accepted;
-* the (member, question) pairs the server acknowledged as accepted.
+* the (member, question) pairs the server acknowledged as accepted;
+* frames and bytes received, by message type (what the server sent).
+
+To stay cheap beside the servers it measures, a member reads a frame's type from its first
+bytes (msgspec writes the ``type`` tag first) and decodes only the frames it acts on:
+``welcome``, ``question``, ``ack`` and ``closed``; the rest are only counted.
 """
 
 from __future__ import annotations
@@ -79,6 +84,29 @@ class ClientReport:
     repeated: int = 0
     """Question frames received again for a question this member already had."""
     errors: list[str] = field(default_factory=list)
+    frames: dict[str, int] = field(default_factory=dict)
+    """Message type -> text frames received (all members of this process), each member's
+    up to its first ``closed`` (what follows, e.g. the standing again at finalize, arrives
+    while the process is already closing its sockets)."""
+    frame_bytes: dict[str, int] = field(default_factory=dict)
+    """Message type -> payload bytes of those frames."""
+    play_cpu_s: float = 0.0
+    """CPU seconds this process used from every member connected to the end of its play."""
+
+
+_TAG = b'{"type":"'
+_DECODED = frozenset({"welcome", "question", "ack", "closed"})
+"""The frame types a member acts on; any other is counted and not decoded."""
+
+
+def frame_type(payload: memoryview) -> str:
+    """The ``type`` of a server frame, read from its first bytes (msgspec encodes the tag
+    first, with no spaces); ``"?"`` for a frame that does not start that way."""
+    head = payload[:32].tobytes()
+    if not head.startswith(_TAG):
+        return "?"
+    end = head.find(b'"', 9)
+    return head[9:end].decode() if end > 0 else "?"
 
 
 def lift_nofile_limit() -> int:
@@ -112,11 +140,20 @@ class _Member(WSListener):
         self.done = False
         self.joined = False
         self.play: _Play | None = None
+        self.report: ClientReport | None = None
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         kind = frame.msg_type
         if kind is WSMsgType.TEXT:
-            msg = m.decode_server(frame.get_payload_as_memoryview())
+            payload = frame.get_payload_as_memoryview()
+            tag = frame_type(payload)
+            report = self.report
+            if report is not None and not self.done:  # the show, up to its closing standing
+                report.frames[tag] = report.frames.get(tag, 0) + 1
+                report.frame_bytes[tag] = report.frame_bytes.get(tag, 0) + len(payload)
+            if self.joined and tag not in _DECODED and tag != "?":
+                return  # counted; a member of the show does nothing with it
+            msg = m.decode_server(payload)
             if self.joined:
                 assert self.play is not None
                 self.play.received(self, msg)
@@ -264,6 +301,7 @@ async def _run(job: ClientJob, progress: Any, stop: Any) -> ClientReport:
     members = [_Member(mid, token) for mid, token in job.members]
     for mb in members:
         mb.play = play
+        mb.report = report
     semaphore = asyncio.Semaphore(job.connect_concurrency)
 
     async def bounded(member: _Member) -> None:
@@ -275,6 +313,7 @@ async def _run(job: ClientJob, progress: Any, stop: Any) -> ClientReport:
         await asyncio.wait([connecting], timeout=1.0)
         progress.put(("connect", job.index, report.connected, report.failed))
     progress.put(("connected", job.index, report.connected, report.failed))
+    cpu_connected = time.process_time()
     joined = [mb for mb in members if mb.joined]
     loop = asyncio.get_running_loop()
     ends = loop.time() + job.deadline_s
@@ -292,6 +331,7 @@ async def _run(job: ClientJob, progress: Any, stop: Any) -> ClientReport:
         )
         if stop.is_set():
             break
+    report.play_cpu_s = time.process_time() - cpu_connected
     for mb in joined:
         play.finish(mb)
         if mb.transport is not None and not mb.transport.is_disconnected:

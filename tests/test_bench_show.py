@@ -1,0 +1,114 @@
+"""bench.show: one live show against the engine, a bare show and a bare show with Redis.
+
+The run is real and small (200 members, 2 questions); its figures are not asserted (speed
+belongs in benchmarks), only that the three servers played the whole show and that the
+bare servers sent each member what the engine sent: frame counts by type, and sizes.
+"""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.show import PLANNED, SideResult, frames_match, pad
+from engine.core import messages as m
+from loadtest.swarm_client import frame_type
+from tests.utils import timeout
+
+MEMBERS = 200
+QUESTIONS = 2
+
+
+def test_frame_type_reads_the_tag_of_every_server_message() -> None:
+    frames = {
+        "ack": m.Ack(question="q1", seq=3, accepted=True),  # type: ignore[arg-type]
+        "state": m.StateChanged(state="running"),
+        "closed": m.Closed(rank=2),
+        "result": m.Result(question="q1", points=1, total=2, rank=None),  # type: ignore[arg-type]
+    }
+    for kind, message in frames.items():
+        assert frame_type(memoryview(m.encode(message))) == kind
+    assert frame_type(memoryview(b'{"question":"q1","type":"ack"}')) == "?"
+
+
+def test_pad_grows_a_frame_to_the_size_and_clients_still_decode_it() -> None:
+    frame = m.encode(m.Ack(question="q1", seq=3, accepted=True))  # type: ignore[arg-type]
+    padded = pad(frame, len(frame) + 40)
+    assert len(padded) == len(frame) + 40
+    assert m.decode_server(padded) == m.decode_server(frame)
+    assert pad(frame, len(frame) - 1) == frame  # never shortened
+
+
+def test_frames_match_names_a_type_sent_a_different_number_of_times() -> None:
+    engine = SideResult("engine", 10, 2, connected=10, frames={"question": 20, "ack": 20})
+    same = SideResult("bare", 10, 2, connected=10, frames={"question": 20, "ack": 20})
+    fewer = SideResult("bare", 10, 2, connected=10, frames={"question": 20, "ack": 10})
+    assert frames_match(engine, same) == []
+    assert frames_match(engine, fewer) == ["ack 2.00 vs 1.00"]
+
+
+@pytest.mark.slow
+def test_show_bench_runs_three_servers_and_the_bare_ones_send_what_the_engine_sent(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "show.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.show",
+            "--members",
+            str(MEMBERS),
+            "--questions",
+            str(QUESTIONS),
+            "--question-seconds",
+            "2",
+            "--reveal-seconds",
+            "1",
+            "--workers",
+            "2",
+            "--procs",
+            "1",
+            "--timeout",
+            "120",
+            "--out",
+            str(out),
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=timeout(400),
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    row = re.compile(r"(engine|bare|bare\+redis)( +[\d.]+){8} +(\d+)/(\d+)")
+    rows = [found.group(1) for line in lines if (found := row.fullmatch(line))]
+    assert rows == ["engine", "bare", "bare+redis"], result.stdout
+    ratios = [line for line in lines if line.startswith("ratio gateway/bare:")]
+    assert len(ratios) == 1
+    found = re.fullmatch(r"ratio gateway/bare: (\d+\.\d\d)", ratios[0])
+    assert found is not None and float(found.group(1)) > 0
+
+    data = json.loads(out.read_text())
+    sides = data["sides"]
+    engine = sides["engine"]
+    for side in sides.values():
+        assert side["connected"] == MEMBERS
+        assert side["answers"] == MEMBERS * QUESTIONS
+        assert side["accepted"] == MEMBERS * QUESTIONS
+        assert side["gateway_cpu_s"] > 0 and side["client_cpu_s"] > 0
+    assert sides["bare"]["redis_cpu_s"] == 0 and sides["bare+redis"]["redis_cpu_s"] > 0
+    # what the engine sent each member: one question, ack, reveal and result per question
+    for kind in ("question", "ack", "reveal", "result"):
+        assert engine["frames"][kind] == MEMBERS * QUESTIONS, (kind, engine["frames"])
+    # the bare shows sent the same frames by type, of the same sizes
+    for name in ("bare", "bare+redis"):
+        bare = sides[name]
+        for kind in (*PLANNED, "ack"):
+            assert bare["frames"].get(kind, 0) == engine["frames"].get(kind, 0), (name, kind)
+            if engine["frames"].get(kind):
+                mean_engine = engine["frame_bytes"][kind] / engine["frames"][kind]
+                mean_bare = bare["frame_bytes"][kind] / bare["frames"][kind]
+                assert abs(mean_bare - mean_engine) <= max(2.0, 0.02 * mean_engine), (name, kind)
