@@ -11,7 +11,16 @@ import importlib
 import inspect
 import sys
 
-MODULES = ["answers", "leaderboard", "finalize", "echo", "broadcast", "draws", "bank_import", "show"]
+MODULES = [
+    "answers",
+    "leaderboard",
+    "finalize",
+    "echo",
+    "broadcast",
+    "draws",
+    "bank_import",
+    "show",
+]
 """Benchmarks in the order they run; a module not (yet) present is skipped."""
 
 
