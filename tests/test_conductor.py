@@ -259,7 +259,7 @@ async def test_result_streak_follows_each_members_run_of_right_answers(
     """Over a five-question show with a streak bonus, every member's ``result.streak`` after
     each reveal is the run of fully correct answers ending at that question: 0 after a
     wrong or missing answer, and the bonus follows the same count (step 1, cap 2)."""
-    from engine.contests.standings import results_after_reveal
+    from engine.live.results import results_after_reveal
     from question_bank.ids import MemberId
     from scoring.live import LiveScoring
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import msgspec
 
 from engine.core import messages as m
-from engine.core.views import attempt_message
 from engine.gateway.relay import Relay, contest_of_channel
+from engine.window.views import attempt_message
 from question_bank.ids import MemberId, OptionId, QuestionId
 from question_bank.models import Option, SingleChoice, TrueFalse
 from scoring.attempts import AttemptState, RecordedAnswer

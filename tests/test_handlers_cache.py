@@ -3,7 +3,8 @@ and go, and keeps scoring objects, draws and question maps for at most CACHE_LIM
 
 from __future__ import annotations
 
-from engine.gateway.members import CACHE_LIMIT, _keep
+from engine.modes.base import CACHE_LIMIT
+from engine.modes.base import keep as _keep
 
 
 def test_keep_drops_the_oldest_entry_past_the_limit() -> None:

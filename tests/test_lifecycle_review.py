@@ -18,7 +18,8 @@ from engine.core.errors import ContestInvalid, IllegalTransition
 from engine.core.lifecycle import Event
 from engine.core.show import Phase, ShowPlan
 from engine.live.conductor import Conductor, read_show
-from engine.scheduling.scheduler import Scheduler, show_questions
+from engine.live.runner import show_questions
+from engine.scheduling.scheduler import Scheduler
 from question_bank.draws import DrawRules
 from question_bank.ids import ContestId, MemberId, OrgId, ProvinceId, QuestionId, UnitId
 from scoring.attempts import Attempts, DrawnQuestion

@@ -9,7 +9,8 @@ import redis.asyncio
 
 from engine.contests.store import ContestStore
 from engine.core.contest import LiveTiming, WindowTiming
-from engine.scheduling.scheduler import Scheduler, live_plan, show_questions
+from engine.live.runner import live_plan, show_questions
+from engine.scheduling.scheduler import Scheduler
 from question_bank.draws import DrawRules
 from question_bank.ids import ContestId, OrgId, QuestionId
 from question_bank.models import SingleChoice

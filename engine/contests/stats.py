@@ -94,10 +94,13 @@ async def read(
     *,
     show_questions: list[QuestionId] | None = None,
     current: QuestionId | None = None,
+    per_attempt: bool = False,
     prefix: str = DEFAULT_PREFIX,
 ) -> ContestStats:
     """The contest's statistics now. *show_questions* is a live show's plan once it has
-    started; before, and in window rounds, every question of the pinned bank is listed."""
+    started; before, and in window rounds, every question of the pinned bank is listed.
+    *per_attempt*: answers are counted per attempt question (window rounds), else per
+    released question (the mode's :attr:`~engine.modes.base.Runner.answers_per_attempt`)."""
     keys = ContestKeys(contest.id, prefix)
     seconds, micros = await client.time()
     now = int(seconds) * 1000 + int(micros) // 1000
@@ -112,16 +115,16 @@ async def read(
         pipe.hvals(keys.answered)
         for qid in questions:
             pipe.hgetall(keys.distribution(qid))
-            if contest.mode == "live":
-                pipe.hlen(keys.answers(qid))
-            else:
+            if per_attempt:
                 pipe.hget(keys.answered, qid)
+            else:
+                pipe.hlen(keys.answers(qid))
         replies: list[Any] = await pipe.execute()
     participants, recent = _int(replies[0]), replies[2]
-    if contest.mode == "live":
-        answers = _int(replies[1])
-    else:
+    if per_attempt:
         answers = sum(int(v) for v in replies[3])
+    else:
+        answers = _int(replies[1])
     stamps = [int(_text(entry_id).partition("-")[0]) for entry_id, _ in recent]
     in_sample = sum(1 for _, fields in recent if b"e" not in fields and "e" not in fields)
     per_question: list[QuestionStats] = []

@@ -23,7 +23,6 @@ scoring data (boards, answers, attempts); the definition, ``meta`` and history s
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import secrets
 from collections.abc import Awaitable, Callable
@@ -32,6 +31,7 @@ from typing import Any, cast
 import msgspec
 import redis.asyncio
 
+from engine.contests.modes import mode_of
 from engine.core import lifecycle, messages
 from engine.core.contest import Contest, ContestSpec, Eligibility, Transition, check_spec
 from engine.core.errors import (
@@ -43,13 +43,13 @@ from engine.core.errors import (
     OrgNotFound,
 )
 from engine.core.lifecycle import Event, State
-from engine.core.show import Phase
 from engine.directory.banks import BankStore
 from engine.directory.orgs import OrgStore
+from engine.modes.base import Runner
 from engine.runtime.lease import Lease
 from question_bank.errors import BankNotFound
 from question_bank.ids import ContestId, OrgId
-from question_bank.models import Bank, Prediction, PredictionMeasure
+from question_bank.models import Bank
 from scoring.keys import DEFAULT_PREFIX, ContestKeys, GlobalKeys
 
 __all__ = ["FINALIZE_LEASE_MS", "ContestStore", "active_key", "history_key"]
@@ -82,24 +82,6 @@ return {1, ARGV[2], at}
 # (never before it started): its hash's deadline and its entry in the deadline queue move,
 # so the attempt script refuses later answers as late and the sweep expires it.
 # Returns {attempts cut, Redis now}.
-_CUT_ATTEMPTS = """
-local close = tonumber(ARGV[2])
-local entries = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[2], '+inf')
-local cut = 0
-for _, entry in ipairs(entries) do
-  local key = ARGV[1] .. ':att:' .. entry
-  local a = redis.call('HMGET', key, 'state', 'started')
-  local deadline = math.max(close, tonumber(a[2]) or close)
-  if a[1] == 'open' then
-    redis.call('HSET', key, 'deadline', string.format('%d', deadline))
-    cut = cut + 1
-  end
-  redis.call('ZADD', KEYS[1], deadline, entry)
-end
-local t = redis.call('TIME')
-return {cut, tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)}
-"""
-
 FINALIZE_LEASE_MS = 10_000
 """Time-to-live of a contest's finalize lease (renewed while finalize runs): how long a
 finalize that died holds the next one off."""
@@ -148,7 +130,6 @@ class ContestStore:
         self.keys = GlobalKeys(prefix)
         self.banks = BankStore(redis_client, prefix)
         self._move = redis_client.register_script(_MOVE)
-        self._cut_attempts = redis_client.register_script(_CUT_ATTEMPTS)
 
     # ------------------------------------------------------------------ reading
 
@@ -337,41 +318,22 @@ class ContestStore:
                 at = int(reply[2])
                 if lifecycle.is_terminal(target):
                     await self.redis.srem(active_key(self.prefix), contest.id)
-                if event == "close" and contest.mode == "window":
-                    await self._end_attempts(contest.id, at)
-                if contest.state == "running":
-                    await self._end_question(contest.id)
+                await self.runner(contest).after_move(contest, event, at)
                 await self._announce(contest.id, target, at)
                 if target == "deleted":
                     await self._purge(contest.id)
                 return await self.get(contest.id, include_deleted=True)
         raise IllegalTransition(contest.state, event)  # pragma: no cover - endless races
 
+    def runner(self, contest: Contest) -> Runner:
+        """The contest's mode's runner (what follows a move, the final standings)."""
+        return mode_of(contest).runner(self.redis, self.prefix)
+
     async def finalize_standings(self, contest: Contest) -> None:
         """Compute and store the final standings (the scoring core's finalize with the
-        tie-break chain; idempotent): a live show by score then time; a window round with
-        its prediction question's measure (the bank's ``Prediction.measure``)."""
-        from scoring.finalize import Finalizer
-
-        finalizer = Finalizer(self.redis, contest.id, prefix=self.prefix)
-        if contest.mode == "live":
-            await finalizer.finalize_live()
-            return
-        measure: PredictionMeasure | None = None
-        if contest.window is not None and contest.window.prediction_question is not None:
-            bank = await self.bank(contest)
-            for question in bank.questions:
-                if question.id == contest.window.prediction_question:
-                    if isinstance(question, Prediction):
-                        measure = question.measure
-                    break
-        # The round is closed: attempts still open end at the close (a round closed by
-        # hand before closes_at; redone here in case the closing process died before it
-        # could); force ranks any that the sweep has not expired yet as they stand.
-        closes = [t.at for t in contest.history if t.event == "close"]
-        if closes:
-            await self._end_attempts(contest.id, closes[-1])
-        await finalizer.finalize_window(measure, force=True)
+        tie-break chain; idempotent), as the contest's mode ranks: a live show by score
+        then time; a window round with its prediction question's measure."""
+        await self.runner(contest).final_standings(contest, self.bank)
 
     async def finalize(
         self,
@@ -425,32 +387,6 @@ class ContestStore:
                     }
                 ]
             )
-
-    async def _end_question(self, contest_id: ContestId) -> None:
-        """A live show closed or cancelled by hand: close the question it has open, so no
-        answer counts after the show ended (its conductor stops at its next step)."""
-        from engine.live.conductor import read_show
-        from scoring.live import LiveScoring
-
-        view = await read_show(self.redis, contest_id, self.prefix)
-        if view is not None and view.state.phase is Phase.QUESTION and view.question:
-            await LiveScoring(self.redis, contest_id, self.prefix).close_question(view.question)
-
-    async def _end_attempts(self, contest_id: ContestId, closed_at: int) -> None:
-        """End the window attempts still open when the round closed at *closed_at* (ms):
-        their deadline becomes the close, and they are expired (closed, counted, ranked) as
-        soon as Redis's clock is past it, and their members told (engine.gateway.relay).
-        Idempotent."""
-        from engine.gateway.relay import expire_attempts
-
-        keys = ContestKeys(contest_id, self.prefix)
-        reply: builtins.list[Any] = await self._cut_attempts(
-            keys=[keys.deadlines], args=[keys.base, closed_at]
-        )
-        now = int(reply[1])
-        if now <= closed_at:  # the sweep expires an attempt once its deadline is past
-            await asyncio.sleep((closed_at - now + 1) / 1000)
-        await expire_attempts(self.redis, contest_id, self.prefix)
 
     async def _announce(self, contest_id: ContestId, state: State, at: int) -> None:
         frame = messages.encode(messages.StateChanged(state=state, at=at))

@@ -20,7 +20,7 @@ queries live in :mod:`engine.contests.store`.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -45,6 +45,8 @@ __all__ = [
     "ContestSpec",
     "Eligibility",
     "LiveTiming",
+    "MODE_RULES",
+    "ModeRules",
     "Problem",
     "ScoringRules",
     "Transition",
@@ -194,7 +196,7 @@ class Contest(_Struct, frozen=True):
     def draw_seed_member(self, member: MemberId | str) -> str:
         """The member part of a draw seed: the member in a window round, ``*`` in a live
         show (one draw for everyone, ``draw_seed(contest, "*", 0)``)."""
-        return "*" if self.mode == "live" else str(member)
+        return "*" if MODE_RULES[self.mode].one_draw else str(member)
 
     def meta(self) -> dict[str, str]:
         """The fields of the contest's ``meta`` hash that the scoring scripts and gateways
@@ -221,6 +223,24 @@ class Contest(_Struct, frozen=True):
         return fields
 
 
+class ModeRules(msgspec.Struct, frozen=True, kw_only=True):
+    """What the pure checks need to know of a contest mode."""
+
+    timing: Literal["live", "window"]
+    """The definition's field that holds its timing."""
+    one_draw: bool
+    """Everyone gets the same draw (seed member ``*``), not a draw of their own."""
+    speed_and_streak: bool
+    """Speed points and streak bonuses apply."""
+
+
+MODE_RULES: dict[Mode, ModeRules] = {
+    "live": ModeRules(timing="live", one_draw=True, speed_and_streak=True),
+    "window": ModeRules(timing="window", one_draw=False, speed_and_streak=False),
+}
+"""The pure rules of each mode (the I/O behaviour of a mode is :mod:`engine.contests.modes`)."""
+
+
 Problem = dict[str, Any]
 """One problem of a definition: ``{"field": "window.closes_at", "message": "..."}``."""
 
@@ -243,18 +263,19 @@ def check_spec(
         problems.append(
             _problem("id", "must be 1-64 letters, digits, '_', '.' or '-', starting with one")
         )
-    other = "window" if spec.mode == "live" else "live"
-    if getattr(spec, spec.mode) is None:
+    rules = MODE_RULES[spec.mode]
+    if getattr(spec, rules.timing) is None:
         problems.append(_problem(spec.mode, f"a {spec.mode} contest needs its {spec.mode} timing"))
-    if getattr(spec, other) is not None:
-        problems.append(_problem(other, f"a {spec.mode} contest has no {other} timing"))
+    for other in (r.timing for r in MODE_RULES.values() if r is not rules):
+        if getattr(spec, other) is not None:
+            problems.append(_problem(other, f"a {spec.mode} contest has no {other} timing"))
     if spec.window is not None:
         window = spec.window
         if window.closes_at <= window.opens_at:
             problems.append(_problem("window.closes_at", "must be after opens_at"))
         if window.closes_at <= now_ms:
             problems.append(_problem("window.closes_at", "is already past"))
-    if spec.mode == "window" and (spec.scoring.speed or spec.scoring.streak_step):
+    if not rules.speed_and_streak and (spec.scoring.speed or spec.scoring.streak_step):
         problems.append(
             _problem("scoring", "speed points and streak bonuses apply to live shows only")
         )

@@ -36,6 +36,7 @@ from engine.core.errors import IllegalTransition
 __all__ = [
     "EVENTS",
     "MODES",
+    "START_EVENTS",
     "STATES",
     "TRANSITIONS",
     "Event",
@@ -75,9 +76,12 @@ def _table(started: State, start: Event) -> dict[State, dict[Event, State]]:
     }
 
 
+START_EVENTS: Final[Mapping[Mode, Event]] = {"window": "open", "live": "start"}
+"""The event that lets members in, by mode: ``open`` a window round, ``start`` a live show."""
+
 TRANSITIONS: Final[Mapping[Mode, Mapping[State, Mapping[Event, State]]]] = {
-    "window": _table("open", "open"),
-    "live": _table("running", "start"),
+    "window": _table("open", START_EVENTS["window"]),
+    "live": _table("running", START_EVENTS["live"]),
 }
 """``TRANSITIONS[mode][state][event] -> next state``. A state missing for a mode (``open``
 in a live show, ``running`` in a window round) is never reached in that mode."""
@@ -99,7 +103,7 @@ def allowed_events(mode: Mode, state: State) -> tuple[Event, ...]:
 
 def start_event(mode: Mode) -> Event:
     """The event that lets members in: ``open`` a window round, ``start`` a live show."""
-    return "start" if mode == "live" else "open"
+    return START_EVENTS[mode]
 
 
 def accepts_answers(state: State) -> bool:

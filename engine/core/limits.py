@@ -15,15 +15,21 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+from typing import Protocol
 
 import msgspec
-from websockets.datastructures import Headers
 
 from engine.core.settings import Settings
 
 __all__ = ["AddressCounts", "Limits", "Network", "TokenBucket", "client_address"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class Headers(Protocol):
+    """Request headers as websockets keeps them (``websockets.datastructures.Headers``)."""
+
+    def get_all(self, key: str) -> list[str]: ...
 
 
 class Limits(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,28 +1,63 @@
-"""What a member sees of stored state: pure functions from contests, banks and attempts to
-wire messages (:mod:`engine.core.messages`). No I/O; the handlers read, these render.
+"""Pure views: what a member sees of a contest, a question and a recorded answer.
 
-A question is rendered without anything that gives its answer away: no weights, no
-feedback, no accepted answers (``Question`` has no field for them). A window attempt's
-questions are rendered by the live show's :func:`engine.live.show_messages.question_message`, with
-the options in the member's order and the attempt's own fields added.
+Shared by both contest modes (a live question and a window attempt's questions are the same
+message) and free of I/O: records and board rows come in as values (any object with their
+fields, :class:`AnswerLike`, :class:`StandingLike`), wire messages go out. A
+:class:`~engine.core.messages.Question` never carries an answer: weights, feedback and
+accepted answers are only in :class:`~engine.core.messages.Reveal`, sent after the question
+closed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-import msgspec
+from typing import Any, Protocol
 
 from engine.core import messages as m
 from engine.core.contest import Contest
-from engine.live.show_messages import question_message
-from question_bank.ids import QuestionId
+from question_bank.checking import kind_of
+from question_bank.ids import MemberId
 from question_bank.models import MultipleChoice, Question, SingleChoice
-from scoring.attempts import AttemptState
-from scoring.attempts import RecordedAnswer as AttemptAnswer
-from scoring.live import RecordedAnswer as LiveAnswer
 
-__all__ = ["answer_record", "attempt_message", "contest_info"]
+__all__ = [
+    "AnswerLike",
+    "StandingLike",
+    "answer_record",
+    "contest_info",
+    "question_message",
+    "standing_message",
+]
+
+
+class AnswerLike(Protocol):
+    """A recorded answer (``scoring.live.RecordedAnswer``, ``scoring.attempts.RecordedAnswer``)."""
+
+    @property
+    def a(self) -> Any: ...
+    @property
+    def c(self) -> str: ...
+    @property
+    def p(self) -> int: ...
+    @property
+    def t(self) -> int: ...
+
+
+class StandingLike(Protocol):
+    """A board row (``scoring.leaderboard.Standing``)."""
+
+    @property
+    def rank(self) -> int: ...
+    @property
+    def member(self) -> MemberId: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def score(self) -> int: ...
+    @property
+    def time_used(self) -> int: ...
+    @property
+    def province(self) -> Any: ...
+    @property
+    def unit(self) -> Any: ...
 
 
 def contest_info(contest: Contest, attempts_used: int = 0) -> m.ContestInfo:
@@ -46,54 +81,43 @@ def contest_info(contest: Contest, attempts_used: int = 0) -> m.ContestInfo:
     )
 
 
-def answer_record(record: LiveAnswer | AttemptAnswer) -> m.AnswerRecord:
+def answer_record(record: AnswerLike) -> m.AnswerRecord:
     """A recorded answer as the member sees it: the answer in the shape they gave it (the
     bucket ``c`` only for a record stored without it, before the engine kept it)."""
     answer = record.a if record.a is not None else record.c
     return m.AnswerRecord(answer=answer, points=record.p, at=record.t)
 
 
-def attempt_message(
-    attempt: AttemptState,
-    questions: Mapping[QuestionId, Question],
-    *,
-    attempts_allowed: int = 0,
-    best_score: int | None = None,
-) -> m.AttemptState:
-    """A window attempt whole: the member's draw in order with options in the member's
-    order, every recorded answer, score and deadline."""
-    answers = {str(qid): answer_record(a) for qid, a in attempt.answers.items()}
-    views: list[m.Question] = []
-    count = len(attempt.questions)
-    for index, qid in enumerate(attempt.questions):
-        question = questions[qid]
-        view = question_message(
-            question,
-            index=index,
-            count=count,
-            opens=attempt.started,
-            deadline=attempt.deadline,
-            sent_at=attempt.now,
-        )
-        if isinstance(question, SingleChoice | MultipleChoice):
-            by_id = {o.id: o for o in question.options}
-            order = attempt.options.get(qid) or [o.id for o in question.options]
-            options = [m.OptionView(id=o, text=by_id[o].text) for o in order if o in by_id]
-            view = msgspec.structs.replace(view, options=options)
-        views.append(
-            msgspec.structs.replace(view, attempt=attempt.number, yours=answers.get(str(qid)))
-        )
-    return m.AttemptState(
-        attempt=attempt.number,
-        state=attempt.state,
-        started=attempt.started,
-        deadline=attempt.deadline,
-        server_time=attempt.now,
-        questions=views,
-        answers=answers,
-        score=attempt.score,
-        answered=attempt.answered,
-        attempts_allowed=attempts_allowed,
-        best_score=best_score,
-        prediction=attempt.prediction,
+def question_message(
+    question: Question, *, index: int, count: int, opens: int, deadline: int, sent_at: int
+) -> m.Question:
+    """The broadcast of a live question: everything but its answer, options in bank order."""
+    options: list[m.OptionView] = []
+    if isinstance(question, SingleChoice | MultipleChoice):
+        options = [m.OptionView(id=o.id, text=o.text) for o in question.options]
+    return m.Question(
+        id=question.id,
+        index=index,
+        count=count,
+        kind=kind_of(question),  # type: ignore[arg-type]
+        text=question.text,
+        points=question.points,
+        options=options,
+        opens=opens,
+        deadline=deadline,
+        sent_at=sent_at,
+        media_url=question.media_url,
+    )
+
+
+def standing_message(standing: StandingLike) -> m.Standing:
+    """One leaderboard row as members see it (time used in ms, names joined)."""
+    return m.Standing(
+        rank=standing.rank,
+        member=standing.member,
+        name=standing.name,
+        score=standing.score,
+        time_ms=standing.time_used,
+        province=str(standing.province),
+        unit=str(standing.unit),
     )

@@ -19,8 +19,8 @@ Notices are for some members only, so they are never broadcast: the same connect
 subscribed to every contest's notice channel (``GlobalKeys.notices``) and hands each
 decoded :class:`AttemptsExpired` to the ``notice`` hook, which finds the members concerned
 among this process's sockets. The scheduler publishes one whenever its sweep expires
-window attempts (:func:`expire_attempts`), so a member connected to any gateway process
-gets their attempt's ``expired`` state at once.
+window attempts (:func:`engine.window.notices.expire_attempts`), so a member connected to
+any gateway process gets their attempt's ``expired`` state at once.
 """
 
 from __future__ import annotations
@@ -38,11 +38,11 @@ from websockets.asyncio.server import ServerConnection, broadcast
 
 from engine.runtime.counters import child
 from engine.runtime.metrics import BROADCAST_RECIPIENTS, BROADCAST_SECONDS, MESSAGES_OUT
-from question_bank.ids import ContestId, MemberId
-from scoring.attempts import Attempts
+from engine.window.notices import AttemptsExpired, decode_notice
+from question_bank.ids import ContestId
 from scoring.keys import GlobalKeys
 
-__all__ = ["AttemptsExpired", "Peek", "Relay", "contest_of_channel", "expire_attempts"]
+__all__ = ["Peek", "Relay", "contest_of_channel"]
 
 log = logging.getLogger(__name__)
 
@@ -59,27 +59,7 @@ _peek = msgspec.json.Decoder(Peek).decode
 AfterHook = Callable[[ContestId, Peek, bytes], Coroutine[Any, Any, None]]
 
 
-class AttemptsExpired(msgspec.Struct, frozen=True):
-    """Notice: the server expired these window attempts (member, attempt number)."""
-
-    expired: list[tuple[MemberId, int]]
-
-
-_notice = msgspec.json.Decoder(AttemptsExpired).decode
-_encode_notice = msgspec.json.Encoder().encode
-
 NoticeHook = Callable[[ContestId, AttemptsExpired], Coroutine[Any, Any, None]]
-
-
-async def expire_attempts(client: redis.asyncio.Redis, contest: ContestId, prefix: str) -> int:
-    """Close the contest's window attempts past their deadline (the sweep,
-    :meth:`scoring.attempts.Attempts.close_due`) and publish the ones closed on the
-    contest's notice channel, so their members' gateways tell them. Returns how many."""
-    closed = await Attempts(client, contest, prefix=prefix).close_due()
-    if closed:
-        notice = _encode_notice(AttemptsExpired(expired=closed))
-        await client.publish(GlobalKeys(prefix).notices(contest), notice)
-    return len(closed)
 
 
 def contest_of_channel(channel: str) -> ContestId | None:
@@ -186,7 +166,7 @@ class Relay:
         if contest is None or self.notice is None:
             return False
         try:
-            notice = _notice(data)
+            notice = decode_notice(data)
         except msgspec.MsgspecError:
             log.warning("dropped a notice on %s that is not one", name)
             return False

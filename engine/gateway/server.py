@@ -58,7 +58,7 @@ from engine.core.limits import AddressCounts, Limits, client_address
 from engine.core.session import Authenticate, Close, Dispatch, Send, Session, State
 from engine.core.settings import Settings, trusted_networks
 from engine.gateway.members import Joined, MemberHandlers
-from engine.gateway.relay import AttemptsExpired, Peek, Relay
+from engine.gateway.relay import Peek, Relay
 from engine.runtime.clock import ServerClock
 from engine.runtime.counters import child
 from engine.runtime.metrics import (
@@ -71,6 +71,7 @@ from engine.runtime.metrics import (
     WS_DROPPED,
     WS_REFUSED,
 )
+from engine.window.notices import AttemptsExpired
 from question_bank.ids import ContestId
 from scoring.errors import ScoringError
 
@@ -517,13 +518,7 @@ class Gateway:
 
     async def _resync_one(self, conn: Connection) -> list[m.ServerMessage]:
         assert conn.joined is not None
-        contest = await self.handlers.contest(conn.contest)
-        if contest.mode == "live" or contest.state in ("closed", "finalized"):
-            return await self.handlers.resume(conn.joined)
-        # A window member may have missed one notice: their open attempt's expiry.
-        number = conn.joined.attempt
-        expired = None if number is None else await self.handlers.expired(conn.joined, number)
-        return [] if expired is None else [expired]
+        return await self.handlers.resync(conn.joined)
 
     def _close_room(self, contest: ContestId) -> None:
         """Close every member of *contest* here with 4504: the contest is gone."""

@@ -44,7 +44,6 @@ from engine.core.lifecycle import Event
 from engine.http.auth import require_org
 from engine.http.boards import board_response, leaderboard_query
 from engine.http.common import INT64, dotted, json_response, out_of_range, state_param, store_of
-from engine.live.conductor import read_show
 from question_bank.ids import ContestId, OrgId
 from scoring.export import export
 from scoring.units import unit_stats
@@ -151,19 +150,15 @@ def _action(name: str) -> Callable[[Request], Awaitable[Response]]:
 async def contest_stats(request: Request) -> Response:
     _, store, contest = await _owned(request)
     bank = await store.bank(contest)
-    show_questions = None
-    current = None
-    if contest.mode == "live":
-        view = await read_show(store.redis, contest.id, store.prefix)
-        if view is not None:
-            show_questions = list(view.plan.questions)
-            current = view.question
+    runner = store.runner(contest)
+    show_questions, current = await runner.asked(contest)
     result = await stats.read(
         store.redis,
         contest,
         bank,
         show_questions=show_questions,
         current=current,
+        per_attempt=runner.answers_per_attempt,
         prefix=store.prefix,
     )
     return json_response(result)

@@ -49,12 +49,8 @@ from engine.core.show import (
     decide,
     initial_state,
 )
-from engine.live.show_messages import (
-    leaderboard_message,
-    question_message,
-    redis_now,
-    reveal_message,
-)
+from engine.core.views import question_message
+from engine.live.show_messages import leaderboard_message, redis_now, reveal_message
 from engine.runtime.lease import HOLDER_CHECK, Lease
 from engine.runtime.metrics import CONDUCTOR_LEASES, CONDUCTOR_STEPS
 from question_bank.ids import ContestId, QuestionId
@@ -66,7 +62,6 @@ __all__ = [
     "Conductor",
     "ShowView",
     "conductor_lease_key",
-    "question_message",
     "read_show",
     "show_key",
 ]

@@ -1,8 +1,8 @@
 """The live show's broadcasts, built from the bank's questions and the scoring core's figures.
 
-Pure builders (:func:`question_message`, :func:`reveal_message`) and one Redis read
-(:func:`leaderboard_message`); the conductor publishes what they return, encoded once, and
-the gateway uses :func:`question_message` to bring a late joiner in at the current question.
+A pure builder (:func:`reveal_message`) and one Redis read (:func:`leaderboard_message`);
+the conductor publishes what they return, encoded once. The question itself is
+:func:`engine.core.views.question_message`, shared with window rounds.
 A :class:`~engine.core.messages.Question` never carries an answer: weights, feedback and accepted
 answers are only in :class:`~engine.core.messages.Reveal`, sent after the question closed.
 """
@@ -12,20 +12,14 @@ from __future__ import annotations
 import redis.asyncio
 
 from engine.core import messages
-from question_bank.checking import correct_answer, kind_of
+from engine.core.views import standing_message
+from question_bank.checking import correct_answer
 from question_bank.display import correct_text
-from question_bank.models import MultipleChoice, Question, SingleChoice
+from question_bank.models import Question
 from scoring.keys import ContestKeys
-from scoring.leaderboard import Leaderboard, Standing
+from scoring.leaderboard import Leaderboard
 
-__all__ = [
-    "LEADERBOARD_SIZE",
-    "leaderboard_message",
-    "question_message",
-    "redis_now",
-    "reveal_message",
-    "standing_message",
-]
+__all__ = ["LEADERBOARD_SIZE", "leaderboard_message", "redis_now", "reveal_message"]
 
 LEADERBOARD_SIZE = 10
 """Rows of the leaderboard broadcast after each question."""
@@ -35,28 +29,6 @@ async def redis_now(client: redis.asyncio.Redis) -> int:
     """Redis's clock in ms, the clock every deadline is on."""
     seconds, micros = await client.time()
     return int(seconds) * 1000 + int(micros) // 1000
-
-
-def question_message(
-    question: Question, *, index: int, count: int, opens: int, deadline: int, sent_at: int
-) -> messages.Question:
-    """The broadcast of a live question: everything but its answer, options in bank order."""
-    options: list[messages.OptionView] = []
-    if isinstance(question, SingleChoice | MultipleChoice):
-        options = [messages.OptionView(id=o.id, text=o.text) for o in question.options]
-    return messages.Question(
-        id=question.id,
-        index=index,
-        count=count,
-        kind=kind_of(question),  # type: ignore[arg-type]
-        text=question.text,
-        points=question.points,
-        options=options,
-        opens=opens,
-        deadline=deadline,
-        sent_at=sent_at,
-        media_url=question.media_url,
-    )
 
 
 def reveal_message(
@@ -79,19 +51,6 @@ def reveal_message(
         answered=answered,
         explanation=question.explanation,
         sent_at=sent_at,
-    )
-
-
-def standing_message(standing: Standing) -> messages.Standing:
-    """One leaderboard row as members see it (time used in ms, names joined)."""
-    return messages.Standing(
-        rank=standing.rank,
-        member=standing.member,
-        name=standing.name,
-        score=standing.score,
-        time_ms=standing.time_used,
-        province=str(standing.province),
-        unit=str(standing.unit),
     )
 
 

@@ -11,14 +11,13 @@ each second it:
    ``starts_at``; any ``closed`` contest is finalized at once (the final ranking with the
    tie-break chain, then ``closed → finalized``). A transition another process won is
    simply skipped.
-2. **Attempt expiry** (same lease): for every open window round,
-   :func:`engine.gateway.relay.expire_attempts` closes the attempts past their deadline and
-   publishes them on the contest's notice channel, so each member connected to any gateway
-   process gets their attempt's ``expired`` state.
-3. **Conductors** (every process): for every running live show, a task that waits for the
-   show's conductor lease and, once it has it, conducts the show
-   (:class:`~engine.live.conductor.Conductor`). So one process conducts each show, and when
-   it dies another takes over within the lease's time-to-live.
+2. **Each mode's sweep** (same lease): the contest's mode runner's
+   :meth:`~engine.modes.base.Runner.sweep` (window rounds: the attempts past their deadline
+   are expired and their members told, :mod:`engine.window.runner`).
+3. **Each mode's supervision** (every process): the runners'
+   :meth:`~engine.modes.base.Runner.supervise` (live shows: a conductor task per running
+   show, waiting for the show's lease, :mod:`engine.live.runner`), so one process conducts
+   each show, and when it dies another takes over within the lease's time-to-live.
 
 The scheduler lease is taken (or renewed) at each tick and lasts three ticks, so a dead
 scheduler is replaced within about three seconds. Each step is safe to repeat: transitions
@@ -35,58 +34,23 @@ from collections.abc import Awaitable, Callable
 import redis.asyncio
 from redis.exceptions import RedisError
 
+from engine.contests.modes import MODES, mode_of
 from engine.contests.store import ContestStore
 from engine.core.contest import Contest
-from engine.core.errors import EngineError, IllegalTransition, LeaseLost
-from engine.core.show import ShowPlan
-from engine.gateway.relay import expire_attempts
-from engine.live.conductor import Conductor
+from engine.core.errors import EngineError, IllegalTransition
+from engine.core.lifecycle import Mode
+from engine.modes.base import Runner, RunnerHooks
 from engine.runtime.lease import Lease, new_holder_id
-from engine.runtime.metrics import ATTEMPTS_EXPIRED, SCHEDULER_TRANSITIONS
-from question_bank.ids import ContestId, QuestionId
-from question_bank.models import Bank, Question
+from engine.runtime.metrics import SCHEDULER_TRANSITIONS
+from question_bank.ids import ContestId
 from scoring.keys import DEFAULT_PREFIX, GlobalKeys
 
-__all__ = [
-    "Finalizer",
-    "Scheduler",
-    "default_finalizer",
-    "live_plan",
-    "next_due_ms",
-    "show_questions",
-]
+__all__ = ["Finalizer", "Scheduler", "default_finalizer", "next_due_ms"]
 
 log = logging.getLogger(__name__)
 
 Finalizer = Callable[[Contest], Awaitable[None]]
 """Computes a closed contest's final ranking (idempotent) before it is marked finalized."""
-
-
-def show_questions(contest: Contest, bank: Bank) -> list[Question]:
-    """A live show's questions, in order: the contest's one draw (seed member ``*``), options
-    in bank order (everyone sees the same question)."""
-    from question_bank.draws import draw, draw_seed
-
-    by_id = {q.id: q for q in bank.questions}
-    drawn = draw(bank, contest.draw, seed=draw_seed(contest.id, "*", 0))
-    return [by_id[QuestionId(str(item.id))] for item in drawn]
-
-
-def live_plan(contest: Contest, questions: list[Question]) -> ShowPlan:
-    """The show plan of a live contest with its drawn *questions* (pure)."""
-    live = contest.live
-    if live is None:
-        raise ValueError(f"contest {contest.id} is not a live show")
-    # An organiser's manual ``start`` before ``starts_at`` starts the show at that moment.
-    started = [t.at for t in contest.history if t.event == "start"]
-    return ShowPlan(
-        starts_at=min([live.starts_at, *started]),
-        questions=[q.id for q in questions],
-        question_ms=[(q.time_limit or live.question_seconds) * 1000 for q in questions],
-        reveal_ms=live.reveal_seconds * 1000,
-        leaderboard_ms=live.leaderboard_seconds * 1000,
-        elimination=live.elimination,
-    )
 
 
 def next_due_ms(contests: list[Contest], now: int, tick_ms: int) -> int:
@@ -133,8 +97,15 @@ class Scheduler:
         self.finalizer: Finalizer = finalizer or (
             lambda contest: default_finalizer(client, contest, prefix)
         )
-        self.conductors: dict[ContestId, asyncio.Task[None]] = {}
-        self._finished: set[ContestId] = set()
+        hooks = RunnerHooks(
+            holder=self.holder,
+            conductor_lease_ms=conductor_lease_ms,
+            bank=self.store.bank,
+            close=self._close_show,
+        )
+        self.runners: dict[Mode, Runner] = {
+            name: mode.runner(client, prefix, hooks) for name, mode in MODES.items()
+        }
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick every ``tick_ms`` until *stop* is set; then stop the conductors."""
@@ -158,18 +129,14 @@ class Scheduler:
             await self.close()
 
     async def close(self) -> None:
-        """Stop this process's conductors (another process takes their shows over) and
-        give the scheduler lease up."""
-        tasks = list(self.conductors.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self.conductors.clear()
+        """Stop this process's conductors and other supervised work (another process takes
+        their shows over) and give the scheduler lease up."""
+        await asyncio.gather(*(runner.close() for runner in self.runners.values()))
         with contextlib.suppress(RedisError):
             await self.lease.release()
 
     async def tick(self) -> int:
-        """One round: transitions and expiry (lease holder only), then conductors.
+        """One round: transitions and sweeps (lease holder only), then supervision.
 
         Returns the ms to wait before the next round: ``tick_ms``, or less when a contest's
         start or close falls due sooner, so that a show starts on the dot."""
@@ -180,8 +147,7 @@ class Scheduler:
             for contest in contests:
                 try:
                     contest = await self._transition(contest, now)
-                    if contest.mode == "window" and contest.state == "open":
-                        await self._expire(contest)
+                    await self._runner(contest).sweep(contest)
                 except Exception:  # one contest's trouble must not hold the others up
                     log.exception("scheduler: contest %s", contest.id)
                 moved.append(contest)
@@ -200,8 +166,7 @@ class Scheduler:
             if event is None:
                 return contest
             try:
-                if event == "close" and contest.mode == "window":
-                    await self._expire(contest)
+                await self._runner(contest).before(contest, event)
                 if event == "finalize":
                     contest = await self.store.finalize(contest.id, standings=self.finalizer)
                 else:
@@ -212,56 +177,18 @@ class Scheduler:
             log.info("contest %s: %s (now %s)", contest.id, event, contest.state)
         return contest
 
-    async def _expire(self, contest: Contest) -> None:
-        closed = await expire_attempts(self.client, contest.id, self.prefix)
-        if closed:
-            ATTEMPTS_EXPIRED.inc(closed)
+    def _runner(self, contest: Contest) -> Runner:
+        return self.runners[mode_of(contest).name]
 
-    # ------------------------------------------------------------------ conductors
+    # ------------------------------------------------------------------ supervision
 
     def _supervise(self, contests: list[Contest]) -> None:
-        running = {c.id for c in contests if c.mode == "live" and c.state == "running"}
-        for contest_id in [c for c in self.conductors if c not in running]:
-            self.conductors.pop(contest_id).cancel()  # closed or cancelled meanwhile
+        """Each mode's runner looks at the active contests of its mode."""
+        by_mode: dict[Mode, list[Contest]] = {name: [] for name in self.runners}
         for contest in contests:
-            if contest.mode != "live" or contest.state != "running":
-                continue
-            if contest.id in self._finished:
-                continue
-            task = self.conductors.get(contest.id)
-            if task is None or task.done():
-                self.conductors[contest.id] = asyncio.create_task(
-                    self._conduct(contest), name=f"conductor-{contest.id}"
-                )
-
-    async def _conduct(self, contest: Contest) -> None:
-        """Wait for the show's lease, then conduct it; on a lost lease, wait again."""
-        try:
-            bank = await self.store.bank(contest)
-            questions = show_questions(contest, bank)
-            by_id: dict[QuestionId, Question] = {q.id: q for q in questions}
-            conductor = Conductor(
-                self.client,
-                contest.id,
-                live_plan(contest, questions),
-                by_id,
-                prefix=self.prefix,
-                lease_ms=self.conductor_lease_ms,
-                holder=f"{self.holder}:{contest.id}",
-                speed=contest.scoring.speed,
-                streak_step=contest.scoring.streak_step,
-                streak_cap=contest.scoring.streak_cap,
-                on_end=lambda: self._close_show(contest.id),
-                language=bank.language,
-            )
-            await conductor.run()
-            self._finished.add(contest.id)
-        except LeaseLost as exc:
-            log.warning("conductor of %s stopped: %s", contest.id, exc)
-        except (RedisError, EngineError, OSError) as exc:
-            log.warning("conductor of %s failed: %s", contest.id, exc)
-        except Exception:
-            log.exception("conductor of %s failed", contest.id)
+            by_mode[mode_of(contest).name].append(contest)
+        for name, runner in self.runners.items():
+            runner.supervise(by_mode[name])
 
     async def _close_show(self, contest_id: ContestId) -> None:
         """End of a show: ``running → closed`` (idempotent: a successor may redo it)."""

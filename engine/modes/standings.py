@@ -1,4 +1,5 @@
-"""Reads of ranks and boards for members: their own rank, the top of a board, final rows.
+"""Reads of ranks and boards for members of any mode: their own rank, the top of a board,
+their standing when the contest closes.
 
 The gateway's side of ``scoring/keys.py``'s boards: a member's rank on the global board is
 shared among equal composites (1, 2, 2, 4: ``ZCOUNT`` of strictly higher scores + 1), and a
@@ -18,22 +19,20 @@ import redis.asyncio
 
 from engine.core import messages as m
 from engine.core.contest import Contest
-from engine.live.show_messages import standing_message
-from question_bank.ids import ContestId, MemberId, QuestionId
+from engine.core.views import standing_message
+from question_bank.ids import ContestId, MemberId
 from scoring.finalize import Finalizer
 from scoring.keys import DEFAULT_PREFIX, ContestKeys
 from scoring.leaderboard import Leaderboard
-from scoring.live import RecordedAnswer, streak_at
 from scoring.profiles import Profile
 
-__all__ = ["Rank", "closing_standings", "leaderboard", "ranks", "results_after_reveal"]
+__all__ = ["Rank", "closing_standings", "leaderboard", "ranks"]
 
 _TWO32 = 2**32
 CHUNK = 2000
 """Members per script call when reading many ranks."""
 
 _profile = msgspec.json.Decoder(Profile)
-_record = msgspec.json.Decoder(RecordedAnswer).decode
 
 
 class Rank(msgspec.Struct, frozen=True):
@@ -104,42 +103,6 @@ async def leaderboard(
 
 async def _nothing() -> None:
     return None
-
-
-async def results_after_reveal(
-    client: redis.asyncio.Redis,
-    contest: ContestId,
-    reveal: m.Reveal,
-    members: Sequence[MemberId],
-    prefix: str = DEFAULT_PREFIX,
-) -> dict[MemberId, m.Result]:
-    """Each member's ``result`` after *reveal*: points for the question, total, shared rank,
-    elimination and streak (a few pipelined reads for all of them)."""
-    ids = list(members)
-    standing = await ranks(client, contest, ids, prefix=prefix)
-    keys = ContestKeys(contest, prefix)
-    qid = QuestionId(reveal.question)
-    async with client.pipeline(transaction=False) as pipe:
-        pipe.hmget(keys.answers(qid), ids)
-        pipe.smismember(keys.eliminated, ids)
-        pipe.hmget(keys.streaks, ids)
-        answers, out, streaks = await pipe.execute()
-    results: dict[MemberId, m.Result] = {}
-    for member, record, eliminated, streak in zip(ids, answers, out, streaks, strict=True):
-        points = 0
-        if record is not None:
-            points = int(_record(record).p)
-        rank = standing[member]
-        results[member] = m.Result(
-            question=qid,
-            points=points,
-            total=rank.score,
-            rank=rank.rank,
-            of=rank.of,
-            eliminated=bool(eliminated),
-            streak=streak_at(streak, reveal.index),
-        )
-    return results
 
 
 async def closing_standings(

@@ -1,0 +1,117 @@
+"""How a window round runs: its attempts expire at their deadlines, the round's close ends
+the attempts still open, and the final ranking uses the round's prediction.
+
+The scheduler's lease holder sweeps every open round each tick (:meth:`WindowRunner.sweep`:
+attempts past their deadline are closed, counted, ranked, and their members told through
+:func:`engine.window.notices.expire_attempts`), and once more just before the round closes.
+A round closed by hand before its ``closes_at`` has its open attempts cut to the close
+(:meth:`WindowRunner.after_move`), so nothing is handed in after the final ranking.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio
+
+from engine.core.contest import Contest
+from engine.core.lifecycle import Event
+from engine.modes.base import Runner, RunnerHooks
+from engine.runtime.metrics import ATTEMPTS_EXPIRED
+from engine.window.notices import expire_attempts
+from question_bank.ids import ContestId
+from question_bank.models import Bank, Prediction, PredictionMeasure
+from scoring.finalize import Finalizer
+from scoring.keys import ContestKeys
+
+__all__ = ["WindowRunner"]
+
+_CUT_ATTEMPTS = """
+local close = tonumber(ARGV[2])
+local entries = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[2], '+inf')
+local cut = 0
+for _, entry in ipairs(entries) do
+  local key = ARGV[1] .. ':att:' .. entry
+  local a = redis.call('HMGET', key, 'state', 'started')
+  local deadline = math.max(close, tonumber(a[2]) or close)
+  if a[1] == 'open' then
+    redis.call('HSET', key, 'deadline', string.format('%d', deadline))
+    cut = cut + 1
+  end
+  redis.call('ZADD', KEYS[1], deadline, entry)
+end
+local t = redis.call('TIME')
+return {cut, tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)}
+"""
+"""KEYS[1] the round's attempt deadlines; ARGV[1] the contest's key base, ARGV[2] the
+close (ms). Every attempt whose deadline is past the close gets the close as its deadline;
+returns how many open ones were cut and Redis's time."""
+
+
+class WindowRunner(Runner):
+    """Window rounds' expiry, close and final standings."""
+
+    answers_per_attempt = True
+
+    def __init__(
+        self, redis_client: redis.asyncio.Redis, prefix: str, hooks: RunnerHooks | None = None
+    ) -> None:
+        super().__init__(redis_client, prefix, hooks)
+        self._cut_attempts = redis_client.register_script(_CUT_ATTEMPTS)
+
+    async def sweep(self, contest: Contest) -> int:
+        """Expire the open round's attempts past their deadline."""
+        if contest.state != "open":
+            return 0
+        return await self._expire(contest.id)
+
+    async def before(self, contest: Contest, event: Event) -> None:
+        """Before the round closes: a last sweep, so attempts that ended in time count."""
+        if event == "close":
+            await self._expire(contest.id)
+
+    async def after_move(self, contest: Contest, event: Event, at: int) -> None:
+        if event == "close":
+            await self.end_attempts(contest.id, at)
+
+    async def final_standings(
+        self, contest: Contest, bank: Callable[[Contest], Awaitable[Bank]]
+    ) -> None:
+        """Score, prediction distance (the prediction question's measure, from the bank's
+        ``Prediction.measure``), time used, submission time."""
+        measure: PredictionMeasure | None = None
+        if contest.window is not None and contest.window.prediction_question is not None:
+            for question in (await bank(contest)).questions:
+                if question.id == contest.window.prediction_question:
+                    if isinstance(question, Prediction):
+                        measure = question.measure
+                    break
+        # The round is closed: attempts still open end at the close (a round closed by
+        # hand before closes_at; redone here in case the closing process died before it
+        # could); force ranks any that the sweep has not expired yet as they stand.
+        closes = [t.at for t in contest.history if t.event == "close"]
+        if closes:
+            await self.end_attempts(contest.id, closes[-1])
+        finalizer = Finalizer(self.redis, contest.id, prefix=self.prefix)
+        await finalizer.finalize_window(measure, force=True)
+
+    async def end_attempts(self, contest_id: ContestId, closed_at: int) -> None:
+        """End the window attempts still open when the round closed at *closed_at* (ms):
+        their deadline becomes the close, and they are expired (closed, counted, ranked) as
+        soon as Redis's clock is past it, and their members told. Idempotent."""
+        keys = ContestKeys(contest_id, self.prefix)
+        reply: list[Any] = await self._cut_attempts(
+            keys=[keys.deadlines], args=[keys.base, closed_at]
+        )
+        now = int(reply[1])
+        if now <= closed_at:  # the sweep expires an attempt once its deadline is past
+            await asyncio.sleep((closed_at - now + 1) / 1000)
+        await self._expire(contest_id)
+
+    async def _expire(self, contest_id: ContestId) -> int:
+        closed = await expire_attempts(self.redis, contest_id, self.prefix)
+        if closed:
+            ATTEMPTS_EXPIRED.inc(closed)
+        return closed
