@@ -23,6 +23,8 @@ It prints progress every second and, at the end, a table:
 Everything is bounded: ``--members`` at most 200,000, the whole run by ``--timeout``
 seconds (processes stop themselves past it), and all traffic goes to 127.0.0.1.
 Results are also written as JSON (``--out``) for ``bench/plot.py``.
+
+``--mode window`` runs a window round's self-paced attempts instead (:mod:`loadtest.window`).
 """
 
 from __future__ import annotations
