@@ -86,20 +86,31 @@ def serve_for(members: int, workers: int, timeout: float) -> Iterator[deploy.Tar
         yield target
 
 
-def stop_clients(workers: list[Any], results: Any, stop: Any) -> list[Any]:
-    """Tell the client processes to stop, wait for them (terminating any still running after
-    30 s) and return the reports they put in *results* that were not read yet."""
+def stop_clients(
+    workers: list[Any], results: Any, stop: Any, *, missing: int | None = None
+) -> list[Any]:
+    """Tell the client processes to stop and return the reports they put in *results* that
+    were not read yet (*missing*: how many; default one per worker), then wait for them.
+
+    The reports are read before joining: a report larger than a pipe holds keeps its
+    process from exiting until it is read (joining first, then terminating it, cut the
+    message and left the reader blocked for good). Past 60 s without every report, and
+    after 30 s more for the processes to end, the stragglers are terminated."""
     stop.set()
+    want = len(workers) if missing is None else missing
+    late: list[Any] = []
+    deadline = time.monotonic() + 60.0
+    while len(late) < want and time.monotonic() < deadline:
+        try:
+            late.append(results.get(timeout=1))
+        except queue.Empty:
+            if not any(w.is_alive() for w in workers):
+                break
     for w in workers:
         w.join(30)
         if w.is_alive():
             w.terminate()
-    late = []
-    while True:
-        try:
-            late.append(results.get(timeout=1))
-        except queue.Empty:
-            return late
+    return late
 
 
 def _show_spec(questions: int, question_seconds: int, reveal_seconds: int) -> dict[str, Any]:
@@ -305,7 +316,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 last_print = time.monotonic()
         cpu_at_end = _cpu(target, workers)
         redis_at_end = _commandstats(target)
-        reports.extend(stop_clients(workers, results, stop))
+        reports.extend(stop_clients(workers, results, stop, missing=len(workers) - len(reports)))
         summary = _merge(reports)
         summary["members"] = len(rows)
         summary["workers"] = args.workers

@@ -190,6 +190,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 drop_share=args.drop_share,
                 expire_share=args.expire_share,
                 max_prediction=total,
+                reply_timeout_s=args.reply_timeout,
                 deadline_s=args.timeout,
                 seed=args.seed * 1000 + i,
             )
@@ -224,7 +225,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 last_print = time.monotonic()
         cpu_after = _cpu(target, workers)
         redis_after = _commandstats(target)
-        reports.extend(stop_clients(workers, results, stop))
+        reports.extend(stop_clients(workers, results, stop, missing=len(workers) - len(reports)))
         summary = _merge(reports)
         summary.update(
             members=total,
@@ -312,6 +313,12 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--wrong-share", type=float, default=0.3)
     parser.add_argument("--drop-share", type=float, default=0.1)
     parser.add_argument("--expire-share", type=float, default=0.05)
+    parser.add_argument(
+        "--reply-timeout",
+        type=float,
+        default=60.0,
+        help="a member gives up after waiting this long for a reply (error no_reply_<step>)",
+    )
     parser.add_argument("--seed", type=int, default=1)
 
 

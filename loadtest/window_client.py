@@ -67,6 +67,9 @@ class WindowJob:
     drop_share: float = 0.1
     expire_share: float = 0.05
     max_prediction: int = 1000
+    reply_timeout_s: float = 60.0
+    """A member waiting this long for a reply (``welcome``, ``attempt``, ``ack``) gives up:
+    the error ``no_reply_<step>``."""
     deadline_s: float = 600.0
     """The process ends by itself after this many seconds, whatever happens."""
     seed: int = 0
@@ -171,6 +174,8 @@ class _Member(WSListener):
         self.acked: set[str] = set()
         self.sent_at: dict[int, float] = {}
         self.timer: asyncio.TimerHandle | None = None
+        self.guard: asyncio.TimerHandle | None = None
+        """Fires if the reply the member waits for does not come."""
         rng = swarm.rng
         fate = rng.random()
         self.drop = fate < swarm.job.drop_share
@@ -226,6 +231,24 @@ class _Swarm:
         """Members arrived and not done."""
         self.pending = 0
         """Members not done (arrived or not)."""
+        self.tasks: set[asyncio.Task[None]] = set()
+        """Connects under way (the loop keeps only weak references to tasks)."""
+
+    def spawn(self, member: _Member, resuming: bool) -> None:
+        task = self.loop.create_task(self.connect(member, resuming))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def expect(self, member: _Member, step: str) -> None:
+        """The member now waits for the reply to *step*, for ``reply_timeout_s`` at most."""
+        if member.guard is not None:
+            member.guard.cancel()
+        member.guard = self.loop.call_later(self.job.reply_timeout_s, self.no_reply, member, step)
+
+    def no_reply(self, member: _Member, step: str) -> None:
+        member.guard = None
+        self.report.error(f"no_reply_{step}", member.id)
+        self.finish(member)
 
     # -- the steps of an attempt
 
@@ -243,6 +266,8 @@ class _Swarm:
                     read_buffer_init_size=4096,
                     local_addr=(job.source, 0),
                 )
+                if member.phase in (_JOINING, _RESUMING):
+                    self.expect(member, "welcome")
                 return
             except Exception as exc:
                 if attempt < 2:
@@ -254,7 +279,7 @@ class _Swarm:
     def arrive(self, member: _Member) -> None:
         self.report.arrived += 1
         self.active += 1
-        self.loop.create_task(self.connect(member, resuming=False))
+        self.spawn(member, resuming=False)
 
     def think(self) -> float:
         return max(0.05, self.rng.lognormvariate(self.mu, self.job.think_sigma))
@@ -287,6 +312,7 @@ class _Swarm:
         member.next += 1
         member.sent_at[seq] = time.perf_counter()
         member.send(m.encode(m.Answer(question=question.id, answer=value, seq=seq)))
+        self.expect(member, "ack")
 
     def drop(self, member: _Member) -> None:
         """Lose the connection mid-attempt; come back in a moment."""
@@ -295,9 +321,7 @@ class _Swarm:
         self.report.drops += 1
         member.close()
         delay = 0.2 + self.rng.random() * 1.5
-        member.timer = self.loop.call_later(
-            delay, lambda: self.loop.create_task(self.connect(member, resuming=True))
-        )
+        member.timer = self.loop.call_later(delay, self.spawn, member, True)
 
     def wait_out(self, member: _Member) -> None:
         """Stop answering; hand in only after the deadline (the server closed it by then)."""
@@ -310,14 +334,16 @@ class _Swarm:
         member.phase = _SUBMITTING
         prediction = self.rng.randint(0, self.job.max_prediction)
         member.send(m.encode(m.Submit(prediction=prediction)))
+        self.expect(member, "submit")
 
     def finish(self, member: _Member) -> None:
         if member.phase == _DONE:
             return
         member.phase = _DONE
-        if member.timer is not None:
-            member.timer.cancel()
-            member.timer = None
+        for timer in (member.timer, member.guard):
+            if timer is not None:
+                timer.cancel()
+        member.timer = member.guard = None
         self.active -= 1
         self.pending -= 1
         member.close()
@@ -326,6 +352,9 @@ class _Swarm:
 
     def received(self, member: _Member, msg: _Welcome | _Attempt | _Ack | _Error) -> None:
         report = self.report
+        if member.guard is not None:
+            member.guard.cancel()
+            member.guard = None
         match msg:
             case _Ack():
                 sent = member.sent_at.pop(msg.seq, None)
@@ -348,11 +377,12 @@ class _Swarm:
                     member.phase = _STARTING
                     member.t0 = time.perf_counter()
                     member.send(_START)
-                # resuming: the server follows with the member's attempt
+                    self.expect(member, "start")
+                elif member.phase == _RESUMING:
+                    self.expect(member, "resume")  # the server follows with the attempt
             case _Error():
                 report.error(msg.code, f"{member.id}: {msg.message}")
-                if member.phase != _PLAYING:
-                    self.finish(member)  # no attempt to go on with
+                self.finish(member)  # its request was refused: the member gives up
 
     def attempt(self, member: _Member, msg: _Attempt) -> None:
         report = self.report

@@ -9,14 +9,18 @@ are there.
 """
 
 import json
+import multiprocessing
 import random
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from loadtest.swarm import stop_clients
 from loadtest.window import answer_key, arrivals
 from tests.utils import timeout
 
@@ -112,3 +116,33 @@ def test_window_swarm_small_round_accounts_for_everyone(tmp_path: Path) -> None:
     assert s["ranked"] == 60  # finalized: everyone who started is ranked
     assert set(s["run_cpu_s"]) == {"redis-server", "gateways", "clients"}
     assert s["serve_log_warnings"]["count"] == 0, s["serve_log_warnings"]
+
+
+def _late_reporter(stop: Any, results: Any) -> None:
+    """A client process that reports only when told to stop, with a report larger than a
+    pipe holds (as a swarm client with 50,000 accepted answers does)."""
+    stop.wait(30)
+    results.put(b"x" * 4_000_000)
+
+
+def test_stop_clients_reads_reports_larger_than_a_pipe() -> None:
+    # Joining a process before reading what it puts in a queue deadlocks once the report
+    # is larger than the pipe: the child cannot exit, is terminated mid-message, and
+    # reading the rest then blocks forever.
+    ctx = multiprocessing.get_context("spawn")
+    stop, results = ctx.Event(), ctx.Queue()
+    workers = [ctx.Process(target=_late_reporter, args=(stop, results)) for _ in range(2)]
+    for w in workers:
+        w.start()
+    done: list[list[Any]] = []
+    reader = threading.Thread(
+        target=lambda: done.append(stop_clients(workers, results, stop)), daemon=True
+    )
+    reader.start()
+    reader.join(timeout(20))
+    for w in workers:
+        if w.is_alive():
+            w.kill()
+    assert done, "stop_clients did not return"
+    assert [len(r) for r in done[0]] == [4_000_000, 4_000_000]
+    assert all(w.exitcode == 0 for w in workers)
