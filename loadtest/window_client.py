@@ -151,6 +151,7 @@ _decode_type = msgspec.json.Decoder(_Other).decode
 _START = m.encode(m.StartAttempt())
 
 # member phases
+_PHASES = "waiting joining starting playing dropped resuming late submitting done".split()
 _WAITING, _JOINING, _STARTING, _PLAYING, _DROPPED, _RESUMING, _LATE, _SUBMITTING, _DONE = range(9)
 
 
@@ -174,6 +175,8 @@ class _Member(WSListener):
         self.acked: set[str] = set()
         self.sent_at: dict[int, float] = {}
         self.timer: asyncio.TimerHandle | None = None
+        self.close_code = 0
+        """The close code the server sent, 0 if none (the connection dropped)."""
         self.guard: asyncio.TimerHandle | None = None
         """Fires if the reply the member waits for does not come."""
         rng = swarm.rng
@@ -199,12 +202,14 @@ class _Member(WSListener):
                 return
             self.swarm.received(self, msg)
         elif kind is WSMsgType.CLOSE:
+            self.close_code = frame.get_close_code().value
             transport.send_close(frame.get_close_code())
             transport.disconnect()
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         self.transport = None
         self.swarm.gone(self)
+        self.close_code = 0
 
     # -- sending
 
@@ -430,7 +435,8 @@ class _Swarm:
     def gone(self, member: _Member) -> None:
         if member.phase in (_DROPPED, _DONE):
             return
-        self.report.error("connection_lost", f"{member.id} in phase {member.phase}")
+        code = f"connection_lost_{member.close_code or 1006}"
+        self.report.error(code, f"{member.id} in phase {_PHASES[member.phase]}")
         self.finish(member)
 
 
@@ -480,7 +486,7 @@ async def _run(job: WindowJob, go: Any, progress: Any, stop: Any) -> WindowRepor
         progress.put(("run", job.index, *_counts(swarm)))
     for member in members:
         if member.phase != _DONE and member.phase != _WAITING:
-            report.error("unfinished", f"{member.id} in phase {member.phase}")
+            report.error("unfinished", f"{member.id} in phase {_PHASES[member.phase]}")
         member.close()
     await asyncio.sleep(0.5)  # let the close frames go out
     watch.cancel()
