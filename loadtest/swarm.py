@@ -23,6 +23,8 @@ It prints progress every second and, at the end, a table:
 Everything is bounded: ``--members`` at most 200,000, the whole run by ``--timeout``
 seconds (processes stop themselves past it), and all traffic goes to 127.0.0.1.
 Results are also written as JSON (``--out``) for ``bench/plot.py``.
+
+``--mode window`` runs a window round's self-paced attempts instead (:mod:`loadtest.window`).
 """
 
 from __future__ import annotations
@@ -36,13 +38,15 @@ import queue
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from . import deploy
 from .swarm_client import ClientJob, ClientReport, lift_nofile_limit, run_client
 
-__all__ = ["main", "peak_rate", "percentile"]
+__all__ = ["drain", "main", "peak_rate", "percentile", "serve_for", "stop_clients"]
 
 MAX_MEMBERS = 200_000
 PER_PROCESS = 18_000
@@ -56,6 +60,57 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(1, math.ceil(q * len(ordered)))
     return ordered[rank - 1]
+
+
+def drain(results: Any) -> list[Any]:
+    """The reports waiting in the *results* queue now."""
+    found = []
+    while True:
+        try:
+            found.append(results.get_nowait())
+        except queue.Empty:
+            return found
+
+
+@contextmanager
+def serve_for(members: int, workers: int, timeout: float) -> Iterator[deploy.Target]:
+    """``contest serve --workers W`` sized for *members* connections, idle for up to
+    *timeout* seconds, with this process's open-file limit lifted for its clients."""
+    lift_nofile_limit()
+    extra_env = {
+        "CONTEST_MAX_CONNECTIONS": str(math.ceil(members / workers * 1.5) + 100),
+        "CONTEST_IDLE_TIMEOUT": str(timeout),
+    }
+    with deploy.serve(workers=workers, extra_env=extra_env) as target:
+        print(f"engine up: {target.ws_url} with {workers} worker(s)", flush=True)
+        yield target
+
+
+def stop_clients(
+    workers: list[Any], results: Any, stop: Any, *, missing: int | None = None
+) -> list[Any]:
+    """Tell the client processes to stop and return the reports they put in *results* that
+    were not read yet (*missing*: how many; default one per worker), then wait for them.
+
+    The reports are read before joining: a report larger than a pipe holds keeps its
+    process from exiting until it is read (joining first, then terminating it, cut the
+    message and left the reader blocked for good). Past 60 s without every report, and
+    after 30 s more for the processes to end, the stragglers are terminated."""
+    stop.set()
+    want = len(workers) if missing is None else missing
+    late: list[Any] = []
+    deadline = time.monotonic() + 60.0
+    while len(late) < want and time.monotonic() < deadline:
+        try:
+            late.append(results.get(timeout=1))
+        except queue.Empty:
+            if not any(w.is_alive() for w in workers):
+                break
+    for w in workers:
+        w.join(30)
+        if w.is_alive():
+            w.terminate()
+    return late
 
 
 def _show_spec(questions: int, question_seconds: int, reveal_seconds: int) -> dict[str, Any]:
@@ -190,13 +245,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     members = min(args.members, MAX_MEMBERS)
     procs = max(args.procs, math.ceil(members / PER_PROCESS))
     started = time.monotonic()
-    lift_nofile_limit()
-    extra_env = {
-        "CONTEST_MAX_CONNECTIONS": str(math.ceil(members / args.workers * 1.5) + 100),
-        "CONTEST_IDLE_TIMEOUT": str(args.timeout),
-    }
-    with deploy.serve(workers=args.workers, extra_env=extra_env) as target:
-        print(f"engine up: {target.ws_url} with {args.workers} worker(s)", flush=True)
+    with serve_for(members, args.workers, args.timeout) as target:
         target.upload_bank()
         contest = target.create_contest(_show_spec(args.questions, args.question_seconds, 2))
         cid = contest["id"]
@@ -245,11 +294,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 state[index] = (phase, *counts)
             except queue.Empty:
                 pass
-            while True:
-                try:
-                    reports.append(results.get_nowait())
-                except queue.Empty:
-                    break
+            reports.extend(drain(results))
             if (
                 not show_started
                 and len(state) == len(workers)
@@ -271,16 +316,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 last_print = time.monotonic()
         cpu_at_end = _cpu(target, workers)
         redis_at_end = _commandstats(target)
-        stop.set()
-        for w in workers:
-            w.join(30)
-            if w.is_alive():
-                w.terminate()
-        while True:
-            try:
-                reports.append(results.get(timeout=1))
-            except queue.Empty:
-                break
+        reports.extend(stop_clients(workers, results, stop, missing=len(workers) - len(reports)))
         summary = _merge(reports)
         summary["members"] = len(rows)
         summary["workers"] = args.workers
@@ -364,7 +400,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--members", type=int, default=int(os.environ.get("SWARM_MEMBERS", 20000)))
     parser.add_argument("--workers", type=int, default=int(os.environ.get("SWARM_WORKERS", 2)))
     parser.add_argument("--procs", type=int, default=int(os.environ.get("SWARM_PROCS", 2)))
-    parser.add_argument("--questions", type=int, default=3)
+    parser.add_argument(
+        "--mode",
+        choices=("live", "window"),
+        default="live",
+        help="live: one live show (default); window: a window round's attempts",
+    )
+    parser.add_argument(
+        "--questions", type=int, default=None, help="per show (default 3) or attempt (10)"
+    )
     parser.add_argument("--question-seconds", type=int, default=10)
     parser.add_argument("--connect-concurrency", type=int, default=200)
     parser.add_argument(
@@ -374,7 +418,14 @@ def main(argv: list[str] | None = None) -> int:
         help="the whole run stops by itself after this many seconds",
     )
     parser.add_argument("--out", type=Path, default=None, help="write the summary as JSON here")
+    from . import window
+
+    window.add_arguments(parser.add_argument_group("window mode"))
     args = parser.parse_args(argv)
+    if args.mode == "window":
+        args.questions = args.questions or 10
+        return window.main(args)
+    args.questions = args.questions or 3
     summary = run(args)
     print_summary(summary)
     if args.out:
