@@ -377,7 +377,10 @@ class _Show:
         if states:
             to_all("state", m.StateChanged(state=states.pop(0), at=int(time.time() * 1000)))
         step = (plan.question_ms + plan.reveal_ms) / 1000
-        options = [m.OptionView(id=o, text=f"option {o}") for o in "abcd"]  # type: ignore[arg-type]
+        # The smallest frames of each type, padded up to the engine's mean size: a frame
+        # can only grow (pad), so the bare one starts below any question the engine drew
+        # (a true/false question with no options is shorter than a 4-option one).
+        options: list[m.OptionView] = []
         for i in range(plan.questions):
             await until(t0 + i * step)
             now = int(time.time() * 1000)
@@ -385,8 +388,8 @@ class _Show:
             self.question, self.deadline = qid, now + plan.question_ms
             if i < counts.get("question", 0):
                 to_all("question", m.Question(
-                    id=qid, index=i, count=plan.questions, kind="single",  # type: ignore[arg-type]
-                    text=f"Question {i}?", points=10, options=options, opens=now,
+                    id=qid, index=i, count=plan.questions, kind="true_false",  # type: ignore[arg-type]
+                    text="?", points=10, options=options, opens=now,
                     deadline=now + plan.question_ms, sent_at=now,
                 ))  # fmt: skip
             await until(self.deadline / 1000)
@@ -395,8 +398,8 @@ class _Show:
             now = int(time.time() * 1000)
             if i < counts.get("reveal", 0):
                 to_all("reveal", m.Reveal(
-                    question=qid, index=i, correct="a", correct_text="option a",  # type: ignore[arg-type]
-                    distribution={o: 0 for o in "abcd"}, answered=len(self.members), sent_at=now,
+                    question=qid, index=i, correct="a", correct_text="a",  # type: ignore[arg-type]
+                    distribution={}, answered=len(self.members), sent_at=now,
                 ))  # fmt: skip
             if i < counts.get("result", 0):
                 total = 10 * (i + 1)
