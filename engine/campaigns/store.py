@@ -31,6 +31,7 @@ from engine.core.campaign import (
     build_report,
     check_campaign,
     check_schedule,
+    parse_instant,
     round_id,
     weekly_windows,
     zone_of,
@@ -133,6 +134,11 @@ class CampaignStore:
         zone = zone_of(campaign.zone)
         assert zone is not None  # checked at creation
         problems = check_schedule(spec.rule, zone)
+        final_at = None
+        if spec.final is not None:
+            final_at = parse_instant(spec.final.starts_at, zone, field="final.starts_at")
+            if isinstance(final_at, dict):
+                problems.append(final_at)
         if problems:
             raise CampaignInvalid(problems)
         now = await self.contests.now_ms()
@@ -141,7 +147,7 @@ class CampaignStore:
         if past:
             message = f"round(s) {', '.join(map(str, past[:5]))} would close in the past"
             raise CampaignInvalid([{"field": "rule.starting", "message": message}])
-        if spec.final is not None and spec.final.starts_at <= windows[-1][1]:
+        if isinstance(final_at, int) and final_at <= windows[-1][1]:
             raise CampaignInvalid(
                 [{"field": "final.starts_at", "message": "must be after the last round closes"}]
             )
@@ -167,7 +173,7 @@ class CampaignStore:
             )
             for n, (opens, closes) in enumerate(windows, 1)
         ]
-        if spec.final is not None:
+        if spec.final is not None and isinstance(final_at, int):
             specs.append(
                 ContestSpec(
                     id=final_id(campaign.id),
@@ -177,7 +183,7 @@ class CampaignStore:
                     bank_version=spec.bank_version,
                     draw=spec.final_draw or spec.draw,
                     description=campaign.description,
-                    live=spec.final,
+                    live=spec.final.timing(final_at),
                     eligibility=campaign.eligibility,
                 )
             )

@@ -22,7 +22,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
-from engine.core.contest import CONTEST_ID_PATTERN, Eligibility, LiveTiming, Problem
+from engine.core.contest import CONTEST_ID_PATTERN, Contest, Eligibility, LiveTiming, Problem
+from engine.core.lifecycle import Mode, State
 from question_bank.draws import DrawRules
 from question_bank.ids import BankId, ContestId, MemberId, OrgId, ProvinceId, UnitId
 
@@ -33,6 +34,7 @@ __all__ = [
     "Campaign",
     "CampaignReport",
     "CampaignSpec",
+    "FinalSpec",
     "MemberFacts",
     "MemberRow",
     "PrizeRule",
@@ -40,7 +42,10 @@ __all__ = [
     "RoundReport",
     "ScheduleSpec",
     "WeeklyRule",
+    "CampaignView",
+    "RoundView",
     "build_report",
+    "campaign_view",
     "check_campaign",
     "check_schedule",
     "local_iso",
@@ -122,6 +127,26 @@ class WeeklyRule(_Struct, frozen=True):
     closes_at: str = "22:00"
 
 
+class FinalSpec(_Struct, frozen=True):
+    """The campaign's live final: :class:`~engine.core.contest.LiveTiming` with its start
+    as epoch ms or ISO 8601 with a zone."""
+
+    starts_at: Instant
+    question_seconds: Annotated[int, msgspec.Meta(ge=1, le=600)] = 10
+    reveal_seconds: Annotated[int, msgspec.Meta(ge=0, le=600)] = 5
+    leaderboard_seconds: Annotated[int, msgspec.Meta(ge=0, le=600)] = 0
+    elimination: bool = False
+
+    def timing(self, starts_at: int) -> LiveTiming:
+        return LiveTiming(
+            starts_at=starts_at,
+            question_seconds=self.question_seconds,
+            reveal_seconds=self.reveal_seconds,
+            leaderboard_seconds=self.leaderboard_seconds,
+            elimination=self.elimination,
+        )
+
+
 class ScheduleSpec(_Struct, frozen=True):
     """``POST /api/campaigns/{id}/rounds``: every round at once, each a window contest from
     *bank* with *draw*; optionally a live *final*; *schedule*: move each to ``scheduled``."""
@@ -134,7 +159,7 @@ class ScheduleSpec(_Struct, frozen=True):
     attempts_allowed: Annotated[int, msgspec.Meta(ge=0, le=100)] = 1
     title: Annotated[str, msgspec.Meta(max_length=150)] = ""
     """Each round's title before its number (default: the campaign's title)."""
-    final: LiveTiming | None = None
+    final: FinalSpec | None = None
     final_draw: DrawRules | None = None
     """The live final's draw (default: *draw*)."""
     schedule: bool = True
@@ -244,6 +269,48 @@ def weekly_windows(rule: WeeklyRule, zone: ZoneInfo) -> list[tuple[int, int]]:
 def round_id(campaign: ContestId | str, number: int) -> ContestId:
     """The contest id of a campaign's round *number* (1-based): ``<campaign>-r01``."""
     return ContestId(f"{campaign}-r{number:02d}")
+
+
+class RoundView(msgspec.Struct, frozen=True, kw_only=True):
+    """One round as a campaign shows it: times in epoch ms and in the campaign's zone."""
+
+    id: ContestId
+    title: str
+    mode: Mode
+    state: State
+    opens_at: int
+    """A window round's opening, a live final's start (ms)."""
+    closes_at: int | None
+    opens_local: str
+    closes_local: str | None
+
+
+class CampaignView(msgspec.Struct, frozen=True, kw_only=True):
+    """``GET /api/campaigns/{id}``: the campaign and its rounds with their states."""
+
+    campaign: Campaign
+    rounds: list[RoundView]
+
+
+def campaign_view(campaign: Campaign, rounds: list[Contest]) -> CampaignView:
+    """*campaign* with *rounds* (its contests), times shown in the campaign's zone."""
+    zone = zone_of(campaign.zone) or ZoneInfo(DEFAULT_ZONE)
+    return CampaignView(
+        campaign=campaign,
+        rounds=[
+            RoundView(
+                id=c.id,
+                title=c.title,
+                mode=c.mode,
+                state=c.state,
+                opens_at=c.starts_at,
+                closes_at=c.closes_at,
+                opens_local=local_iso(c.starts_at, zone),
+                closes_local=None if c.closes_at is None else local_iso(c.closes_at, zone),
+            )
+            for c in rounds
+        ],
+    )
 
 
 # ---------------------------------------------------------------------- the report
