@@ -155,7 +155,11 @@ ROUNDS = [
     ),
     RoundFacts(
         round=ContestId("k-r02"),
-        members=[_m("a", "hanoi", "hn-1", 1), _m("d", "hue", "hue-1", 1), _m("e", "hue", "hue-1", 2)],
+        members=[
+            _m("a", "hanoi", "hn-1", 1),
+            _m("d", "hue", "hue-1", 1),
+            _m("e", "hue", "hue-1", 2),
+        ],
     ),
 ]
 
@@ -164,10 +168,13 @@ def test_report_by_hand() -> None:
     report = build_report(ContestId("k"), ROUNDS, UNITS)
     r1, r2 = report.rounds
     assert (r1.participants, r1.attempts, r2.participants, r2.attempts) == (4, 7, 3, 4)
-    assert [(p.province, p.registered, p.participants, p.attempts, p.participation_rate)
-            for p in r1.provinces] == [("hanoi", 15, 3, 4, 0.2), ("hue", 4, 1, 3, 0.25)]
-    assert [(u.unit, u.registered, u.participants, u.attempts, u.participation_rate)
-            for u in r1.units] == [
+    assert [
+        (p.province, p.registered, p.participants, p.attempts, p.participation_rate)
+        for p in r1.provinces
+    ] == [("hanoi", 15, 3, 4, 0.2), ("hue", 4, 1, 3, 0.25)]
+    assert [
+        (u.unit, u.registered, u.participants, u.attempts, u.participation_rate) for u in r1.units
+    ] == [
         ("hn-1", 10, 2, 3, 0.2),
         ("hn-2", 5, 1, 1, 0.2),
         ("hue-1", 4, 1, 3, 0.25),
@@ -178,8 +185,9 @@ def test_report_by_hand() -> None:
     ]
     total = report.total
     assert (total.round, total.participants, total.attempts) == ("total", 5, 11)
-    assert [(p.province, p.participants, p.attempts, p.participation_rate)
-            for p in total.provinces] == [("hanoi", 3, 5, 0.2), ("hue", 2, 6, 0.5)]
+    assert [
+        (p.province, p.participants, p.attempts, p.participation_rate) for p in total.provinces
+    ] == [("hanoi", 3, 5, 0.2), ("hue", 2, 6, 0.5)]
     assert [(u.unit, u.participants, u.attempts, u.participation_rate) for u in total.units] == [
         ("hn-1", 2, 4, 0.2),
         ("hn-2", 1, 1, 0.2),
@@ -203,7 +211,9 @@ def test_a_provinces_slice() -> None:
 
 def test_an_unknown_unit_has_no_rate() -> None:
     report = build_report(
-        ContestId("k"), [RoundFacts(round=ContestId("r"), members=[_m("x", "hue", "nowhere", 1)])], UNITS
+        ContestId("k"),
+        [RoundFacts(round=ContestId("r"), members=[_m("x", "hue", "nowhere", 1)])],
+        UNITS,
     )
     assert report.total.units[0].registered == 0
     assert report.total.units[0].participation_rate is None
