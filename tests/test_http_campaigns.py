@@ -84,7 +84,7 @@ async def test_create_show_and_schedule_23_weeks(api: Api) -> None:
         assert (closes.weekday(), closes.hour, closes.minute) == (6, 22, 0)
         assert r["opens_local"].endswith("+07:00") and r["state"] == "scheduled"
         assert int(opens.timestamp() * 1000) == r["opens_at"]
-    assert [b["opens_at"] - a["opens_at"] for a, b in zip(rounds, rounds[1:])] == [
+    assert [b["opens_at"] - a["opens_at"] for a, b in zip(rounds, rounds[1:], strict=False)] == [
         7 * 86_400_000
     ] * 22
     contest = (await api.a.get("/api/contests/tuan-r01")).json()
