@@ -24,6 +24,9 @@ HTTP_ONLY = {
     "org_exists",
     "units_invalid",
     "not_finalized",
+    "campaign_not_found",
+    "campaign_invalid",
+    "campaign_exists",
 }
 
 

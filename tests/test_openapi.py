@@ -10,7 +10,9 @@ import msgspec
 import redis.asyncio
 from starlette.routing import Route
 
+from engine.campaigns.store import CampaignStore
 from engine.contests.store import ContestStore
+from engine.core.campaign import CampaignSpec
 from engine.core.settings import Settings
 from engine.directory.orgs import CENTRAL
 from engine.http import openapi
@@ -63,6 +65,9 @@ async def test_answers_decode_as_their_schemas(
     await live.accept(MemberId("m1"), QuestionId("q1"), 1.0, "a", unit="u1", choices=["a"])
     await store.apply(contest.id, "close")
     await store.finalize(contest.id)
+    await CampaignStore(redis_client, key_prefix).create(
+        CENTRAL, CampaignSpec(title="Tuần", id="show")
+    )
     checked = 0
     app = create_app(Settings(key_prefix=key_prefix), redis_client)
     async with serve_app(app) as base:

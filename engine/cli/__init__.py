@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "engine.cli.token",  # contest token
     "engine.cli.results",  # contest results
     "engine.cli.audit",  # contest audit
+    "engine.cli.campaign",  # contest campaign create/list/show/schedule/report
 )
 
 

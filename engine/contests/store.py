@@ -243,8 +243,11 @@ class ContestStore:
         assert version is not None
         return version, spec
 
-    async def create(self, org: OrgId, spec: ContestSpec) -> Contest:
-        """Store a new ``draft`` contest of *org*, pinned to a bank version.
+    async def create(
+        self, org: OrgId, spec: ContestSpec, *, campaign: ContestId | None = None
+    ) -> Contest:
+        """Store a new ``draft`` contest of *org*, pinned to a bank version (a round of
+        *campaign* when given: only the campaign store passes one).
 
         :class:`ContestInvalid` lists every problem; :class:`ContestExists` if the id was
         ever used.
@@ -259,6 +262,7 @@ class ContestStore:
             state="draft",
             created_at=now,
             updated_at=now,
+            campaign=campaign,
         )
         created = await self.redis.hsetnx(self.keys.contests, contest_id, _ENCODER.encode(contest))
         if not created:

@@ -167,6 +167,8 @@ class Contest(_Struct, frozen=True):
     created_at: Millis = 0
     updated_at: Millis = 0
     history: list[Transition] = []
+    campaign: ContestId | None = None
+    """The campaign this contest is a round (or the final) of (engine.core.campaign)."""
 
     @property
     def starts_at(self) -> int:

@@ -25,6 +25,9 @@ machine* (a bug, or a race another process won); :class:`BackendError` means Red
     │   ├── ContestNotFound       no such contest
     │   ├── ContestInvalid        the contest definition has problems (.problems)
     │   ├── ContestConflict       the action is not allowed in the contest's state
+    │   ├── CampaignNotFound      no such campaign
+    │   ├── CampaignInvalid       the campaign or its schedule has problems (.problems)
+    │   ├── CampaignExists        a campaign with that id already exists
     │   ├── ContestExists         a contest with that id already exists (ids are never reused)
     │   ├── BankExists            POST of a bank id the organisation already has (use PUT)
     │   ├── OrgNotFound           no such organisation (engine.directory.orgs)
@@ -56,6 +59,9 @@ __all__ = [
     "BackendError",
     "BadMessage",
     "BankExists",
+    "CampaignExists",
+    "CampaignInvalid",
+    "CampaignNotFound",
     "CloseCode",
     "ConfigError",
     "ContestConflict",
@@ -122,6 +128,10 @@ class ErrorCode(StrEnum):
     NOT_FINALIZED = "not_finalized"
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
+    # Campaigns (engine.campaigns).
+    CAMPAIGN_NOT_FOUND = "campaign_not_found"
+    CAMPAIGN_INVALID = "campaign_invalid"
+    CAMPAIGN_EXISTS = "campaign_exists"
     # Banks, organisations and units (engine.directory: banks, orgs, units).
     BANK_EXISTS = "bank_exists"
     ORG_NOT_FOUND = "org_not_found"
@@ -166,6 +176,9 @@ ERROR_DESCRIPTIONS: Mapping[ErrorCode, str] = {
     ErrorCode.NOT_FINALIZED: "The contest has no final standings yet: finalize it first.",
     ErrorCode.UNAUTHORIZED: "No organiser API key, or an unknown one.",
     ErrorCode.FORBIDDEN: "The contest or bank belongs to another organisation.",
+    ErrorCode.CAMPAIGN_NOT_FOUND: "No such campaign.",
+    ErrorCode.CAMPAIGN_INVALID: "The campaign or its schedule has problems; `problems` lists them.",
+    ErrorCode.CAMPAIGN_EXISTS: "A campaign with that id exists (ids are never reused).",
     ErrorCode.BANK_EXISTS: "The organisation already has a bank with that id; PUT replaces it.",
     ErrorCode.ORG_NOT_FOUND: "No such organisation.",
     ErrorCode.ORG_EXISTS: "An organisation with that id already exists.",
@@ -424,3 +437,19 @@ class BackendError(EngineError):
 
 class ConfigError(EngineError):
     """Settings that cannot work (a token secret shorter than 32 bytes, ...)."""
+
+
+class CampaignNotFound(PeerError):
+    code = ErrorCode.CAMPAIGN_NOT_FOUND
+    status = 404
+
+
+class CampaignInvalid(ContestInvalid):
+    """The campaign or its schedule has problems; ``problems`` lists every one."""
+
+    code = ErrorCode.CAMPAIGN_INVALID
+
+
+class CampaignExists(PeerError):
+    code = ErrorCode.CAMPAIGN_EXISTS
+    status = 409

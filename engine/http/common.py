@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import re
+from typing import TypeVar
+
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
 from engine.contests.store import ContestStore
 from engine.core import lifecycle
-from engine.core.errors import BadMessage
+from engine.core.errors import BadMessage, ContestInvalid, ErrorCode
 from engine.core.lifecycle import State
 
-__all__ = ["INT64", "dotted", "json_response", "out_of_range", "state_param", "store_of"]
+__all__ = [
+    "INT64",
+    "decode_body",
+    "dotted",
+    "json_response",
+    "out_of_range",
+    "state_param",
+    "store_of",
+]
+
+T = TypeVar("T")
+_AT_PATH = re.compile(r" - at `\$\.?([^`]*)`$")
 
 _ENCODER = msgspec.json.Encoder()
 
@@ -73,3 +87,35 @@ def dotted(path: tuple[str | int, ...]) -> str:
     for part in path:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
     return text
+
+
+async def decode_body(
+    request: Request, kind: type[T], *, invalid: type[ContestInvalid], max_bytes: int
+) -> T:
+    """The request's JSON body as *kind*: :class:`BadMessage` (``too_large``) past
+    *max_bytes* (never held in memory), or not JSON; *invalid* (a
+    :class:`ContestInvalid`) locating the field that does not fit, or a number outside
+    :data:`INT64`."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():  # never hold more than the limit
+        size += len(chunk)
+        if size > max_bytes:
+            raise BadMessage(
+                f"the request body is larger than {max_bytes} bytes", code=ErrorCode.TOO_LARGE
+            )
+        chunks.append(chunk)
+    try:
+        value = msgspec.json.decode(b"".join(chunks), type=kind)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        match = _AT_PATH.search(text)
+        field = match.group(1) if match else ""
+        raise invalid([{"field": field, "message": _AT_PATH.sub("", text)}]) from exc
+    except msgspec.DecodeError as exc:
+        raise BadMessage(f"the request body is not valid JSON: {exc}") from exc
+    too_big = out_of_range(value)
+    if too_big:
+        message = f"must be a whole number from {INT64[0]} to {INT64[1]}"
+        raise invalid([{"field": dotted(path), "message": message} for path in too_big])
+    return value

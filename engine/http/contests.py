@@ -27,10 +27,8 @@ problems ``422 contest_invalid`` listing each (``field``, ``message``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 
-import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -43,7 +41,7 @@ from engine.core.errors import BadMessage, ContestConflict, ContestInvalid, Erro
 from engine.core.lifecycle import Event
 from engine.http.auth import require_org
 from engine.http.boards import board_response, leaderboard_query
-from engine.http.common import INT64, dotted, json_response, out_of_range, state_param, store_of
+from engine.http.common import decode_body, json_response, state_param, store_of
 from question_bank.ids import ContestId, OrgId
 from scoring.export import export
 from scoring.units import unit_stats
@@ -60,35 +58,9 @@ ACTIONS: dict[str, Event | None] = {
     "cancel": "cancel",
 }
 
-_AT_PATH = re.compile(r" - at `\$\.?([^`]*)`$")
-
 
 async def _spec(request: Request) -> ContestSpec:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():  # never hold more than the limit
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise BadMessage(
-                f"the request body is larger than {MAX_BODY_BYTES} bytes", code=ErrorCode.TOO_LARGE
-            )
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    try:
-        spec = msgspec.json.decode(body, type=ContestSpec)
-    except msgspec.ValidationError as exc:
-        text = str(exc)
-        match = _AT_PATH.search(text)
-        field = match.group(1) if match else ""
-        message = _AT_PATH.sub("", text)
-        raise ContestInvalid([{"field": field, "message": message}]) from exc
-    except msgspec.DecodeError as exc:
-        raise BadMessage(f"the request body is not valid JSON: {exc}") from exc
-    too_big = out_of_range(spec)
-    if too_big:
-        message = f"must be a whole number from {INT64[0]} to {INT64[1]}"
-        raise ContestInvalid([{"field": dotted(path), "message": message} for path in too_big])
-    return spec
+    return await decode_body(request, ContestSpec, invalid=ContestInvalid, max_bytes=MAX_BODY_BYTES)
 
 
 def _id(request: Request) -> ContestId:

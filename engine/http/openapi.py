@@ -16,6 +16,7 @@ import msgspec
 import yaml
 
 from engine.contests.stats import ContestStats
+from engine.core.campaign import Campaign, CampaignReport, CampaignSpec, CampaignView, ScheduleSpec
 from engine.core.contest import Contest, ContestSpec
 from engine.core.errors import ErrorCode
 from engine.directory.banks import BankSummary
@@ -40,6 +41,11 @@ _STRUCTS: list[Any] = [
     BankSummary,
     Uploaded,
     Bank,
+    Campaign,
+    CampaignSpec,
+    CampaignView,
+    ScheduleSpec,
+    CampaignReport,
 ]
 
 
@@ -277,6 +283,54 @@ ENDPOINTS: list[Endpoint] = [
         response="[ExportRow]",
         errors=(400, 401, 403, 404, 409),
         query=(("format", "json (default) or csv"),),
+    ),
+    Endpoint(
+        method="post",
+        path="/api/campaigns",
+        summary="create a campaign (rounds come with POST /api/campaigns/{id}/rounds)",
+        tag="campaigns",
+        request="CampaignSpec",
+        response="Campaign",
+        status=201,
+        errors=(400, 401, 409, 422),
+    ),
+    Endpoint(
+        method="get",
+        path="/api/campaigns",
+        summary="the organisation's campaigns, and those of others open to its province",
+        tag="campaigns",
+        response="[Campaign]",
+        errors=(401,),
+    ),
+    Endpoint(
+        method="get",
+        path="/api/campaigns/{id}",
+        summary="one campaign with its rounds, their states and times in its zone",
+        tag="campaigns",
+        response="CampaignView",
+        errors=(401, 403, 404),
+    ),
+    Endpoint(
+        method="post",
+        path="/api/campaigns/{id}/rounds",
+        summary="create (and schedule) every round of a weekly rule, and a live final",
+        tag="campaigns",
+        request="ScheduleSpec",
+        response="CampaignView",
+        status=201,
+        errors=(400, 401, 403, 404, 422),
+    ),
+    Endpoint(
+        method="get",
+        path="/api/campaigns/{id}/report",
+        summary="participants and attempts per province and unit, per round and in total",
+        tag="campaigns",
+        response="CampaignReport",
+        errors=(400, 401, 403, 404),
+        query=(
+            ("format", "json (default) or csv"),
+            ("table", "with format=csv: areas (default) or members"),
+        ),
     ),
     Endpoint(
         method="get",

@@ -1,0 +1,121 @@
+"""``contest campaign``: an organiser without curl creates a 23-week campaign in local time,
+shows it, and reads its report; a bad schedule is refused and creates nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import datetime as dt
+import io
+import json
+from zoneinfo import ZoneInfo
+
+import pytest
+import redis.asyncio
+
+from engine.cli import main
+from engine.contests.store import ContestStore
+from engine.directory.orgs import CENTRAL
+from engine.directory.units import Unit, import_units
+from question_bank.ids import ContestId, MemberId, ProvinceId, QuestionId, UnitId
+from scoring.attempts import Attempts, DrawnQuestion
+from scoring.profiles import Profile
+from tests.contest_helpers import now_ms, setup_org
+
+HCM = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["campaign", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+async def test_a_23_week_campaign_from_the_command_line(
+    redis_client: redis.asyncio.Redis,
+    redis_url: str,
+    key_prefix: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    await setup_org(redis_client, key_prefix, CENTRAL)
+    where = ["--redis-url", redis_url, "--key-prefix", key_prefix]
+
+    async def cli(*args: str) -> tuple[int, str, str]:
+        return await asyncio.to_thread(_run, capsys, *args, *where)
+
+    code, out, err = await cli("create", "--org", "central", "--title", "Tuần", "--id", "tuan")
+    assert (code, out) == (0, "created campaign tuan (Asia/Ho_Chi_Minh)\n"), err
+    now = dt.datetime.fromtimestamp(await now_ms(redis_client) / 1000, tz=HCM)
+    start = (now + dt.timedelta(days=7)).date().isoformat()
+
+    code, _, err = await cli(
+        "schedule",
+        "tuan",
+        "--bank",
+        "b1",
+        "--count",
+        "3",
+        "--weeks",
+        "23",
+        "--starting",
+        "2020-01-01",
+    )
+    assert code == 1 and "rule.starting" in err and "in the past" in err
+    assert await ContestStore(redis_client, key_prefix).list() == []
+
+    code, out, err = await cli(
+        "schedule",
+        "tuan",
+        "--bank",
+        "b1",
+        "--count",
+        "3",
+        "--weeks",
+        "23",
+        "--starting",
+        start,
+        "--attempts-allowed",
+        "0",
+    )
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "23 round(s) of tuan (Asia/Ho_Chi_Minh):"
+    rows = [line.split() for line in lines[3:]]
+    assert [r[0] for r in rows] == [f"tuan-r{n:02d}" for n in range(1, 24)]
+    for r in rows:
+        opens, closes = dt.datetime.fromisoformat(r[2]), dt.datetime.fromisoformat(r[3])
+        assert r[1] == "scheduled"
+        assert (opens.weekday(), opens.strftime("%H:%M%z")) == (0, "08:00+0700")
+        assert (closes.weekday(), closes.strftime("%H:%M%z")) == (6, "22:00+0700")
+
+    code, out, _ = await cli("show", "tuan")
+    assert code == 0 and out.splitlines()[0] == "Tuần (tuan, central, Asia/Ho_Chi_Minh)"
+    assert len(out.splitlines()) == 3 + 23
+    code, out, _ = await cli("list")
+    assert out.splitlines()[2].split() == ["tuan", "central", "Asia/Ho_Chi_Minh", "Tuần"]
+
+    await import_units(
+        redis_client,
+        [Unit(id=UnitId("hn-1"), name="Ba Đình", province=ProvinceId("hanoi"), members=8)],
+        prefix=key_prefix,
+    )
+    profile = Profile(name="=cmd", province=ProvinceId("hanoi"), unit=UnitId("hn-1"))
+    draw = [DrawnQuestion(id=QuestionId("q1"), points=10)]
+    for contest, member in [("tuan-r01", "a"), ("tuan-r01", "b"), ("tuan-r02", "a")]:
+        attempts = Attempts(redis_client, ContestId(contest), prefix=key_prefix)
+        await attempts.start(
+            MemberId(member), profile, draw, duration_ms=60_000, attempts_allowed=0
+        )
+    code, out, _ = await cli("report", "tuan")
+    assert code == 0
+    assert "tuan-r01: 2 participant(s), 2 attempt(s)" in out
+    assert "total: 2 participant(s), 3 attempt(s)" in out
+    assert out.splitlines()[-1].split() == ["hanoi", "hn-1", "8", "2", "3", "25.00%"]
+    code, out, _ = await cli("report", "tuan", "--json")
+    assert json.loads(out)["total"]["units"][0]["participation_rate"] == 0.25
+    code, out, _ = await cli("report", "tuan", "--csv", "--members")
+    members = list(csv.reader(io.StringIO(out)))
+    assert members[1] == ["a", "'=cmd", "hanoi", "hn-1", "2", "tuan-r01 tuan-r02", "2"]
+
+    code, _, err = await cli("show", "nope")
+    assert code == 1 and "no campaign 'nope'" in err
