@@ -100,7 +100,7 @@ class Standing(msgspec.Struct, frozen=True, kw_only=True):
     submitted: int
     """Ms since the epoch; 0 if never submitted (closed at the deadline, or a live show)."""
     attempt: int
-    """The best attempt's number (0 in live shows)."""
+    """The counted attempt's number (the best by default; 0 in live shows)."""
 
 
 class FinalInfo(msgspec.Struct, frozen=True, kw_only=True):

@@ -78,7 +78,7 @@ class Entry(msgspec.Struct, frozen=True, kw_only=True):
     submitted: int = 0
     """Ms since the epoch; 0 if never submitted."""
     attempt: int = 0
-    """The best attempt's number (0 in live shows)."""
+    """The counted attempt's number (the best by default; 0 in live shows)."""
     correct: int = 0
     nq: int = 0
     started: int = 0
