@@ -29,6 +29,7 @@ __all__ = [
     "SubmitStatus",
     "decode_attempt",
     "decode_best",
+    "time_used_of",
 ]
 
 StartStatus = Literal[
@@ -161,6 +162,18 @@ def decode_best(data: bytes | str) -> BestAttempt:
         raise CorruptData(f"bad best attempt {data!r}: {exc}") from exc
 
 
+def time_used_of(
+    state: str, started: int, deadline: int, last: int | None, submitted: int | None
+) -> int:
+    """Rule 5's time used: submitted - started; expired deadline - started; open
+    last - started (``attempt_time_used`` in _lib.lua)."""
+    if state == "submitted":
+        return (submitted or started) - started
+    if state == "expired":
+        return deadline - started
+    return (last or started) - started
+
+
 def decode_attempt(member: MemberId, number: int, now: int, flat: Sequence[Any]) -> AttemptState:
     """An :class:`AttemptState` from the attempt hash as a flat field/value list."""
     fields = {text(flat[i]): text(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
@@ -180,12 +193,7 @@ def decode_attempt(member: MemberId, number: int, now: int, flat: Sequence[Any])
             raise ValueError(f"unknown state {state!r}")
         started, deadline = int(fields["started"]), int(fields["deadline"])
         last, submitted = _int(fields, "last"), _int(fields, "submitted")
-        if state == "submitted":
-            used = (submitted or started) - started
-        elif state == "expired":
-            used = deadline - started
-        else:
-            used = (last or started) - started
+        used = time_used_of(state, started, deadline, last, submitted)
         return AttemptState(
             member=member,
             number=number,

@@ -1,14 +1,21 @@
 """Finalize: the final standings of a round, computed once it closes.
 
-Window rounds rank every member by their best attempt (rule 5 of docs/scoring.md) with
-the tie-break chain of :mod:`scoring.ranking`: score (desc) -> distance of the prediction
-from the true figure (asc; none ranks last) -> time used (asc) -> submitted at (asc; never
-submitted ranks last) -> member id (listing only). Equal keys share a rank (1, 2, 2, 4).
-Live shows rank by score (desc) then time used (asc).
+Window rounds rank every member by their counted attempt (rule 5 of docs/scoring.md: the
+best by default; the last or the first if the round says so) with the tie-break chain of
+:mod:`scoring.ranking`: score (desc) -> distance of the prediction from the true figure
+(asc; none ranks last) -> time used (asc) -> submitted at (asc; never submitted ranks last)
+-> the round's further keys (``earliest_start``, ``fewest_attempts``) -> member id (listing
+only). Equal keys share a rank (1, 2, 2, 4). Live shows rank by score (desc) then time
+used (asc).
+
+With the default rule (``best``, no further keys) the figures are those of ``P:{C}:best``;
+otherwise every attempt of every member is read (``P:{C}:attn`` gives how many, each
+attempt hash its figures, pipelined per chunk of members) and the counted attempt picked
+by :func:`~scoring.ranking.counted_attempt`.
 
 The true figure of the prediction question is measured at close (``measure``):
 
-* ``perfect_scores``: members whose best attempt has every question fully correct;
+* ``perfect_scores``: members whose counted attempt has every question fully correct;
 * ``participants``: members who started an attempt;
 * ``completed``: members with a completed attempt (submitted, or closed by the deadline
   with every question answered: ``P:{C}:done``).
@@ -44,10 +51,25 @@ import msgspec
 from question_bank.ids import ContestId, MemberId
 from question_bank.models import PredictionMeasure
 
+from .attempt_model import time_used_of
 from .attempts import Attempts, BestAttempt
 from .errors import CorruptData, ScoringUsageError, map_redis_errors
 from .keys import DEFAULT_PREFIX, ContestKeys
-from .ranking import Entry, head_key, heads_of, rank_entries, rank_order, true_figure
+from .ranking import (
+    AttemptFigures,
+    Counts,
+    Entry,
+    TieBreak,
+    entry_from,
+    entry_of,
+    extend_heads,
+    head_key,
+    heads_of,
+    rank_entries,
+    rank_order,
+    summary_of,
+    true_figure,
+)
 from .replies import text
 from .scripts import AnyRedis, Scripts
 
@@ -78,7 +100,7 @@ class Standing(msgspec.Struct, frozen=True, kw_only=True):
     submitted: int
     """Ms since the epoch; 0 if never submitted (closed at the deadline, or a live show)."""
     attempt: int
-    """The best attempt's number (0 in live shows)."""
+    """The counted attempt's number (the best by default; 0 in live shows)."""
 
 
 class FinalInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -91,6 +113,43 @@ class FinalInfo(msgspec.Struct, frozen=True, kw_only=True):
     ranked: int = 0
     at: int = 0
     """Redis time of the finalize, ms."""
+
+
+_ATTEMPT_FIELDS = (
+    "state",
+    "started",
+    "deadline",
+    "last",
+    "submitted",
+    "score",
+    "correct",
+    "prediction",
+    "qs",
+)
+_qs_decoder = msgspec.json.Decoder(list[str])
+
+
+def _number(raw: bytes | None) -> int | None:
+    return None if raw is None or raw == b"" else int(float(raw))
+
+
+def attempt_figures(n: int, values: Sequence[bytes | None]) -> AttemptFigures | None:
+    """An attempt's figures from the HMGET of :data:`_ATTEMPT_FIELDS` (``None``: no hash)."""
+    state_raw, started_raw, deadline_raw, last, submitted, score, correct, prediction, qs = values
+    if state_raw is None or started_raw is None:
+        return None
+    started, deadline = int(started_raw), _number(deadline_raw) or 0
+    submitted_at = _number(submitted)
+    return AttemptFigures(
+        n=n,
+        score=_number(score) or 0,
+        time_used=time_used_of(state_raw.decode(), started, deadline, _number(last), submitted_at),
+        started=started,
+        submitted=submitted_at or 0,
+        prediction=_number(prediction),
+        correct=_number(correct) or 0,
+        nq=0 if qs is None else len(_qs_decoder.decode(qs)),
+    )
 
 
 _bests_decoder = msgspec.json.Decoder(list[BestAttempt], strict=False)
@@ -143,19 +202,34 @@ class Finalizer:
     async def window_entries(self) -> list[Entry]:
         """One entry per member with a best attempt (``P:{C}:best``)."""
         members, bests = await self._read_bests()
-        return [
-            Entry(
-                member=m,
-                score=b.score,
-                time_used=b.time_used,
-                prediction=b.prediction,
-                submitted=b.submitted,
-                attempt=b.n,
-                correct=b.correct,
-                nq=b.nq,
-            )
-            for m, b in zip(members, bests, strict=True)
-        ]
+        return [entry_from(m, b) for m, b in zip(members, bests, strict=True)]
+
+    async def counted_entries(self, counts: Counts) -> list[Entry]:
+        """One entry per member who started an attempt (``P:{C}:attn``): the attempt that
+        counts under *counts*, its start and the attempts taken to reach its score."""
+        k = self.keys
+        started = await self._scan_hash(k.attempt_counts)
+        rows = [(m.decode(), int(c)) for m, c in started.items() if int(c) > 0]
+        entries: list[Entry] = []
+        try:
+            for start in range(0, len(rows), max(1, self.chunk // 4)):
+                part = rows[start : start + max(1, self.chunk // 4)]
+                with map_redis_errors():
+                    async with self.client.pipeline(transaction=False) as pipe:
+                        for member, count in part:
+                            for n in range(1, count + 1):
+                                pipe.hmget(k.attempt(member, n), list(_ATTEMPT_FIELDS))
+                        replies = await pipe.execute()
+                at = 0
+                for member, count in part:
+                    figures = [attempt_figures(n, replies[at + n - 1]) for n in range(1, count + 1)]
+                    at += count
+                    entry = entry_of(member, [f for f in figures if f is not None], counts)
+                    if entry is not None:
+                        entries.append(entry)
+        except (ValueError, msgspec.DecodeError) as exc:
+            raise CorruptData(f"bad attempt in {k.base}: {exc}") from exc
+        return entries
 
     async def live_entries(self) -> list[Entry]:
         """One entry per member on the live show's board (``totals``, ``times``)."""
@@ -177,12 +251,15 @@ class Finalizer:
         *,
         truth: int | None = None,
         force: bool = False,
+        counts: Counts = "best",
+        tie_break: Sequence[TieBreak] = (),
     ) -> FinalInfo:
         """Close what is due, measure the true figure, rank and store the standings.
 
         *measure* ``None``: the round has no prediction question (predictions ignored).
         *truth* overrides the measured figure. Refuses (:class:`ScoringUsageError`) while
         an attempt is still open, unless *force* (then open attempts rank as they stand).
+        *counts* and *tie_break*: the round's ranking rules (the module docstring).
         """
         k = self.keys
         await Attempts(self.client, k.contest, prefix=k.prefix, scripts=self.scripts).expire_due()
@@ -194,6 +271,17 @@ class Finalizer:
                 f"{still_open} attempts of {k.contest} are still open: "
                 "finalize after the round closes (or force)"
             )
+        if counts != "best" or tie_break:
+            entries = await self.counted_entries(counts)
+            if measure is None:
+                truth = None
+            elif truth is None:
+                truth = true_figure(entries, measure, completed)
+            heads = extend_heads(heads_of(entries, truth), entries, tie_break)
+            order, ranks = rank_order([e.member for e in entries], heads)
+            await self._write_summaries(entries)
+            info = FinalInfo(mode="window", measure=measure, truth=truth)
+            return await self._store([e.member for e in entries], order, ranks, info)
         members, bests = await self._read_bests()
         # The snapshot of the figures ranked is taken while Python sorts (nothing writes
         # P:{C}:best once every attempt is closed).
@@ -215,16 +303,20 @@ class Finalizer:
         entries = await self.live_entries()
         members = [e.member for e in entries]
         order, ranks = rank_order(members, heads_of(entries, None))
+        await self._write_summaries(entries)
+        return await self._store(members, order, ranks, FinalInfo(mode="live"))
+
+    async def _write_summaries(self, entries: Sequence[Entry]) -> None:
+        """The figures ranked, as :class:`BestAttempt` JSON, into ``P:{C}:final:tmp``."""
         tmp = f"{self.keys.final}:tmp"
         with map_redis_errors():
             await self.client.delete(tmp)
         for start in range(0, len(entries), self.chunk):
             flat: list[str] = []
             for e in entries[start : start + self.chunk]:
-                summary = BestAttempt(n=0, score=e.score, time_used=e.time_used)
+                summary = summary_of(e)
                 flat += [e.member, _json.encode(summary).decode()]
             await self._write(tmp, "HSET", flat)
-        return await self._store(members, order, ranks, FinalInfo(mode="live"))
 
     async def _copy(self, source: str, target: str) -> None:
         await self.scripts.call("final_swap", [source, target], ["copy"])

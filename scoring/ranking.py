@@ -7,9 +7,15 @@ Window rounds::
        used when the round has no prediction question: ``truth=None``)
     -> time used (asc)
     -> submitted at (asc; never submitted ranks after every submission)
+    -> the round's further keys, in the order the organiser lists them (optional):
+       ``earliest_start`` (the counted attempt's start, asc) and
+       ``fewest_attempts`` (attempts taken to first reach the counted score, asc)
     -> member id (asc, code point order): orders the listing only, never the rank
 
-Members equal on the first four keys share a rank (1, 2, 2, 4). Live shows use the same
+Which attempt counts is the round's choice (:data:`Counts`, :func:`counted_attempt`):
+``best`` (the default), ``last`` or ``first``, as Moodle's grading methods.
+
+Members equal on every key of the chain share a rank (1, 2, 2, 4). Live shows use the same
 functions with no prediction and no submission time: score, then time used.
 
 For speed the first four keys are packed into one integer per member (:func:`head_key`),
@@ -19,7 +25,7 @@ so a million members sort as one ``list.sort()`` of ints (:func:`rank_order`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, Literal
 
 import msgspec
 
@@ -28,11 +34,20 @@ from question_bank.models import PredictionMeasure
 from .attempt_model import BestAttempt
 
 __all__ = [
+    "AttemptFigures",
+    "Counts",
     "Entry",
+    "TieBreak",
+    "attempts_to_reach",
+    "counted_attempt",
+    "entry_from",
+    "entry_of",
+    "extend_heads",
     "head_key",
     "heads_of",
     "rank_entries",
     "rank_order",
+    "summary_of",
     "true_figure",
 ]
 
@@ -42,6 +57,15 @@ _TIME_BITS: Final = 41
 _SUB_BITS: Final = 43
 _NO_DISTANCE: Final = (1 << _DIST_BITS) - 1
 _NEVER: Final = (1 << _SUB_BITS) - 1
+_START_BITS: Final = 43
+_REACHED_BITS: Final = 32
+
+Counts = Literal["best", "last", "first"]
+"""Which of a member's attempts counts: the best (score desc, then time used asc, then the
+earlier attempt, as ``refresh_best`` in _lib.lua), the last started, or the first."""
+
+TieBreak = Literal["earliest_start", "fewest_attempts"]
+"""A further key of the chain, after the submission time."""
 
 
 class Entry(msgspec.Struct, frozen=True, kw_only=True):
@@ -54,9 +78,118 @@ class Entry(msgspec.Struct, frozen=True, kw_only=True):
     submitted: int = 0
     """Ms since the epoch; 0 if never submitted."""
     attempt: int = 0
-    """The best attempt's number (0 in live shows)."""
+    """The counted attempt's number (the best by default; 0 in live shows)."""
     correct: int = 0
     nq: int = 0
+    started: int = 0
+    """The counted attempt's start, ms since the epoch (0: not read)."""
+    reached: int = 0
+    """The number of the first attempt that scored at least the counted score (0: not read)."""
+
+
+class AttemptFigures(msgspec.Struct, frozen=True, kw_only=True):
+    """One attempt's figures, as the attempt hash ``P:{C}:att:<member>:<n>`` holds them."""
+
+    n: int
+    score: int
+    time_used: int
+    started: int = 0
+    submitted: int = 0
+    prediction: int | None = None
+    correct: int = 0
+    nq: int = 0
+
+
+def _better(x: AttemptFigures, y: AttemptFigures) -> bool:
+    """``better`` of _lib.lua: higher score, then less time used, then the earlier attempt."""
+    if x.score != y.score:
+        return x.score > y.score
+    if x.time_used != y.time_used:
+        return x.time_used < y.time_used
+    return x.n < y.n
+
+
+def counted_attempt(attempts: Sequence[AttemptFigures], counts: Counts) -> AttemptFigures | None:
+    """The attempt that counts under *counts* (``None`` without attempts)."""
+    if not attempts:
+        return None
+    if counts == "last":
+        return max(attempts, key=lambda a: a.n)
+    if counts == "first":
+        return min(attempts, key=lambda a: a.n)
+    best = attempts[0]
+    for a in attempts[1:]:
+        if _better(a, best):
+            best = a
+    return best
+
+
+def attempts_to_reach(attempts: Sequence[AttemptFigures], score: int) -> int:
+    """The number of the first attempt that scored at least *score* (0 if none did)."""
+    return min((a.n for a in attempts if a.score >= score), default=0)
+
+
+def entry_of(member: str, attempts: Sequence[AttemptFigures], counts: Counts) -> Entry | None:
+    """A member's :class:`Entry`: the counted attempt's figures, its start and the attempts
+    taken to reach its score (``None`` without attempts)."""
+    a = counted_attempt(attempts, counts)
+    if a is None:
+        return None
+    return entry_from(member, a, started=a.started, reached=attempts_to_reach(attempts, a.score))
+
+
+def entry_from(
+    member: str, a: AttemptFigures | BestAttempt, *, started: int = 0, reached: int = 0
+) -> Entry:
+    """The :class:`Entry` of *member* whose counted attempt is *a*."""
+    return Entry(
+        member=member,
+        score=a.score,
+        time_used=a.time_used,
+        prediction=a.prediction,
+        submitted=a.submitted,
+        attempt=a.n,
+        correct=a.correct,
+        nq=a.nq,
+        started=started,
+        reached=reached,
+    )
+
+
+def summary_of(e: Entry) -> BestAttempt:
+    """The figures of *e* ranked, as the :class:`BestAttempt` ``P:{C}:final`` stores."""
+    return BestAttempt(
+        n=e.attempt,
+        score=e.score,
+        time_used=e.time_used,
+        submitted=e.submitted,
+        prediction=e.prediction,
+        correct=e.correct,
+        nq=e.nq,
+    )
+
+
+def extend_heads(
+    heads: Sequence[int], entries: Sequence[Entry], tie_break: Sequence[TieBreak]
+) -> list[int]:
+    """*heads* (:func:`heads_of`) with the further keys of *tie_break* appended, in order,
+    below every bit of the first four: they only order members the first four tie.
+
+    ``earliest_start``: the counted attempt's start (43 bits; 0, unknown, ranks last);
+    ``fewest_attempts``: :attr:`Entry.reached` (32 bits; 0, unknown, ranks last)."""
+    out = list(heads)
+    for key in tie_break:
+        if key == "earliest_start":
+            bits, top = _START_BITS, (1 << _START_BITS) - 1
+            values = [e.started for e in entries]
+        else:
+            bits, top = _REACHED_BITS, (1 << _REACHED_BITS) - 1
+            values = [e.reached for e in entries]
+        out = [
+            (h << bits) | (_clamp(v, bits) if v > 0 else top)
+            for h, v in zip(out, values, strict=True)
+        ]
+    return out
 
 
 def true_figure(
@@ -166,7 +299,10 @@ def rank_order(members: Sequence[str], heads: Sequence[int]) -> tuple[list[int],
     return order, ranks
 
 
-def rank_entries(entries: Sequence[Entry], truth: int | None) -> list[tuple[Entry, int]]:
+def rank_entries(
+    entries: Sequence[Entry], truth: int | None, tie_break: Sequence[TieBreak] = ()
+) -> list[tuple[Entry, int]]:
     """Entries in final order with their rank (the whole chain, for one list of entries)."""
-    order, ranks = rank_order([e.member for e in entries], heads_of(entries, truth))
+    heads = extend_heads(heads_of(entries, truth), entries, tie_break)
+    order, ranks = rank_order([e.member for e in entries], heads)
     return [(entries[i], r) for i, r in zip(order, ranks, strict=True)]

@@ -120,6 +120,28 @@ async def test_invalid_definitions(api: Api) -> None:
     assert response.json()["error"]["code"] == "contest_exists"
 
 
+async def test_window_ranking_rules_over_the_api(api: Api) -> None:
+    now = await now_ms(api.redis)
+    body = _body(window_spec(now))
+    body["window"]["ranking"] = {"counts": "last", "tie_break": ["earliest_start"] * 2}
+    response = await api.a.post("/api/contests", json=body)
+    assert response.status_code == 422
+    assert response.json()["error"]["problems"] == [
+        {"field": "window.ranking.tie_break[1]", "message": "'earliest_start' is listed twice"}
+    ]
+    body["window"]["ranking"] = {"counts": "worst"}
+    response = await api.a.post("/api/contests", json=body)
+    assert response.status_code == 422
+    assert [p["field"] for p in response.json()["error"]["problems"]] == ["window.ranking.counts"]
+    body["window"]["ranking"] = {"counts": "first", "tie_break": ["fewest_attempts"]}
+    response = await api.a.post("/api/contests", json=body)
+    assert response.status_code == 201, response.text
+    stored = (await api.a.get(f"/api/contests/{response.json()['id']}")).json()
+    assert stored["window"]["ranking"] == {"counts": "first", "tie_break": ["fewest_attempts"]}
+    default = await _create(api, window_spec(now))  # a definition without it: today's rule
+    assert default["window"]["ranking"] == {"counts": "best", "tie_break": []}
+
+
 async def test_lifecycle_actions(api: Api) -> None:
     now = await now_ms(api.redis)
     live = await _create(api, live_spec(now))

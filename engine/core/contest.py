@@ -50,6 +50,7 @@ __all__ = [
     "Problem",
     "ScoringRules",
     "Transition",
+    "WindowRanking",
     "WindowTiming",
     "check_spec",
 ]
@@ -80,6 +81,23 @@ class LiveTiming(_Struct, frozen=True):
     """A wrong or missing answer eliminates the member, who then only watches."""
 
 
+CountedAttempt = Literal["best", "last", "first"]
+"""Which attempt of a member counts (``scoring.ranking.Counts``)."""
+TieBreakKey = Literal["earliest_start", "fewest_attempts"]
+"""A further tie-break key (``scoring.ranking.TieBreak``)."""
+
+
+class WindowRanking(_Struct, frozen=True):
+    """How a window round's final ranking is made (docs/scoring.md, "Ranking rules")."""
+
+    counts: CountedAttempt = "best"
+    """The attempt that counts: ``best`` (score, then less time used), ``last`` or ``first``."""
+    tie_break: Annotated[list[TieBreakKey], msgspec.Meta(max_length=2)] = []
+    """Further keys after score, prediction distance, time used and submission time, in
+    order: ``earliest_start`` (the counted attempt's start), ``fewest_attempts`` (attempts
+    taken to first reach the counted score)."""
+
+
 class WindowTiming(_Struct, frozen=True):
     """A window round: each member takes a timed attempt between ``opens_at`` and ``closes_at``."""
 
@@ -88,9 +106,11 @@ class WindowTiming(_Struct, frozen=True):
     attempt_seconds: Annotated[int, msgspec.Meta(ge=10, le=86_400)] = 600
     """Time for one attempt; an attempt also ends when the round closes."""
     attempts_allowed: Annotated[int, msgspec.Meta(ge=0, le=100)] = 1
-    """Attempts a member may start (the best counts); 0 for no limit."""
+    """Attempts a member may start (``ranking.counts`` says which counts); 0 for no limit."""
     prediction_question: QuestionId | None = None
     """A ``prediction`` question of the bank asked at submission, for the final tie-break."""
+    ranking: WindowRanking = WindowRanking()
+    """Which attempt counts and the further tie-break keys (defaults: the best, none)."""
 
 
 class ScoringRules(_Struct, frozen=True):
@@ -277,6 +297,12 @@ def check_spec(
             problems.append(_problem("window.closes_at", "must be after opens_at"))
         if window.closes_at <= now_ms:
             problems.append(_problem("window.closes_at", "is already past"))
+        keys = window.ranking.tie_break
+        for i, key in enumerate(keys):
+            if key in keys[:i]:
+                problems.append(
+                    _problem(f"window.ranking.tie_break[{i}]", f"{key!r} is listed twice")
+                )
     if not rules.speed_and_streak and (spec.scoring.speed or spec.scoring.streak_step):
         problems.append(
             _problem("scoring", "speed points and streak bonuses apply to live shows only")

@@ -16,7 +16,7 @@ from typing import Any
 
 import redis.asyncio
 
-from engine.core.contest import Contest
+from engine.core.contest import Contest, WindowRanking
 from engine.core.lifecycle import Event
 from engine.modes.base import Runner, RunnerHooks
 from engine.runtime.metrics import ATTEMPTS_EXPIRED
@@ -80,7 +80,8 @@ class WindowRunner(Runner):
         self, contest: Contest, bank: Callable[[Contest], Awaitable[Bank]]
     ) -> None:
         """Score, prediction distance (the prediction question's measure, from the bank's
-        ``Prediction.measure``), time used, submission time."""
+        ``Prediction.measure``), time used, submission time, then the round's further keys;
+        of the attempt the round's ``ranking.counts`` picks."""
         measure: PredictionMeasure | None = None
         if contest.window is not None and contest.window.prediction_question is not None:
             for question in (await bank(contest)).questions:
@@ -95,7 +96,10 @@ class WindowRunner(Runner):
         if closes:
             await self.end_attempts(contest.id, closes[-1])
         finalizer = Finalizer(self.redis, contest.id, prefix=self.prefix)
-        await finalizer.finalize_window(measure, force=True)
+        ranking = contest.window.ranking if contest.window is not None else WindowRanking()
+        await finalizer.finalize_window(
+            measure, force=True, counts=ranking.counts, tie_break=ranking.tie_break
+        )
 
     async def end_attempts(self, contest_id: ContestId, closed_at: int) -> None:
         """End the window attempts still open when the round closed at *closed_at* (ms):
