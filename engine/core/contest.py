@@ -91,6 +91,9 @@ class WindowTiming(_Struct, frozen=True):
     """Attempts a member may start (the best counts); 0 for no limit."""
     prediction_question: QuestionId | None = None
     """A ``prediction`` question of the bank asked at submission, for the final tie-break."""
+    min_seconds_between_attempts: Annotated[int, msgspec.Meta(ge=0, le=604_800)] = 0
+    """Least time from the end of a member's attempt (submitted, or its deadline) to their
+    next start; an earlier start is refused ``attempt_too_soon`` (0: no delay)."""
 
 
 class ScoringRules(_Struct, frozen=True):
@@ -275,6 +278,15 @@ def check_spec(
             problems.append(_problem("window.closes_at", "must be after opens_at"))
         if window.closes_at <= now_ms:
             problems.append(_problem("window.closes_at", "is already past"))
+        gap = window.min_seconds_between_attempts
+        if gap and window.attempts_allowed == 1:
+            problems.append(
+                _problem("window.min_seconds_between_attempts", "needs attempts_allowed above 1")
+            )
+        elif gap * 1000 >= window.closes_at - window.opens_at > 0:
+            problems.append(
+                _problem("window.min_seconds_between_attempts", "is not shorter than the window")
+            )
     if not rules.speed_and_streak and (spec.scoring.speed or spec.scoring.streak_step):
         problems.append(
             _problem("scoring", "speed points and streak bonuses apply to live shows only")
