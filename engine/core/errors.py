@@ -20,6 +20,7 @@ machine* (a bug, or a race another process won); :class:`BackendError` means Red
     │   │   └── TokenWrongContest signed for another contest
     │   ├── NotEligible           the member's province / unit may not take this contest
     │   ├── AnswerRefused         an answer the scoring core refused (.code = the reason)
+    │   ├── AttemptTooSoon        a window start before the round's minimum delay (.retry_after_ms)
     │   ├── Unauthorized          no or unknown organiser API key
     │   ├── Forbidden             the organiser does not own that contest / bank
     │   ├── ContestNotFound       no such contest
