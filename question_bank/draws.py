@@ -148,6 +148,11 @@ class Drawer:
         for cell in self._cells:
             self._available[cell] = self._available.get(cell, 0) + 1
         self._start = _Start(self._available, rules)
+        self._options: list[tuple[OptionId, ...] | None] = [
+            tuple(o.id for o in q.options) if isinstance(q, SingleChoice | MultipleChoice) else None
+            for q in self.pool
+        ]
+        """Each pool question's option ids in the bank's order (``None``: not a choice)."""
         self.shortfalls = self._check()
         """Why the rules cannot be met (:func:`check_rules`); ``[]`` when they can."""
 
@@ -176,6 +181,11 @@ class Drawer:
 
     def draw(self, seed: str) -> list[DrawnQuestion]:
         """The draw of *seed*; raise :class:`DrawImpossible` when the rules cannot be met."""
+        return [DrawnQuestion(id=q.id, options=options) for q, options in self.picks(seed)]
+
+    def picks(self, seed: str) -> list[tuple[Question, list[OptionId]]]:
+        """:meth:`draw` as (question, the member's option order) pairs: the same draw,
+        without an object per question (a window start builds its own)."""
         if self.shortfalls:
             raise DrawImpossible(self.shortfalls)
         rng = random.Random(int.from_bytes(hashlib.sha256(seed.encode("utf-8")).digest(), "big"))
@@ -186,26 +196,32 @@ class Drawer:
             rng.shuffle(chosen)
         else:
             chosen.sort()
-        return [_drawn(self.pool[i], self.rules, rng) for i in chosen]
+        shuffle = self.rules.shuffle_options
+        picks: list[tuple[Question, list[OptionId]]] = []
+        for i in chosen:
+            question = self.pool[i]
+            ids = self._options[i]
+            if ids is None:
+                picks.append((question, []))
+                continue
+            options = list(ids)
+            if shuffle:
+                rng.shuffle(options)
+            picks.append((question, options))
+        return picks
 
 
 def _random_order(rng: random.Random, n: int) -> Iterator[int]:
     """``0 .. n-1`` in a random order, made as it is read (Fisher-Yates from the front), so a
-    draw of 10 from 3,000 questions costs 10 random numbers, not 3,000."""
-    order = list(range(n))
+    draw of 10 from 3,000 questions costs 10 random numbers, not 3,000 (nor a list of
+    3,000: the swaps are kept in a dict, ``order[k]`` being ``moved.get(k, k)``; position
+    ``i`` is never read again once yielded, so only ``order[j]`` is written)."""
+    moved: dict[int, int] = {}
     for i in range(n):
         j = rng.randrange(i, n)
-        order[i], order[j] = order[j], order[i]
-        yield order[i]
-
-
-def _drawn(question: Question, rules: DrawRules, rng: random.Random) -> DrawnQuestion:
-    if not isinstance(question, SingleChoice | MultipleChoice):
-        return DrawnQuestion(id=question.id)
-    options = [option.id for option in question.options]
-    if rules.shuffle_options:
-        rng.shuffle(options)
-    return DrawnQuestion(id=question.id, options=options)
+        at_j = moved.get(j, j)
+        moved[j] = moved.get(i, i)
+        yield at_j
 
 
 def _pool(bank: Bank, rules: DrawRules) -> list[Question]:

@@ -33,14 +33,26 @@ __all__ = [
 ]
 
 StartStatus = Literal[
-    "started", "resumed", "latest", "no_attempt", "not_open", "round_closed", "attempts_used"
+    "started",
+    "resumed",
+    "latest",
+    "no_attempt",
+    "not_open",
+    "round_closed",
+    "attempts_used",
+    "too_soon",
+    "redraw",
 ]
 """What :meth:`Attempts.start` / :meth:`Attempts.resume` did.
 
 * ``started``: a new attempt began; ``resumed``: the open attempt is returned instead;
 * ``latest``: (resume) the latest attempt, open or closed; ``no_attempt``: none yet;
 * ``not_open`` / ``round_closed``: the round has not opened / has closed (Redis clock);
-* ``attempts_used``: the member has started every attempt the round allows.
+* ``attempts_used``: the member has started every attempt the round allows;
+* ``too_soon``: the previous attempt ended less than ``min_gap_ms`` ago
+  (:attr:`StartOutcome.wait_ms` says how long to wait);
+* ``redraw``: the draw was made for another attempt number than the next one (another
+  connection of the member started one meanwhile): draw for ``attempts_used + 1`` again.
 """
 
 SubmitStatus = Literal[
@@ -113,6 +125,10 @@ class StartOutcome(msgspec.Struct, frozen=True, kw_only=True):
     attempts_used: int = 0
     """Attempts the member has started (including this one)."""
     now: int = 0
+    best: BestAttempt | None = None
+    """The member's best attempt after the call (read in the same script)."""
+    wait_ms: int = 0
+    """``too_soon``: ms until the member may start again."""
 
     @property
     def ok(self) -> bool:

@@ -73,6 +73,9 @@ log = logging.getLogger(__name__)
 
 _encoder = msgspec.json.Encoder()
 
+_NO_DRAW: list[str | int] = ["", "", "", 0, 0, 0, 0, "[]", "{}", 0, 0]
+"""attempt_start.lua's ARGV[4..14] for mode "resume" (nothing starts, nothing is drawn)."""
+
 
 def _split_reply(raw: Any) -> tuple[str, int, int, list[Any]]:
     try:
@@ -107,10 +110,17 @@ class Attempts:
         attempts_allowed: int = 1,
         opens_at: int = 0,
         closes_at: int = 0,
+        drawn_for: int = 0,
+        min_gap_ms: int = 0,
     ) -> StartOutcome:
         """Start attempt n+1 with this draw, or return the open attempt (``resumed``).
 
         ``attempts_allowed=0`` means no limit; ``opens_at``/``closes_at`` 0 mean no bound.
+        ``drawn_for``: the attempt number the draw was made for; if it is not n+1 nothing
+        starts (``redraw``, with ``attempts_used`` = n); 0 accepts the draw for any number.
+        ``min_gap_ms``: refused ``too_soon`` (``wait_ms``) until that long after the
+        previous attempt ended (submitted, or its deadline). One script call: the outcome
+        carries the member's best attempt too.
         The deadline is ``min(now + duration_ms, closes_at)`` by Redis's clock. The profile
         is stored (``P:{C}:profiles``) and the member counted as a participant of their
         unit and put on the boards with 0 the first time.
@@ -135,6 +145,8 @@ class Attempts:
             closes_at,
             _encoder.encode(ids).decode(),
             _encoder.encode({q.id: q.options for q in questions}).decode(),
+            drawn_for,
+            min_gap_ms,
         ]
         for q in questions:
             args += [q.id, q.points]
@@ -146,22 +158,11 @@ class Attempts:
         An open attempt past its deadline is closed first (``expired``), so the state
         returned is never an open attempt that can no longer be answered.
         """
-        args: list[str | int] = [
-            self.keys.base,
-            "resume",
-            member,
-            "",
-            "",
-            "",
-            0,
-            0,
-            0,
-            0,
-            "[]",
-            "{}",
-        ]
-        outcome = await self._start_call(member, args)
-        return outcome.attempt
+        return (await self.resume_outcome(member)).attempt
+
+    async def resume_outcome(self, member: MemberId) -> StartOutcome:
+        """:meth:`resume` with the rest of the outcome: attempts used, best attempt."""
+        return await self._start_call(member, [self.keys.base, "resume", member] + _NO_DRAW)
 
     async def _start_call(self, member: MemberId, args: Sequence[str | int]) -> StartOutcome:
         k = self.keys
@@ -180,8 +181,21 @@ class Attempts:
             args,
         )
         status, n, now, flat = _split_reply(raw)
+        try:
+            best_raw, wait, *flat = flat
+            best = decode_best(best_raw) if text(best_raw) else None
+            wait_ms = int(wait)
+        except (TypeError, ValueError) as exc:
+            raise CorruptData(f"unexpected attempt_start result {raw!r}") from exc
         attempt = decode_attempt(member, n, now, flat) if flat else None
-        return StartOutcome(status=status, attempt=attempt, attempts_used=n, now=now)  # type: ignore[arg-type]
+        return StartOutcome(
+            status=status,  # type: ignore[arg-type]
+            attempt=attempt,
+            attempts_used=n,
+            now=now,
+            best=best,
+            wait_ms=wait_ms,
+        )
 
     async def submit(
         self,

@@ -447,3 +447,74 @@ async def test_corrupt_data_is_a_typed_error(
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_start_answers_with_the_best_attempt_in_the_same_call(attempts: Attempts) -> None:
+    first = await attempts.start(ALICE, PROFILE, DRAW, duration_ms=MINUTE, attempts_allowed=2)
+    assert first.status == "started" and first.attempts_used == 1
+    assert first.best == await attempts.best(ALICE)
+    assert first.best is not None and first.best.n == 1
+    await answer(attempts, ALICE, 1, "q1", 1.0)
+    await attempts.submit(ALICE)
+    second = await attempts.start(ALICE, PROFILE, DRAW, duration_ms=MINUTE, attempts_allowed=2)
+    assert second.status == "started" and second.best == await attempts.best(ALICE)
+    assert second.best is not None and second.best.n == 1 and second.best.score == 10
+    resumed = await attempts.resume_outcome(ALICE)
+    assert resumed.status == "latest" and resumed.best == second.best
+    assert resumed.attempts_used == 2
+    nobody = await attempts.resume_outcome(MemberId("bob"))
+    assert (nobody.status, nobody.best, nobody.attempts_used) == ("no_attempt", None, 0)
+
+
+async def test_a_draw_made_for_another_number_is_refused_redraw(attempts: Attempts) -> None:
+    stale = await attempts.start(ALICE, PROFILE, DRAW, duration_ms=MINUTE, drawn_for=2)
+    assert (stale.status, stale.attempts_used, stale.attempt) == ("redraw", 0, None)
+    assert await attempts.client.hget(attempts.keys.attempt_counts, ALICE) is None
+    assert await attempts.client.hget(attempts.keys.totals, ALICE) is None  # not a participant
+    ok = await attempts.start(ALICE, PROFILE, DRAW, duration_ms=MINUTE, drawn_for=1)
+    assert ok.status == "started" and ok.attempts_used == 1
+    # the open attempt comes back whatever number the draw was for
+    again = await attempts.start(ALICE, PROFILE, DRAW, duration_ms=MINUTE, drawn_for=5)
+    assert again.status == "resumed" and again.attempt is not None and ok.attempt is not None
+    assert again.attempt.questions == ok.attempt.questions
+    assert again.attempt.number == 1 and again.attempts_used == 1
+
+
+async def test_min_gap_refuses_a_start_too_soon_after_a_submit(attempts: Attempts) -> None:
+    gap = 2_000
+    first = await attempts.start(
+        ALICE, PROFILE, DRAW, duration_ms=MINUTE, attempts_allowed=3, min_gap_ms=gap
+    )
+    assert first.status == "started"
+    submitted = await attempts.submit(ALICE)
+    assert submitted.attempt is not None and submitted.attempt.submitted is not None
+    ended = submitted.attempt.submitted
+    early = await attempts.start(
+        ALICE, PROFILE, DRAW, duration_ms=MINUTE, attempts_allowed=3, min_gap_ms=gap
+    )
+    assert early.status == "too_soon" and early.attempt is None
+    assert early.wait_ms == ended + gap - early.now and 0 < early.wait_ms <= gap
+    assert early.attempts_used == 1
+    assert await hget(attempts.client, attempts.keys.attempt_counts, ALICE) == b"1"
+    await asyncio.sleep(early.wait_ms / 1000 + 0.5)
+    later = await attempts.start(
+        ALICE, PROFILE, DRAW, duration_ms=MINUTE, attempts_allowed=3, min_gap_ms=gap
+    )
+    assert later.status == "started" and later.attempts_used == 2
+
+
+async def test_min_gap_counts_from_the_deadline_of_an_expired_attempt(
+    attempts: Attempts,
+) -> None:
+    first = await attempts.start(ALICE, PROFILE, DRAW, duration_ms=500, attempts_allowed=2)
+    assert first.attempt is not None
+    await asyncio.sleep(1.0)  # past the deadline: the next start expires it first
+    early = await attempts.start(
+        ALICE, PROFILE, DRAW, duration_ms=MINUTE, attempts_allowed=2, min_gap_ms=MINUTE
+    )
+    assert early.status == "too_soon"
+    assert early.wait_ms == first.attempt.deadline + MINUTE - early.now
+    latest = await attempts.resume(ALICE)
+    assert latest is not None and latest.state == "expired"
+    free = await attempts.start(ALICE, PROFILE, DRAW, duration_ms=MINUTE, attempts_allowed=2)
+    assert free.status == "started"  # no gap asked: starts at once

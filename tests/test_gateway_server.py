@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import msgspec
 import pytest
 import redis.asyncio
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -330,3 +331,27 @@ async def test_silent_connections_get_websocket_pings_busy_ones_do_not(redis_url
             assert len(listener.pings) <= silent / 0.2 + 1
         finally:
             transport.disconnect()
+
+
+async def test_a_slow_join_under_way_is_not_closed_by_the_join_deadline(
+    redis_url, key_prefix, live, redis_client
+):
+    """The token arrived in the URL at once, but Redis is held (CLIENT PAUSE) for longer
+    than the join deadline: the join is under way, so the member gets its welcome when
+    Redis answers, not a 4004 "no join in time"."""
+    async with running_gateway(make_settings(redis_url, key_prefix)) as gw:
+        gw.limits = msgspec.structs.replace(gw.limits, join_ms=300)
+        gw.sweep_seconds = 0.05
+        await redis_client.execute_command("CLIENT", "PAUSE", 1500, "ALL")
+        async with client(gw, live.id, token(live.id)) as ws:
+            assert isinstance(await recv_until(ws, m.Welcome), m.Welcome)
+
+
+async def test_a_silent_connection_is_still_closed_by_the_join_deadline(
+    redis_url, key_prefix, live
+):
+    async with running_gateway(make_settings(redis_url, key_prefix)) as gw:
+        gw.limits = msgspec.structs.replace(gw.limits, join_ms=300)
+        gw.sweep_seconds = 0.05
+        async with client(gw, live.id) as ws:
+            await closed_with(ws, CloseCode.BAD_PROTOCOL)

@@ -6,7 +6,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.core import messages as m
-from engine.core.errors import CloseCode, ErrorCode, TokenExpired, TokenForged, TokenWrongContest
+from engine.core.errors import (
+    CloseCode,
+    ErrorCode,
+    PeerError,
+    TokenExpired,
+    TokenForged,
+    TokenWrongContest,
+)
 from engine.core.limits import Limits, TokenBucket
 from engine.core.session import Authenticate, Close, Dispatch, Send, Session, State
 
@@ -235,3 +242,32 @@ def test_fuzz_every_frame_is_accepted_or_refused_with_a_documented_code(data: by
                 assert message.code in DOCUMENTED
         else:
             assert isinstance(action, Dispatch | Authenticate)
+
+
+def test_join_deadline_spares_a_join_under_way() -> None:
+    """A token sent in time whose join the gateway is still verifying is not closed by the
+    join timer (a busy gateway must not discard work it started); the idle deadline still
+    bounds it, and the join then completes."""
+    session = Session(LIMITS, 0)
+    assert session.start(100, token="url-token") == [Authenticate("url-token")]
+    assert session.deadline == 60_000  # the idle deadline, not join_ms
+    assert session.expire(5_000) == []
+    assert session.expire(30_000) == []
+    assert session.state is State.JOINING
+    assert session.joined(WELCOME, 30_001) == [Send(WELCOME)]
+
+
+def test_join_frame_in_time_is_not_closed_by_the_join_deadline() -> None:
+    session = Session(LIMITS, 0)
+    assert session.receive(frame(m.Join(token="tok")), 4_000) == [Authenticate("tok")]
+    assert session.expire(9_000) == []
+    assert session.expire(64_000) == [Close(CloseCode.IDLE_TIMEOUT, "idle")]
+
+
+def test_refused_join_that_stays_open_is_under_the_join_deadline_again() -> None:
+    session = Session(LIMITS, 0)
+    session.receive(frame(m.Join(token="tok")), 1_000)
+    session.refused(PeerError(code=ErrorCode.CONTEST_NOT_OPEN))  # keeps the connection
+    assert session.state is State.CONNECTED
+    assert session.deadline == 5_000
+    assert session.expire(5_000) == [Close(CloseCode.BAD_PROTOCOL, "no join in time")]

@@ -111,6 +111,9 @@ class WindowTiming(_Struct, frozen=True):
     """A ``prediction`` question of the bank asked at submission, for the final tie-break."""
     ranking: WindowRanking = WindowRanking()
     """Which attempt counts and the further tie-break keys (defaults: the best, none)."""
+    min_seconds_between_attempts: Annotated[int, msgspec.Meta(ge=0, le=604_800)] = 0
+    """Least time from the end of a member's attempt (submitted, or its deadline) to their
+    next start; an earlier start is refused ``attempt_too_soon`` (0: no delay)."""
 
 
 class ScoringRules(_Struct, frozen=True):
@@ -303,6 +306,15 @@ def check_spec(
                 problems.append(
                     _problem(f"window.ranking.tie_break[{i}]", f"{key!r} is listed twice")
                 )
+        gap = window.min_seconds_between_attempts
+        if gap and window.attempts_allowed == 1:
+            problems.append(
+                _problem("window.min_seconds_between_attempts", "needs attempts_allowed above 1")
+            )
+        elif gap * 1000 >= window.closes_at - window.opens_at > 0:
+            problems.append(
+                _problem("window.min_seconds_between_attempts", "is not shorter than the window")
+            )
     if not rules.speed_and_streak and (spec.scoring.speed or spec.scoring.streak_step):
         problems.append(
             _problem("scoring", "speed points and streak bonuses apply to live shows only")

@@ -20,6 +20,7 @@ machine* (a bug, or a race another process won); :class:`BackendError` means Red
     │   │   └── TokenWrongContest signed for another contest
     │   ├── NotEligible           the member's province / unit may not take this contest
     │   ├── AnswerRefused         an answer the scoring core refused (.code = the reason)
+    │   ├── AttemptTooSoon        a window start before the round's minimum delay (.retry_after_ms)
     │   ├── Unauthorized          no or unknown organiser API key
     │   ├── Forbidden             the organiser does not own that contest / bank
     │   ├── ContestNotFound       no such contest
@@ -56,6 +57,7 @@ __all__ = [
     "CLOSE_DESCRIPTIONS",
     "ERROR_DESCRIPTIONS",
     "AnswerRefused",
+    "AttemptTooSoon",
     "BackendError",
     "BadMessage",
     "BankExists",
@@ -118,6 +120,7 @@ class ErrorCode(StrEnum):
     ATTEMPT_CLOSED = "attempt_closed"
     NO_ATTEMPT = "no_attempt"
     ATTEMPTS_EXHAUSTED = "attempts_exhausted"
+    ATTEMPT_TOO_SOON = "attempt_too_soon"
     BAD_ANSWER = "bad_answer"
     CONTEST_NOT_OPEN = "contest_not_open"
     # Contests and the HTTP API.
@@ -167,6 +170,10 @@ ERROR_DESCRIPTIONS: Mapping[ErrorCode, str] = {
     ErrorCode.ATTEMPT_CLOSED: "The attempt was already submitted or expired.",
     ErrorCode.NO_ATTEMPT: "The member has no attempt in progress.",
     ErrorCode.ATTEMPTS_EXHAUSTED: "The member has used every attempt the round allows.",
+    ErrorCode.ATTEMPT_TOO_SOON: (
+        "The round's minimum delay since the member's previous attempt ended has not passed;"
+        " `retry_after_ms` says how long to wait."
+    ),
     ErrorCode.BAD_ANSWER: "The answer does not fit the question's kind (an unknown option...).",
     ErrorCode.CONTEST_NOT_OPEN: "The contest does not accept this now (not open or running).",
     ErrorCode.CONTEST_NOT_FOUND: "No such contest.",
@@ -283,6 +290,19 @@ class PeerError(EngineError):
     @property
     def message(self) -> str:
         return str(self)
+
+
+class AttemptTooSoon(PeerError):
+    """A window start before the round's ``min_seconds_between_attempts`` since the
+    member's previous attempt ended; ``retry_after_ms`` is the wait left (Redis clock)."""
+
+    code = ErrorCode.ATTEMPT_TOO_SOON
+    status = 409
+
+    def __init__(self, retry_after_ms: int) -> None:
+        self.retry_after_ms = retry_after_ms
+        seconds = -(-retry_after_ms // 1000)
+        super().__init__(f"the next attempt may start in {seconds} s")
 
 
 class BadMessage(PeerError):

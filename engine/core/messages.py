@@ -373,6 +373,8 @@ class Error(_Message, tag="error", frozen=True, kw_only=True):
     message: str = ""
     seq: int | None = None
     """The ``seq`` of the client message it refers to, when it had one."""
+    retry_after_ms: int | None = None
+    """``attempt_too_soon``: ms until the member may start again (else absent)."""
 
 
 ServerMessage = (

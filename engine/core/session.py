@@ -18,8 +18,13 @@ Each call returns a list of actions for the gateway to carry out, in order::
 States::
 
     CONNECTED --join--> JOINING --joined--> JOINED
-        |                  |--refused--> CLOSED
-        '--join deadline, flood, bad frames, idle (any state)--> CLOSED
+        |                  |--refused--> CLOSED (or CONNECTED, if the refusal does not close)
+        '--join deadline (CONNECTED only), flood, bad frames, idle (any state)--> CLOSED
+
+The join deadline (``join_ms`` from the connection's opening) closes only a connection that
+has sent no join (token in the URL or ``join`` frame) in time. Once a join is under way
+(JOINING: the gateway is verifying the token) it is not closed for being slow: a busy
+gateway must not discard work it has started. The idle deadline still bounds it.
 
 :attr:`Session.deadline` is the next time (ms) the gateway must call
 :meth:`Session.expire`; the gateway checks every session's deadline from one timer.
@@ -164,13 +169,14 @@ class Session:
         if error.close is not None:
             return actions + self._close(error.close, error.code)
         self.state = State.CONNECTED
+        self._reset_deadline()
         return actions
 
     def expire(self, now: int) -> list[Action]:
         """The gateway's timer: close the connection if a deadline has passed."""
         if self.state is State.CLOSED or now < self.deadline:
             return []
-        if self.state is not State.JOINED and now >= self._join_deadline():
+        if self.state is State.CONNECTED and now >= self._join_deadline():
             return self._close(CloseCode.BAD_PROTOCOL, "no join in time")
         if now >= self.last_frame + self.limits.idle_ms:
             return self._close(CloseCode.IDLE_TIMEOUT, "idle")
@@ -199,6 +205,7 @@ class Session:
 
     def _join(self, token: str) -> list[Action]:
         self.state = State.JOINING
+        self._reset_deadline()
         return [Authenticate(token)]
 
     def _close(self, code: int, reason: str) -> list[Action]:
@@ -210,7 +217,7 @@ class Session:
 
     def _reset_deadline(self) -> None:
         idle = self.last_frame + self.limits.idle_ms
-        if self.state is State.JOINED:
+        if self.state is not State.CONNECTED:
             self.deadline = idle
         else:
             self.deadline = min(idle, self._join_deadline())

@@ -53,7 +53,14 @@ from websockets.protocol import State as WsState
 
 from engine.contests.presence import publish_counts, withdraw
 from engine.core import messages as m
-from engine.core.errors import BackendError, CloseCode, ContestNotFound, ErrorCode, PeerError
+from engine.core.errors import (
+    AttemptTooSoon,
+    BackendError,
+    CloseCode,
+    ContestNotFound,
+    ErrorCode,
+    PeerError,
+)
 from engine.core.limits import AddressCounts, Limits, client_address
 from engine.core.session import Authenticate, Close, Dispatch, Send, Session, State
 from engine.core.settings import Settings, trusted_networks
@@ -595,6 +602,10 @@ def _ping(ws: ServerConnection) -> None:
 
 def _error_of(exc: Exception, seq: int | None) -> m.Error:
     """The error frame a member gets for a request that failed with *exc*."""
+    if isinstance(exc, AttemptTooSoon):
+        return m.Error(
+            code=exc.code, message=exc.message, seq=seq, retry_after_ms=exc.retry_after_ms
+        )
     if isinstance(exc, PeerError):
         return m.Error(code=exc.code, message=exc.message, seq=seq)
     if isinstance(exc, BackendError | ScoringError | redis.RedisError | OSError):

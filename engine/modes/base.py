@@ -83,7 +83,7 @@ def keep(cache: dict[_K, _V], key: _K, value: _V, limit: int = CACHE_LIMIT) -> _
 class Joined:
     """A joined member's connection state in this process (all of it also in Redis)."""
 
-    __slots__ = ("attempt", "contest", "member", "profile", "welcome")
+    __slots__ = ("attempt", "attempts_used", "contest", "member", "profile", "welcome")
 
     def __init__(self, member: tokens.Member, contest: Contest, welcome: m.Welcome) -> None:
         self.member = member
@@ -92,6 +92,9 @@ class Joined:
         self.profile = Profile(name=member.name, province=member.province, unit=member.unit)
         self.attempt: int | None = None
         """Window rounds: the number of the member's open attempt, once known."""
+        self.attempts_used = welcome.contest.attempts_used
+        """Window rounds: attempts the member had started when last seen (the next draw is
+        for this + 1; the start script says ``redraw`` if another connection started one)."""
 
 
 def refused(question: QuestionId, seq: int, reason: str) -> m.Ack:

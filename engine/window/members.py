@@ -11,19 +11,22 @@ from __future__ import annotations
 
 from engine.core import messages as m
 from engine.core.contest import Contest
-from engine.core.errors import BackendError, ErrorCode, PeerError
+from engine.core.errors import AttemptTooSoon, BackendError, ErrorCode, PeerError
 from engine.modes.base import OVER_STATES, Joined, Members, Services, keep, keep_for, refused
+from engine.window.draws import MemberDraws
 from engine.window.views import attempt_message
-from question_bank.draws import Drawer, draw_seed
-from question_bank.ids import ContestId, MemberId, QuestionId
-from question_bank.models import Bank, MultipleChoice, Prediction, Question, SingleChoice
-from scoring.attempts import Attempts, AttemptState, DrawnQuestion
+from question_bank.ids import ContestId, QuestionId
+from question_bank.models import Bank, Prediction, Question
+from scoring.attempts import Attempts, AttemptState, BestAttempt
 from scoring.errors import ScoringError
-from scoring.keys import ContestKeys
 from scoring.outcomes import decode_outcome
 from scoring.window import WindowScoring
 
 __all__ = ["WindowMembers"]
+
+_REDRAWS = 3
+"""Starts tried when the script says ``redraw`` (another connection of the member started
+an attempt between two tries): the third try is with the count the second one returned."""
 
 _START_REFUSALS = {
     "attempts_used": ErrorCode.ATTEMPTS_EXHAUSTED,
@@ -40,7 +43,7 @@ class WindowMembers(Members):
     def __init__(self, services: Services) -> None:
         super().__init__(services)
         self._scoring: dict[ContestId, WindowScoring] = {}
-        self._drawers: dict[tuple[ContestId, int], Drawer] = {}
+        self._drawers: dict[tuple[ContestId, int], MemberDraws] = {}
 
     def scoring(self, contest: ContestId) -> WindowScoring:
         """The contest's scoring object (one per contest in this process)."""
@@ -56,12 +59,16 @@ class WindowMembers(Members):
         return Attempts(s.redis, contest, prefix=s.prefix, scripts=s.scripts)
 
     async def resume(self, contest: Contest, joined: Joined) -> list[m.ServerMessage]:
-        """The member's latest attempt, whole, if they started one."""
-        attempt = await self.attempts(contest.id).resume(joined.member.id)
+        """The member's latest attempt, whole, if they started one (one script call)."""
+        outcome = await self.attempts(contest.id).resume_outcome(joined.member.id)
+        joined.attempts_used = outcome.attempts_used
+        attempt = outcome.attempt
         if attempt is None:
             return []
         joined.attempt = attempt.number if attempt.state == "open" else None
-        return [await self.attempt_message(contest, attempt)]
+        return [
+            self._attempt_message(contest, attempt, outcome.best, await self._questions(contest))
+        ]
 
     async def resync(self, contest: Contest, joined: Joined) -> list[m.ServerMessage]:
         """Only what a notice would have said: the open attempt, if the server expired it
@@ -114,51 +121,48 @@ class WindowMembers(Members):
         return m.Ack(question=qid, seq=request.seq, accepted=True, total=outcome.attempt.score)
 
     async def start(self, contest: Contest, joined: Joined) -> list[m.ServerMessage]:
+        """Start the member's next attempt: one script call (it reads the attempt count and
+        the best attempt itself). The draw is made for ``joined.attempts_used + 1``; if
+        another connection of the member started an attempt meanwhile the script answers
+        ``redraw`` with the true count and the start is tried again with that draw."""
         window = contest.window
         if window is None or contest.state != "open":
             raise PeerError(code=ErrorCode.CONTEST_NOT_OPEN)
         s = self.services
         member = joined.member.id
-        used = await s.redis.hget(ContestKeys(contest.id, s.prefix).attempt_counts, member)
-        number = int(used or 0) + 1
-        bank, by_id = await s.banks.bank(contest)
-        drawn = self._draw(bank, by_id, contest, member, number)
-        outcome = await self.attempts(contest.id).start(
-            member,
-            joined.profile,
-            drawn,
-            duration_ms=window.attempt_seconds * 1000,
-            attempts_allowed=window.attempts_allowed,
-            opens_at=window.opens_at,
-            closes_at=window.closes_at,
-        )
+        bank, _ = await s.banks.bank(contest)
+        attempts = self.attempts(contest.id)
+        for _ in range(_REDRAWS):
+            number = joined.attempts_used + 1
+            outcome = await attempts.start(
+                member,
+                joined.profile,
+                self.draws(contest, bank).draw(member, number),
+                duration_ms=window.attempt_seconds * 1000,
+                attempts_allowed=window.attempts_allowed,
+                opens_at=window.opens_at,
+                closes_at=window.closes_at,
+                drawn_for=number,
+                min_gap_ms=window.min_seconds_between_attempts * 1000,
+            )
+            joined.attempts_used = outcome.attempts_used
+            if outcome.status != "redraw":
+                break
+        if outcome.status == "too_soon":
+            raise AttemptTooSoon(outcome.wait_ms)
         if not outcome.ok or outcome.attempt is None:
             raise PeerError(code=_START_REFUSALS.get(outcome.status, ErrorCode.NO_ATTEMPT))
         joined.attempt = outcome.attempt.number
-        return [await self.attempt_message(contest, outcome.attempt)]
+        questions = await self._questions(contest)
+        return [self._attempt_message(contest, outcome.attempt, outcome.best, questions)]
 
-    def _draw(
-        self,
-        bank: Bank,
-        by_id: dict[QuestionId, Question],
-        contest: Contest,
-        member: MemberId,
-        number: int,
-    ) -> list[DrawnQuestion]:
-        """The member's draw for attempt *number* (seeded: a dispute can be replayed)."""
+    def draws(self, contest: Contest, bank: Bank) -> MemberDraws:
+        """The contest's draws for its pinned bank version (one per contest and version)."""
         key = (contest.id, contest.bank_version)
-        drawer = self._drawers.get(key)
-        if drawer is None:
-            drawer = keep(self._drawers, key, Drawer(bank, contest.draw))
-        seed = draw_seed(contest.id, contest.draw_seed_member(member), number)
-        result: list[DrawnQuestion] = []
-        for item in drawer.draw(seed):
-            question = by_id[item.id]
-            options = list(item.options)
-            if not options and isinstance(question, SingleChoice | MultipleChoice):
-                options = [o.id for o in question.options]
-            result.append(DrawnQuestion(id=question.id, points=question.points, options=options))
-        return result
+        found = self._drawers.get(key)
+        if found is None:
+            found = keep(self._drawers, key, MemberDraws(contest, bank))
+        return found
 
     async def submit(
         self, contest: Contest, joined: Joined, prediction: int | None
@@ -205,9 +209,21 @@ class WindowMembers(Members):
 
     async def attempt_message(self, contest: Contest, attempt: AttemptState) -> m.AttemptState:
         best = await self.attempts(contest.id).best(attempt.member)
+        return self._attempt_message(contest, attempt, best, await self._questions(contest))
+
+    async def _questions(self, contest: Contest) -> dict[QuestionId, Question]:
+        return await self.services.banks.questions(contest)
+
+    @staticmethod
+    def _attempt_message(
+        contest: Contest,
+        attempt: AttemptState,
+        best: BestAttempt | None,
+        questions: dict[QuestionId, Question],
+    ) -> m.AttemptState:
         return attempt_message(
             attempt,
-            await self.services.banks.questions(contest),
+            questions,
             attempts_allowed=contest.window.attempts_allowed if contest.window else 0,
             best_score=best.score if best else None,
         )

@@ -21,7 +21,12 @@
 -- ARGV[10] closes_at           ms the round closes (0 = never); deadline <= closes_at
 -- ARGV[11] qs                  JSON list of the drawn question ids, in order
 -- ARGV[12] opt                 JSON object qid -> option ids in the member's order
--- ARGV[13..] qid, P pairs      points of each drawn question
+-- ARGV[13] drawn_for           the attempt number the draw was made for ("start"): the
+--                              caller's guess of n+1 (draws are seeded by the number);
+--                              0 = a draw good for any number
+-- ARGV[14] min_gap             ms that must pass between the end of the member's previous
+--                              attempt and a new start (0 = none)
+-- ARGV[15..] qid, P pairs      points of each drawn question
 --
 -- An open attempt whose deadline has passed is expired first (expire_attempt, as
 -- attempt_expire.lua does). Starting and closing append attempt events (e=start /
@@ -29,11 +34,17 @@
 -- ("resumed");
 -- otherwise a new one is refused if the round has not opened ("not_open") or has closed
 -- ("round_closed"), or if the member has used every attempt ("attempts_used"), else
+-- or if the previous attempt ended (submitted, or its deadline) less than min_gap ms ago
+-- ("too_soon", wait = ms left), or if the draw was made for another number than n+1
+-- ("redraw": nothing changes; draw for n+1 and call again), else
 -- attempt n+1 starts with deadline = min(now + duration, closes_at) ("started").
 -- In mode "resume" nothing starts: the latest attempt is returned ("latest") or
 -- "no_attempt".
--- Returns {status, n, now, field, value, field, value, ...} (the attempt hash, flat;
--- empty when no attempt is returned).
+-- Returns {status, n, now, best, wait, field, value, field, value, ...}: best is the
+-- member's P:{C}:best JSON ("" if none), wait the ms to wait ("too_soon", else 0), then
+-- the attempt hash, flat (empty when no attempt is returned). One round trip answers a
+-- start: the caller needs neither the attempt count nor the best attempt beforehand.
+-- Every step is O(1) or O(log members) in the boards; nothing scans the members.
 
 local base, mode, member = ARGV[1], ARGV[2], ARGV[3]
 local province, unit = ARGV[4], ARGV[5]
@@ -44,8 +55,9 @@ local bk = {totals = KEYS[4], times = KEYS[5], lb = KEYS[6],
 local n = tonumber(redis.call('HGET', KEYS[1], member)) or 0
 local akey = base .. ':att:' .. member .. ':' .. n
 
-local function reply(status, key)
-  local out = {status, n, now}
+local function reply(status, key, wait)
+  local best = redis.call('HGET', base .. ':best', member) or ''
+  local out = {status, n, now, best, wait or 0}
   if key then
     local flat = redis.call('HGETALL', key)
     for i = 1, #flat do out[#out + 1] = flat[i] end
@@ -53,14 +65,20 @@ local function reply(status, key)
   return out
 end
 
+local ended = nil  -- when the previous attempt ended (ms), if it did
 if n > 0 then
   local a = hmget(akey, unpack(EXPIRE_FIELDS))
   if a.state == 'open' and tonumber(a.deadline) < now then
     local k = {totals = KEYS[4], times = KEYS[5], lb = KEYS[6], done = KEYS[8],
       deadlines = KEYS[2]}
     expire_attempt(base, k, member, n, a, now)
+    ended = tonumber(a.deadline)
   elseif a.state == 'open' then
     return reply(mode == 'start' and 'resumed' or 'latest', akey)
+  elseif a.state == 'submitted' then
+    ended = tonumber(redis.call('HGET', akey, 'submitted')) or tonumber(a.deadline)
+  else
+    ended = tonumber(a.deadline)
   end
 end
 
@@ -74,6 +92,12 @@ if opens_at > 0 and now < opens_at then return reply('not_open', nil) end
 if closes_at > 0 and now >= closes_at then return reply('round_closed', nil) end
 local allowed = tonumber(ARGV[8])
 if allowed > 0 and n >= allowed then return reply('attempts_used', nil) end
+local min_gap = tonumber(ARGV[14]) or 0
+if ended ~= nil and min_gap > 0 and now < ended + min_gap then
+  return reply('too_soon', nil, ended + min_gap - now)
+end
+local drawn_for = tonumber(ARGV[13]) or 0
+if drawn_for > 0 and drawn_for ~= n + 1 then return reply('redraw', nil) end
 
 n = n + 1
 akey = base .. ':att:' .. member .. ':' .. n
@@ -82,7 +106,7 @@ if closes_at > 0 and deadline > closes_at then deadline = closes_at end
 local fields = {'started', num(now), 'deadline', num(deadline), 'state', 'open',
   'qs', ARGV[11], 'opt', ARGV[12], 'score', '0', 'correct', '0', 'answered', '0',
   'pv', province, 'u', unit}
-for i = 13, #ARGV - 1, 2 do
+for i = 15, #ARGV - 1, 2 do
   fields[#fields + 1] = 'pts:' .. ARGV[i]
   fields[#fields + 1] = ARGV[i + 1]
 end

@@ -1,0 +1,158 @@
+"""A window start through the real gateway: one Redis round trip, a draw that follows the
+member's true attempt count, and the round's minimum delay between attempts."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis.asyncio
+
+from engine.core import messages as m
+from engine.core.contest import WindowTiming
+from engine.window.draws import MemberDraws
+from question_bank.draws import draw, draw_seed
+from question_bank.ids import MemberId, QuestionId
+from scoring.keys import ContestKeys
+from tests.contest_helpers import make_bank, now_ms
+from tests.gateway_support import (
+    client,
+    create_contest,
+    make_settings,
+    recv_until,
+    running_gateway,
+    send,
+    token,
+)
+
+
+async def _window(client_: redis.asyncio.Redis, prefix: str, **timing: int):
+    now = await now_ms(client_)
+    window = WindowTiming(
+        opens_at=now - 1000,
+        closes_at=now + 3_600_000,
+        attempt_seconds=600,
+        prediction_question=QuestionId("pred"),
+        **timing,  # type: ignore[arg-type]
+    )
+    return await create_contest(client_, prefix, "window", window=window)
+
+
+async def test_a_start_is_one_redis_call(redis_url, key_prefix, redis_client):
+    """MONITOR shows every command the gateway sends for the member during a start: one
+    EVALSHA of attempt_start (commands run inside the script are marked ``lua``)."""
+    contest = await _window(redis_client, key_prefix, attempts_allowed=2)
+    member = "solo-member-7"
+    async with running_gateway(make_settings(redis_url, key_prefix)) as gw:
+        async with client(gw, contest.id, token(contest.id, member)) as ws:
+            await recv_until(ws, m.Welcome)
+            await asyncio.sleep(0.3)  # the join's own commands are done
+            watcher = redis.asyncio.Redis.from_url(redis_url)
+            try:
+                async with watcher.monitor() as monitor:
+                    seen: list[dict] = []
+
+                    async def watch() -> None:
+                        while True:
+                            seen.append(await monitor.next_command())
+
+                    task = asyncio.create_task(watch())
+                    await asyncio.sleep(0.2)
+                    await send(ws, m.StartAttempt())
+                    attempt = await recv_until(ws, m.AttemptState)
+                    await asyncio.sleep(0.3)
+                    task.cancel()
+            finally:
+                await watcher.aclose()
+    assert attempt.attempt == 1 and attempt.state == "open"
+    assert attempt.best_score == 0
+    mine = [
+        c for c in seen if c.get("client_type") != "lua" and member in str(c.get("command", ""))
+    ]
+    assert [c["command"].split()[0].upper() for c in mine] == ["EVALSHA"], mine
+
+
+async def test_a_start_after_another_connection_started_draws_for_the_true_number(
+    redis_url, key_prefix, redis_client
+):
+    """Connection A joined before connection B (another gateway) started and submitted
+    attempt 1: A's start is drawn for 2 (the script says ``redraw`` first), exactly the
+    seeded draw of attempt 2."""
+    contest = await _window(redis_client, key_prefix, attempts_allowed=3)
+    settings = make_settings(redis_url, key_prefix)
+    tok = token(contest.id, "m1")
+    async with running_gateway(settings) as one, running_gateway(settings) as two:
+        async with client(one, contest.id, tok) as a:
+            assert (await recv_until(a, m.Welcome)).contest.attempts_used == 0
+            async with client(two, contest.id, tok) as b:
+                await recv_until(b, m.Welcome)
+                await send(b, m.StartAttempt())
+                assert (await recv_until(b, m.AttemptState)).attempt == 1
+                await send(b, m.Submit(prediction=1))
+                assert (await recv_until(b, m.AttemptState)).state == "submitted"
+            await send(a, m.StartAttempt())
+            second = await recv_until(a, m.AttemptState)
+    assert second.attempt == 2 and second.state == "open"
+    seed = draw_seed(contest.id, "m1", 2)
+    expected = draw(make_bank(), contest.draw, seed=seed)
+    assert [(q.id, [o.id for o in q.options]) for q in second.questions] == [
+        (d.id, list(d.options)) for d in expected
+    ]
+    assert MemberDraws(contest, make_bank()).draw(MemberId("m1"), 2)[0].id == expected[0].id
+
+
+async def test_a_start_before_the_minimum_delay_is_attempt_too_soon(
+    redis_url, key_prefix, redis_client
+):
+    contest = await _window(
+        redis_client, key_prefix, attempts_allowed=3, min_seconds_between_attempts=600
+    )
+    async with running_gateway(make_settings(redis_url, key_prefix)) as gw:
+        async with client(gw, contest.id, token(contest.id, "m1")) as ws:
+            await recv_until(ws, m.Welcome)
+            await send(ws, m.StartAttempt())
+            assert (await recv_until(ws, m.AttemptState)).attempt == 1
+            await send(ws, m.Submit(prediction=2))
+            done = await recv_until(ws, m.AttemptState)
+            assert done.state == "submitted"
+            await send(ws, m.StartAttempt())
+            error = await recv_until(ws, m.Error)
+            assert error.code == "attempt_too_soon"
+            assert error.retry_after_ms is not None
+            assert 590_000 <= error.retry_after_ms <= 600_000
+            await send(ws, m.StartAttempt())  # still refused, nothing started meanwhile
+            assert (await recv_until(ws, m.Error)).code == "attempt_too_soon"
+    assert await redis_client.hget(ContestKeys(contest.id, key_prefix).attempt_counts, "m1") == b"1"
+
+
+@pytest.mark.parametrize("gap", [0, 30])
+def test_old_window_definitions_decode_with_no_delay(gap: int) -> None:
+    import msgspec
+
+    raw = b'{"opens_at": 1, "closes_at": 2000000, "attempts_allowed": 2'
+    raw += (b', "min_seconds_between_attempts": %d}' % gap) if gap else b"}"
+    window = msgspec.json.decode(raw, type=WindowTiming)
+    assert window.min_seconds_between_attempts == gap
+
+
+def test_check_spec_judges_the_minimum_delay() -> None:
+    import msgspec
+
+    from engine.core.contest import check_spec
+    from tests.contest_helpers import window_spec
+
+    now = 1_000_000
+    spec = window_spec(now)  # a one-hour window, 2 attempts allowed
+    assert spec.window is not None
+
+    def problems(**timing: int) -> list[str]:
+        window = msgspec.structs.replace(spec.window, **timing)  # type: ignore[arg-type]
+        found = check_spec(msgspec.structs.replace(spec, window=window), make_bank(), now_ms=now)
+        return [str(p["field"]) for p in found]
+
+    assert problems(min_seconds_between_attempts=600) == []
+    assert problems(min_seconds_between_attempts=600, attempts_allowed=1) == [
+        "window.min_seconds_between_attempts"
+    ]
+    assert problems(min_seconds_between_attempts=3601) == ["window.min_seconds_between_attempts"]
+    assert problems(min_seconds_between_attempts=600, attempts_allowed=0) == []
