@@ -51,7 +51,7 @@ loadtest: setup
 lock: $(STAMP)
 	$(BIN)/python -m pip install -q --disable-pip-version-check "$(UV)"
 	$(BIN)/uv pip compile pyproject.toml requirements-build.in --extra test --extra load \
-	    --universal --python-version 3.11 --generate-hashes --upgrade -o requirements.lock
+	    --universal --python-version 3.11 --generate-hashes --upgrade -q -o requirements.lock
 	@echo "lock: requirements.lock re-resolved; review 'git diff requirements.lock', then make test lint"
 
 clean:
