@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import msgspec
 import pytest
@@ -13,6 +14,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from engine.core import messages as m
 from engine.core.errors import CloseCode
+from engine.gateway.server import pings_per_sweep
+from scoring.keys import GlobalKeys
 from scoring.live import LiveScoring
 from tests.gateway_support import (
     client,
@@ -25,6 +28,41 @@ from tests.gateway_support import (
     token,
 )
 from tests.utils import timeout
+
+
+class RawListener:
+    """What a raw picows client saw: the arrival of each WebSocket ping, each text frame."""
+
+    def __init__(self) -> None:
+        self.pings: list[float] = []
+        self.texts: list[bytes] = []
+
+
+async def raw_client(gw: Any, contest: str, member: str) -> tuple[Any, RawListener]:
+    """A picows client joined through the URL token, auto-pong off, so the test sees the
+    raw control frames (websockets' client answers pings out of sight)."""
+    from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+
+    seen = RawListener()
+
+    class Listener(WSListener):
+        def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+            if frame.msg_type is WSMsgType.PING:
+                seen.pings.append(asyncio.get_running_loop().time())
+            elif frame.msg_type is WSMsgType.TEXT:
+                seen.texts.append(frame.get_payload_as_bytes())
+
+    url = f"ws://127.0.0.1:{gw.port}/ws/{contest}?token={token(contest, member)}"
+    transport, _ = await ws_connect(Listener, url, enable_auto_pong=False)
+    return transport, seen
+
+
+async def wait_for_texts(listeners: list[RawListener], count: int) -> None:
+    """Until every listener saw *count* text frames (the welcome first)."""
+    deadline = asyncio.get_running_loop().time() + timeout(10)
+    while any(len(listener.texts) < count for listener in listeners):
+        assert asyncio.get_running_loop().time() < deadline, "no welcome in time"
+        await asyncio.sleep(0.05)
 
 
 async def closed_with(ws, code: int) -> None:
@@ -296,24 +334,12 @@ async def test_refusals_and_closes_are_counted_in_metrics(
 async def test_silent_connections_get_websocket_pings_busy_ones_do_not(redis_url, key_prefix, live):
     """The sweep pings a socket silent for ``ping_interval``; one that keeps sending frames
     gets none (picows shows the raw control frames: auto-pong off)."""
-    from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
-
-    class Listener(WSListener):
-        def __init__(self) -> None:
-            self.pings: list[float] = []
-            self.texts: list[bytes] = []
-
-        def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-            if frame.msg_type is WSMsgType.PING:
-                self.pings.append(asyncio.get_running_loop().time())
-            elif frame.msg_type is WSMsgType.TEXT:
-                self.texts.append(frame.get_payload_as_bytes())
+    from picows import WSMsgType
 
     settings = make_settings(redis_url, key_prefix, ping_interval=0.2)
     async with running_gateway(settings) as gw:
         gw.sweep_seconds = 0.05
-        url = f"ws://127.0.0.1:{gw.port}/ws/{live.id}?token={token(live.id)}"
-        transport, listener = await ws_connect(Listener, url, enable_auto_pong=False)
+        transport, listener = await raw_client(gw, live.id, "m1")
         try:
             loop = asyncio.get_running_loop()
             busy_until = loop.time() + timeout(1.0)
@@ -331,6 +357,67 @@ async def test_silent_connections_get_websocket_pings_busy_ones_do_not(redis_url
             assert len(listener.pings) <= silent / 0.2 + 1
         finally:
             transport.disconnect()
+
+
+async def test_a_member_whose_room_hears_broadcasts_gets_no_websocket_ping(
+    redis_url, key_prefix, live, redis_client
+):
+    """A broadcast to the contest counts as traffic: a silent member of a room that hears a
+    frame every 0.5 s gets no ping, while a silent member of a silent room (another
+    contest) is still pinged every ``ping_interval``."""
+    quiet = await create_contest(redis_client, key_prefix, "live", setup=False)
+    settings = make_settings(redis_url, key_prefix, ping_interval=1.5)
+    frame = m.encode(m.Leaderboard(top=[]))
+    async with running_gateway(settings) as gw:
+        gw.sweep_seconds = 0.25
+        heard, heard_of = await raw_client(gw, live.id, "m1")
+        silent, silent_of = await raw_client(gw, quiet.id, "m2")
+        try:
+            await wait_for_texts([heard_of, silent_of], 1)  # both welcomed: joined
+            loop = asyncio.get_running_loop()
+            until = loop.time() + 5.0
+            while loop.time() < until:
+                await redis_client.publish(GlobalKeys(key_prefix).channel(live.id), frame)
+                await asyncio.sleep(0.5)
+            assert len(heard_of.texts) >= 8  # the broadcasts did reach it
+            assert heard_of.pings == []
+            assert len(silent_of.pings) >= 2  # 5 s silent, pinged every 1.5 s
+        finally:
+            heard.disconnect()
+            silent.disconnect()
+
+
+async def test_sockets_due_together_get_their_pings_over_several_ticks(redis_url, key_prefix, live):
+    """24 members fall silent in the same instant: the sweep pings at most
+    ``pings_per_sweep`` of them a tick (here 2 × 24 × 0.5 s / 4 s = 6), the others on the
+    next ticks, and every one of them once."""
+    from picows import WSMsgType
+
+    members, interval, sweep = 24, 4.0, 0.5
+    settings = make_settings(redis_url, key_prefix, ping_interval=interval, max_connections=members)
+    cap = pings_per_sweep(members, interval, sweep)
+    assert cap == 6
+    async with running_gateway(settings) as gw:
+        gw.sweep_seconds = sweep
+        clients = [await raw_client(gw, live.id, f"m{i}") for i in range(members)]
+        try:
+            await wait_for_texts([listener for _, listener in clients], 1)
+            for transport, _ in clients:  # the last frame of every one, at once
+                transport.send(WSMsgType.TEXT, m.encode(m.Ping(t=1)))
+            await asyncio.sleep(interval + members / cap * sweep + 1.0)
+            pings = sorted(p for _, listener in clients for p in listener.pings)
+            assert [len(listener.pings) for _, listener in clients] == [1] * members
+            ticks: list[list[float]] = []
+            for at in pings:  # ticks are `sweep` apart: a gap of half of it splits them
+                if ticks and at - ticks[-1][-1] < sweep / 2:
+                    ticks[-1].append(at)
+                else:
+                    ticks.append([at])
+            assert max(len(tick) for tick in ticks) <= cap
+            assert len(ticks) >= members // cap
+        finally:
+            for transport, _ in clients:
+                transport.disconnect()
 
 
 async def test_a_slow_join_under_way_is_not_closed_by_the_join_deadline(

@@ -55,8 +55,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     idle_timeout: float = 120.0
     """Seconds without any frame from a member before the gateway closes the connection."""
     ping_interval: float = 20.0
-    """Seconds of silence after which the gateway sends a connection a WebSocket ping (one
-    timer for all connections); 0: none. Dead connections are closed by ``idle_timeout``."""
+    """Seconds without a frame either way (a broadcast to the member's contest counts)
+    after which the gateway sends a connection a WebSocket ping (one timer for all
+    connections, at most ``engine.gateway.server.pings_per_sweep`` a tick); 0: none. Dead
+    connections are closed by ``idle_timeout``."""
     max_write_buffer: int = 262_144
     """Bytes a gateway may hold unsent for one connection, beyond what the kernel buffers.
     A member whose app stopped reading (a dead network, or a client that sends but never

@@ -11,6 +11,10 @@ slow member never delays the others (websockets ``docs/topics/broadcast.rst``). 
 cyclic garbage collector is paused for the write loop, so a collection over a gateway's
 many objects never lands between the first and the last member.
 
+The relay stamps the contest's ``last_broadcast`` time (one dict write per broadcast, not
+per socket); the gateway's sweep counts it as activity of every member of the contest, so
+a member whose room hears a frame within ``ping_interval`` gets no WebSocket ping.
+
 After the write, the relay peeks at the frame's ``type`` (a two-field decode, not the whole
 message) and calls the ``after`` hook with it, so the gateway can follow a reveal with
 each member's own points and rank, or a close with each member's final standing.
@@ -105,6 +109,8 @@ class Relay:
         self.ready = asyncio.Event()
         self.subscriptions = 0
         """Times the relay has (re)subscribed: 1 after start, more after lost connections."""
+        self.last_broadcast: dict[ContestId, int] = {}
+        """When (server ms) a frame was last broadcast to each contest's local sockets."""
         self._task: asyncio.Task[None] | None = None
         self._followups: set[asyncio.Task[None]] = set()
 
@@ -205,6 +211,7 @@ class Relay:
             finally:
                 if collecting:
                     gc.enable()
+            self.last_broadcast[contest] = self.clock()
         kind = peek.type or "unknown"
         if count:
             child(BROADCAST_RECIPIENTS, kind).inc(count)
