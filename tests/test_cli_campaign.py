@@ -8,8 +8,10 @@ import csv
 import datetime as dt
 import io
 import json
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import openpyxl  # type: ignore[import-untyped]
 import pytest
 import redis.asyncio
 
@@ -36,6 +38,7 @@ async def test_a_23_week_campaign_from_the_command_line(
     redis_url: str,
     key_prefix: str,
     capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     await setup_org(redis_client, key_prefix, CENTRAL)
     where = ["--redis-url", redis_url, "--key-prefix", key_prefix]
@@ -116,6 +119,16 @@ async def test_a_23_week_campaign_from_the_command_line(
     code, out, _ = await cli("report", "tuan", "--csv", "--members")
     members = list(csv.reader(io.StringIO(out)))
     assert members[1] == ["a", "'=cmd", "hanoi", "hn-1", "2", "tuan-r01 tuan-r02", "2"]
+    code, _, err = await cli("report", "tuan", "--format", "xlsx")
+    assert code == 1 and "--out FILE" in err
+    workbook = tmp_path / "tuan.xlsx"
+    code, out, err = await cli("report", "tuan", "--format", "xlsx", "--out", str(workbook))
+    assert (code, out) == (0, f"wrote {workbook}\n"), err
+    book = openpyxl.load_workbook(workbook)
+    areas = [[c.value for c in row] for row in book["areas"].iter_rows()]
+    assert areas[-1] == ["total", "unit", "hanoi", "hn-1", 8, 2, 3, 0.25]
+    member = book["members"]["B2"]  # a display name that would run as a formula stays text
+    assert (member.value, member.data_type) == ("'=cmd", "s")
 
     code, _, err = await cli("show", "nope")
     assert code == 1 and "no campaign 'nope'" in err

@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
+import openpyxl  # type: ignore[import-untyped]
 import pytest
 import redis.asyncio
 
@@ -22,6 +24,9 @@ from tests.contest_helpers import now_ms
 from tests.http_server import Api, serve_api
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
+AREA_HEADER = (
+    "round level province unit registered participants attempts participation_rate".split()
+)
 
 
 @pytest.fixture
@@ -166,6 +171,77 @@ async def _take(
         await scoring.submit(MemberId(member))
 
 
+def _check_workbook(response: httpx.Response, report: dict[str, Any]) -> None:
+    """The xlsx report holds the JSON *report*'s figures, numbers as numbers, cell by cell."""
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    assert response.headers["content-disposition"] == 'attachment; filename="k.xlsx"'
+    book = openpyxl.load_workbook(io.BytesIO(response.content))
+    assert book.sheetnames == ["areas", "members"]
+    areas, members = book["areas"], book["members"]
+    assert areas.freeze_panes == members.freeze_panes == "A2"
+    assert [c.value for c in areas[1]] == AREA_HEADER
+    expected = [
+        [
+            part["round"],
+            level,
+            a["province"],
+            a["unit"] or None,  # an empty cell reads back as None
+            a["registered"],
+            a["participants"],
+            a["attempts"],
+            a["participation_rate"],
+        ]
+        for part in [*report["rounds"], report["total"]]
+        for level in ("province", "unit")
+        for a in part[level + "s"]
+    ]
+    rows = [[c.value for c in row] for row in areas.iter_rows(min_row=2)]
+    assert rows[0] == ["k-r01", "province", "hanoi", None, 15, 3, 4, 0.2]
+    assert rows[5] == ["k-r02", "province", "hanoi", None, 15, 1, 1, 0.0667]
+    assert rows[-1] == ["total", "unit", "hue", "hue-1", 4, 2, 6, 0.5]
+    assert rows == expected
+    for row in areas.iter_rows(min_row=2):
+        assert all(c.data_type == "n" for c in row[4:])
+        assert row[7].number_format == "0.00%"
+    # in total: the workbook's total provinces add up to the report's campaign totals
+    totals = [r for r in rows if r[:2] == ["total", "province"]]
+    assert sum(r[5] for r in totals) == report["total"]["participants"] == 5
+    assert sum(r[6] for r in totals) == report["total"]["attempts"] == 11
+    assert [c.value for c in members[1]] == [
+        "member",
+        "name",
+        "province",
+        "unit",
+        "rounds",
+        "round_ids",
+        "attempts",
+    ]
+    assert [[c.value for c in row] for row in members.iter_rows(min_row=2)] == [
+        [
+            m["member"],
+            m["name"],
+            m["province"],
+            m["unit"],
+            len(m["rounds"]),
+            " ".join(m["rounds"]),
+            m["attempts"],
+        ]
+        for m in report["members"]
+    ]
+    assert [c.value for c in members[2]] == [
+        "a",
+        "Đoàn viên a",
+        "hanoi",
+        "hn-1",
+        2,
+        "k-r01 k-r02",
+        3,
+    ]
+
+
 async def test_report_of_a_small_campaign(api: Api, key_prefix: str) -> None:
     await import_units(
         api.redis,
@@ -240,16 +316,7 @@ async def test_report_of_a_small_campaign(api: Api, key_prefix: str) -> None:
     assert response.headers["content-disposition"] == 'attachment; filename="k-areas.csv"'
     assert response.content.startswith("\ufeff".encode())
     lines = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
-    assert lines[0] == [
-        "round",
-        "level",
-        "province",
-        "unit",
-        "registered",
-        "participants",
-        "attempts",
-        "participation_rate",
-    ]
+    assert lines[0] == AREA_HEADER
     assert lines[1] == ["k-r01", "province", "hanoi", "", "15", "3", "4", "0.2"]
     assert lines[-1] == ["total", "unit", "hue", "hue-1", "4", "2", "6", "0.5"]
     assert len(lines) == 1 + 5 + 4 + 5
@@ -261,6 +328,7 @@ async def test_report_of_a_small_campaign(api: Api, key_prefix: str) -> None:
     assert len(members) == 6
     response = await api.a.get("/api/campaigns/k/report", params={"format": "xml"})
     assert response.status_code == 400
+    _check_workbook(await api.a.get("/api/campaigns/k/report", params={"format": "xlsx"}), report)
 
     # Hà Nội's organisation sees Hà Nội's slice only
     sliced = (await api.b.get("/api/campaigns/k/report")).json()

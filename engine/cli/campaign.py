@@ -12,7 +12,7 @@
                               [--closes-on sunday] [--closes-at 22:00]
                               [--attempt-seconds S] [--attempts-allowed A]
                               [--final-at TIME] [--draft]
-    contest campaign report CAMPAIGN [--csv [--members] | --json]
+    contest campaign report CAMPAIGN [--csv [--members] | --json | --format xlsx --out FILE]
 
 Times are the campaign's local time (its zone, by default Asia/Ho_Chi_Minh): ``--starting``
 is a local date (``2027-01-04``), an ISO 8601 time with a zone, or epoch ms; the rounds open
@@ -30,7 +30,7 @@ from typing import Any
 import msgspec
 import redis.asyncio
 
-from engine.campaigns.export import report_csv
+from engine.campaigns.export import report_csv, report_xlsx
 from engine.campaigns.store import CampaignStore
 from engine.cli._common import add_redis_options, print_table, run_with_redis
 from engine.core.campaign import (
@@ -107,7 +107,13 @@ def register(subparsers: Any) -> None:
     output = p.add_mutually_exclusive_group()
     output.add_argument("--csv", action="store_true", help="CSV (areas; --members: members)")
     output.add_argument("--json", action="store_true")
+    output.add_argument(
+        "--format",
+        choices=("table", "json", "csv", "xlsx"),
+        help="table (default), json, csv, or xlsx (both tables in one workbook; needs --out)",
+    )
     p.add_argument("--members", action="store_true", help="with --csv: the members table")
+    p.add_argument("--out", help="write the report to this file instead of standard output")
     add_redis_options(p)
     p.set_defaults(func=lambda a: run_with_redis(a, lambda c, s: _report(c, s, a)))
 
@@ -187,16 +193,34 @@ async def _schedule(
     return 0
 
 
+def _report_format(args: argparse.Namespace) -> str:
+    """The report's format from ``--format``, ``--csv`` or ``--json``; xlsx needs ``--out``
+    (a workbook is not text for a terminal), and ``--out`` a file format."""
+    fmt: str = args.format or ("csv" if args.csv else "json" if args.json else "table")
+    if fmt == "xlsx" and not args.out:
+        raise ValueError("--format xlsx writes a workbook: name the file with --out FILE")
+    if fmt == "table" and args.out:
+        raise ValueError("--out needs --format json, csv or xlsx")
+    return fmt
+
+
 async def _report(client: redis.asyncio.Redis, settings: Settings, args: argparse.Namespace) -> int:
+    fmt = _report_format(args)
     store = CampaignStore(client, settings.key_prefix)
     report = await store.report(await store.get(ContestId(args.campaign)))
-    if args.csv:
-        sys.stdout.write(
-            report_csv(report, "members" if args.members else "areas").decode("utf-8-sig")
-        )
-        return 0
-    if args.json:
-        sys.stdout.write(msgspec.json.encode(report).decode() + "\n")
+    if fmt != "table":
+        if fmt == "xlsx":
+            data = report_xlsx(report)
+        elif fmt == "csv":
+            data = report_csv(report, "members" if args.members else "areas")
+        else:
+            data = msgspec.json.encode(report) + b"\n"
+        if args.out:
+            with open(args.out, "wb") as out:
+                out.write(data)
+            print(f"wrote {args.out}")
+        else:
+            sys.stdout.write(data.decode("utf-8-sig"))
         return 0
     for part in [*report.rounds, report.total]:
         print(f"{part.round}: {part.participants} participant(s), {part.attempts} attempt(s)")

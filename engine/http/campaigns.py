@@ -11,7 +11,8 @@ report) a campaign of another organisation open to its province, sliced to its p
 ``GET    /api/campaigns/{id}``                  one campaign with its rounds and their states
 ``POST   /api/campaigns/{id}/rounds``           schedule rounds from a weekly rule (201)
 ``GET    /api/campaigns/{id}/report``           participation report; ``?format=csv``
-                                                ``&table=areas|members``
+                                                ``&table=areas|members``; ``?format=xlsx``
+                                                (both tables, one workbook)
 ==============================================  ==============================================
 
 Times are accepted as epoch ms or ISO 8601 with a zone, and shown both as epoch ms and in
@@ -20,11 +21,13 @@ the campaign's zone (docs/campaigns.md).
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from engine.campaigns.export import report_csv
+from engine.campaigns.export import XLSX_MEDIA_TYPE, report_csv, report_xlsx
 from engine.campaigns.store import CampaignStore
 from engine.core.campaign import Campaign, CampaignSpec, ScheduleSpec, campaign_view
 from engine.core.errors import BadMessage, CampaignInvalid, Forbidden, OrgNotFound
@@ -109,17 +112,29 @@ async def report(request: Request) -> Response:
     store, campaign, province = await _readable(request)
     fmt = request.query_params.get("format", "json")
     table = request.query_params.get("table", "areas")
-    if fmt not in ("json", "csv"):
-        raise BadMessage("?format= must be json or csv")
+    if fmt not in ("json", "csv", "xlsx"):
+        raise BadMessage("?format= must be json, csv or xlsx")
     if table not in ("areas", "members"):
         raise BadMessage("?table= must be areas or members")
     result = await store.report(campaign, province=province)
     if fmt == "json":
         return json_response(result)
-    name = f"{campaign.id}-{table}.csv"
-    return Response(
+    if fmt == "xlsx":
+        # a large campaign's workbook takes a while to write: off the event loop
+        return _attachment(
+            await asyncio.to_thread(report_xlsx, result), XLSX_MEDIA_TYPE, f"{campaign.id}.xlsx"
+        )
+    return _attachment(
         report_csv(result, table),  # type: ignore[arg-type]
-        media_type="text/csv; charset=utf-8",
+        "text/csv; charset=utf-8",
+        f"{campaign.id}-{table}.csv",
+    )
+
+
+def _attachment(body: bytes, media_type: str, name: str) -> Response:
+    return Response(
+        body,
+        media_type=media_type,
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 

@@ -328,7 +328,7 @@ ENDPOINTS: list[Endpoint] = [
         response="CampaignReport",
         errors=(400, 401, 403, 404),
         query=(
-            ("format", "json (default) or csv"),
+            ("format", "json (default), csv or xlsx (both tables, one workbook)"),
             ("table", "with format=csv: areas (default) or members"),
         ),
     ),
