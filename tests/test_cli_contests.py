@@ -126,3 +126,8 @@ async def test_a_window_round_from_a_yaml_file(
     ]
     _one_line_error(await cli("finalize", "tuan-1"), "cannot finalize a contest that is finalized")
     _one_line_error(await cli("show", "nope"), "no contest 'nope'")
+
+    result = await cli("delete", "tuan-1", "--org", "central")
+    assert (result.returncode, result.stdout) == (0, "contest tuan-1: deleted\n"), result
+    assert "tuan-1" not in (await cli("list")).stdout
+    assert "tuan-1" in (await cli("list", "--state", "deleted")).stdout

@@ -178,7 +178,8 @@ async def _create(client: redis.asyncio.Redis, settings: Settings, args: argpars
 
 
 async def _list(client: redis.asyncio.Redis, settings: Settings, args: argparse.Namespace) -> int:
-    contests = await ContestStore(client, settings.key_prefix).list(_org(args))
+    store = ContestStore(client, settings.key_prefix)
+    contests = await store.list(_org(args), include_deleted=args.state == "deleted")
     if args.state:
         contests = [c for c in contests if c.state == args.state]
     print_table(
