@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "engine.cli.results",  # contest results
     "engine.cli.audit",  # contest audit
     "engine.cli.campaign",  # contest campaign create/list/show/schedule/report
+    "engine.cli.contests",  # contest contest create/list/show/schedule/start/close/...
 )
 
 
