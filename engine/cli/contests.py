@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from engine.cli._common import add_redis_options, print_table, run_with_redis
 from engine.contests.store import ContestStore
 from engine.core import lifecycle
 from engine.core.campaign import DEFAULT_ZONE, local_iso, parse_instant
-from engine.core.contest import Contest, ContestSpec, Problem
+from engine.core.contest import Contest, ContestSpec, Problem, located
 from engine.core.errors import ContestInvalid, Forbidden
 from engine.core.lifecycle import Event
 from engine.core.settings import Settings
@@ -45,7 +44,6 @@ __all__ = ["read_spec", "register"]
 
 _ZONE = ZoneInfo(DEFAULT_ZONE)
 _TIMES = (("window", "opens_at"), ("window", "closes_at"), ("live", "starts_at"))
-_AT_PATH = re.compile(r" - at `\$\.?([^`]*)`$")
 
 # subcommand -> the lifecycle event it fires (None: the mode's start event, as the HTTP API)
 ACTIONS: dict[str, Event | None] = {
@@ -90,9 +88,7 @@ def read_spec(path: str) -> ContestSpec:
     try:
         return msgspec.convert(data, ContestSpec)
     except msgspec.ValidationError as exc:
-        match = _AT_PATH.search(str(exc))
-        field = match.group(1) if match else ""
-        raise _Invalid(path, [{"field": field, "message": _AT_PATH.sub("", str(exc))}]) from None
+        raise _Invalid(path, [located(exc)]) from None
 
 
 def _read_times(data: dict[str, Any]) -> list[Problem]:

@@ -20,6 +20,7 @@ queries live in :mod:`engine.contests.store`.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -53,6 +54,7 @@ __all__ = [
     "WindowRanking",
     "WindowTiming",
     "check_spec",
+    "located",
 ]
 
 CONTEST_ID_PATTERN = STORED_ID_PATTERN
@@ -272,6 +274,17 @@ Problem = dict[str, Any]
 
 def _problem(field: str, message: str) -> Problem:
     return {"field": field, "message": message}
+
+
+_AT_PATH = re.compile(r" - at `\$\.?([^`]*)`$")
+
+
+def located(error: msgspec.ValidationError) -> Problem:
+    """msgspec's ``Expected `int`, got `str` - at `$.window.opens_at``` as a problem with its
+    field (``window.opens_at``) and message apart."""
+    text = str(error)
+    match = _AT_PATH.search(text)
+    return _problem(match.group(1) if match else "", _AT_PATH.sub("", text))
 
 
 def check_spec(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import TypeVar
 
 import msgspec
@@ -11,6 +10,7 @@ from starlette.responses import Response
 
 from engine.contests.store import ContestStore
 from engine.core import lifecycle
+from engine.core.contest import located
 from engine.core.errors import BadMessage, ContestInvalid, ErrorCode
 from engine.core.lifecycle import State
 
@@ -25,7 +25,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-_AT_PATH = re.compile(r" - at `\$\.?([^`]*)`$")
 
 _ENCODER = msgspec.json.Encoder()
 
@@ -108,10 +107,7 @@ async def decode_body(
     try:
         value = msgspec.json.decode(b"".join(chunks), type=kind)
     except msgspec.ValidationError as exc:
-        text = str(exc)
-        match = _AT_PATH.search(text)
-        field = match.group(1) if match else ""
-        raise invalid([{"field": field, "message": _AT_PATH.sub("", text)}]) from exc
+        raise invalid([located(exc)]) from exc
     except msgspec.DecodeError as exc:
         raise BadMessage(f"the request body is not valid JSON: {exc}") from exc
     too_big = out_of_range(value)
