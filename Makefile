@@ -26,8 +26,10 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/contest demo
 
-## make test: the whole suite against real redis-servers the fixtures start on free ports.
+## make test: the whole suite against real redis-servers the fixtures start on free ports, and
+## the web pages in a real Chromium (Debian's package, installed as root; else those tests skip).
 test: setup
+	@scripts/ensure-chromium
 	$(BIN)/python -m pytest
 
 lint: setup

@@ -1,4 +1,5 @@
-"""The scripts `make` runs on a fresh machine: scripts/check-python and scripts/ensure-redis.
+"""The scripts `make` runs on a fresh machine: scripts/check-python, scripts/ensure-redis and
+scripts/ensure-chromium.
 
 They run for real: check-python against a real older Python when this machine has one, and
 ensure-redis down its fallback path (apt-get failing, as offline or with the dpkg lock held)
@@ -130,3 +131,35 @@ def test_ensure_redis_falls_back_to_valkey_and_restores_policy_rc_d(
         assert client.info("server")["server_name"] == "valkey"
     again = run(ENSURE, env=env)  # a second run finds it and does nothing
     assert again.returncode == 0 and again.stderr == ""
+
+
+CHROMIUM = ROOT / "scripts" / "ensure-chromium"
+
+
+def _path_without_chromium(tmp_path: Path) -> str:
+    """A PATH with bash and the basic tools but no chromium."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("bash", "id", "env"):
+        found = shutil.which(tool)
+        assert found is not None
+        (bin_dir / tool).symlink_to(found)
+    return str(bin_dir)
+
+
+def test_ensure_chromium_is_quiet_when_chromium_is_on_path(tmp_path: Path) -> None:
+    fake = tmp_path / "have" / "chromium"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    path = f"{fake.parent}:{_path_without_chromium(tmp_path)}"
+    done = run(shutil.which("bash") or "bash", CHROMIUM, env={"PATH": path})
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_ensure_chromium_says_the_browser_tests_will_skip(tmp_path: Path) -> None:
+    path = _path_without_chromium(tmp_path)
+    env = {"PATH": path, "ENSURE_CHROMIUM": "no"}
+    done = run(shutil.which("bash") or "bash", CHROMIUM, env=env)
+    assert done.returncode == 0
+    assert "the browser tests will skip" in done.stderr
