@@ -8,6 +8,7 @@ said ready.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -23,10 +24,27 @@ from scoring.redis_server import RedisServer
 from tests import cluster as cluster_support
 from tests.contest_helpers import make_bank
 from tests.e2e import settings_for, worker
-from tests.test_http_banks import yaml_of
+from tests.test_http_banks import (
+    api,
+    test_delete_hides_bank_but_keeps_versions,
+    test_organisations_see_only_their_own_banks,
+    test_post_existing_id_conflicts,
+    test_put_makes_new_version_old_one_kept,
+    test_upload_list_get_versions,
+    yaml_of,
+)
 from tests.utils import timeout
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+__all__ = [
+    "api",
+    "test_delete_hides_bank_but_keeps_versions",
+    "test_organisations_see_only_their_own_banks",
+    "test_post_existing_id_conflicts",
+    "test_put_makes_new_version_old_one_kept",
+    "test_upload_list_get_versions",
+]
 
 cluster_nodes = cluster_support.cluster_nodes
 
@@ -34,6 +52,19 @@ cluster_nodes = cluster_support.cluster_nodes
 @pytest.fixture
 def url(cluster_nodes: list[RedisServer]) -> str:
     return cluster_support.cluster_url(cluster_nodes)
+
+
+# The HTTP API's bank tests (upload, versions, organisations' scoping) on the cluster.
+redis_url = url
+
+
+@pytest.fixture
+async def redis_client(url: str) -> AsyncIterator[redisconn.AsyncRedis]:
+    client = redisconn.connect(url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
 
 
 hosts = st.sampled_from(["127.0.0.1", "localhost", "redis-a.internal", "10.0.0.7"])

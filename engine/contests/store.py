@@ -46,7 +46,7 @@ from engine.directory.banks import BankStore
 from engine.directory.orgs import OrgStore
 from engine.modes.base import Runner
 from engine.runtime.lease import Lease
-from engine.runtime.redisconn import AsyncRedis
+from engine.runtime.redisconn import AsyncRedis, publish
 from question_bank.errors import BankNotFound
 from question_bank.ids import ContestId, OrgId
 from question_bank.models import Bank
@@ -394,7 +394,7 @@ class ContestStore:
 
     async def _announce(self, contest_id: ContestId, state: State, at: int) -> None:
         frame = messages.encode(messages.StateChanged(state=state, at=at))
-        await self.redis.publish(self.keys.channel(contest_id), frame)
+        await publish(self.redis, self.keys.channel(contest_id), frame)
 
     async def _purge(self, contest_id: ContestId) -> None:
         """Remove a deleted contest's scoring data (keeps meta, history, presence)."""

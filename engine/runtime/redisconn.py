@@ -69,6 +69,7 @@ import redis.exceptions
 from engine.core.errors import BackendError
 from engine.core.settings import Settings
 from scoring.redis_server import RedisServer
+from scoring.scripts import node_time_ms
 
 __all__ = [
     "CLUSTER_SCHEMES",
@@ -255,11 +256,7 @@ def on_node(client: AsyncRedis, key: str) -> dict[str, Any]:
 async def server_ms(client: AsyncRedis, key: str | None = None) -> int:
     """Redis's clock (``TIME``) in ms: on a cluster, of the node holding *key*'s slot (the
     clock its scripts read), or of any node without *key*."""
-    if isinstance(client, redis.asyncio.cluster.RedisCluster):
-        await client.initialize()
-    target = on_node(client, key) if key is not None else {}
-    seconds, micros = await client.time(**target)
-    return int(seconds) * 1000 + int(micros) // 1000
+    return await node_time_ms(client, key)
 
 
 async def publish(client: AsyncRedis, channel: str, data: bytes | str) -> int:
