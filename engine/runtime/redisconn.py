@@ -222,12 +222,27 @@ def _cluster_state(infos: dict[str, Any]) -> str | None:
     return None
 
 
+_PLAIN_ON_CLUSTER = (
+    "this Redis is a node of a Redis Cluster, reached with a plain URL: every command on "
+    "a key of another node fails (MOVED); use redis+cluster://HOST:PORT[,HOST:PORT...]"
+)
+
+
+def _cluster_enabled(info: Any) -> bool:
+    return isinstance(info, dict) and str(info.get("cluster_enabled", "0")) == "1"
+
+
 async def cluster_problem(client: AsyncRedis) -> str | None:
-    """Why *client*'s Redis Cluster cannot serve every contest now, or ``None``: every
-    primary the client knows must answer ``CLUSTER INFO`` with ``cluster_state:ok`` (all
-    16,384 slots served). Always ``None`` for one Redis. Redis errors propagate."""
+    """Why *client*'s Redis cannot serve every contest now, or ``None``. On a cluster,
+    every primary the client knows must answer ``CLUSTER INFO`` with ``cluster_state:ok``
+    (all 16,384 slots served); one Redis must not be a cluster node (a plain URL of a
+    node of a cluster). Redis errors propagate."""
     if not isinstance(client, redis.asyncio.cluster.RedisCluster):
-        return None
+        try:
+            info = await client.info("cluster")
+        except redis.exceptions.ResponseError:  # INFO refused (a managed Redis)
+            return None
+        return _PLAIN_ON_CLUSTER if _cluster_enabled(info) else None
     await client.initialize()
     infos: dict[str, Any] = {}
     for node in client.get_primaries():
@@ -238,7 +253,11 @@ async def cluster_problem(client: AsyncRedis) -> str | None:
 def cluster_usable(client: SyncRedis) -> str | None:
     """:func:`cluster_problem` for a synchronous client."""
     if not isinstance(client, redis.cluster.RedisCluster):
-        return None
+        try:
+            info = client.info("cluster")
+        except redis.exceptions.ResponseError:
+            return None
+        return _PLAIN_ON_CLUSTER if _cluster_enabled(info) else None
     infos: dict[str, Any] = {}
     for node in client.get_primaries():  # type: ignore[no-untyped-call]
         infos[node.name] = client.cluster_info(target_nodes=node)
