@@ -53,6 +53,7 @@ from redis.exceptions import RedisClusterException, RedisError
 from websockets.asyncio.server import ServerConnection, broadcast
 
 from engine.runtime.counters import child
+from engine.runtime.logs import FailureLog
 from engine.runtime.metrics import BROADCAST_RECIPIENTS, BROADCAST_SECONDS, MESSAGES_OUT
 from engine.runtime.redisconn import AsyncRedis
 from engine.window.notices import AttemptsExpired, decode_notice
@@ -229,6 +230,7 @@ class Relay:
         """The relay's loop on a Redis Cluster: sharded subscriptions to watched contests."""
         assert isinstance(self.redis, redis.asyncio.cluster.RedisCluster)
         delay = 0.1
+        failures = FailureLog(log, "relay subscription to the Redis Cluster")
         while True:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
@@ -237,6 +239,7 @@ class Relay:
                     await pubsub.ssubscribe(*channels)
                 self._sharded_pubsub = pubsub
                 self._subscribed()
+                failures.succeeded()
                 delay = 0.1
                 while True:
                     if not self.watched:
@@ -260,9 +263,13 @@ class Relay:
             except asyncio.CancelledError:
                 raise
             except (RedisError, RedisClusterException, OSError) as exc:
-                log.warning("relay lost Redis Cluster (%s); resubscribing in %.1fs", exc, delay)
+                # A primary gone: re-read which node serves each slot (its replica, once
+                # promoted) before subscribing again, at least once a second.
+                failures.failed(exc)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, 1.0)
+                with contextlib.suppress(RedisError, RedisClusterException, OSError):
+                    await self.redis.nodes_manager.initialize()
             finally:
                 self._sharded_pubsub = None
                 with contextlib.suppress(Exception):
