@@ -26,13 +26,14 @@ from engine.core import messages
 from engine.core.contest import WindowTiming
 from engine.runtime.redisconn import connect
 from question_bank.draws import DrawRules
-from question_bank.ids import ContestId, MemberId, OrgId, QuestionId
+from question_bank.ids import ContestId, MemberId, QuestionId
 from scoring.attempts import Attempts
 from scoring.keys import ContestKeys
 from scoring.redis_server import RedisServer
 from tests import cluster as cluster_support
-from tests.contest_helpers import make_bank, now_ms, setup_org, window_spec
+from tests.contest_helpers import make_bank, now_ms, setup_org
 from tests.e2e import Member, settings_for, worker
+from tests.gateway_support import create_contest
 from tests.test_e2e_live import right
 from tests.utils import timeout
 
@@ -95,17 +96,12 @@ async def test_primary_killed_mid_round_no_acknowledged_answer_lost(
     by_id = {q.id: q for q in bank.questions}
     try:
         await setup_org(client, key_prefix, "central", bank=bank)
-        store = ContestStore(client, key_prefix)
         now = await now_ms(client)
-        spec = window_spec(
-            now,
-            id=contest,
-            draw=DrawRules(count=QUESTIONS),
-            window=WindowTiming(opens_at=now - 1000, closes_at=now + 600_000, attempt_seconds=300),
-        )
-        await store.create(OrgId("central"), spec)
-        for event in ("schedule", "open"):
-            await store.apply(contest, event)  # type: ignore[arg-type]
+        window = WindowTiming(opens_at=now - 1000, closes_at=now + 600_000, attempt_seconds=300)
+        await create_contest(
+            client, key_prefix, "window", setup=False, id=contest,
+            draw=DrawRules(count=QUESTIONS), window=window,
+        )  # fmt: skip
         async with worker(settings_for(url, key_prefix)) as settings:
             members = [Member(settings, contest, f"m{i}") for i in range(MEMBERS)]
             log: list[tuple[float, str]] = []
