@@ -24,6 +24,24 @@ from scoring.redis_server import RedisServer
 from tests import cluster as cluster_support
 from tests.contest_helpers import make_bank
 from tests.e2e import settings_for, worker
+from tests.test_contest_store import (
+    store,
+    test_a_missing_meta_state_counts_as_draft,
+    test_an_org_cannot_use_another_orgs_bank,
+    test_concurrent_moves_happen_once,
+    test_create_pins_the_latest_bank_version_and_writes_meta,
+    test_delete_hides_and_purges_scoring_data,
+    test_due_events_for_the_scheduler,
+    test_finalize_measures_the_prediction_question,
+    test_generated_ids_and_listing_by_org,
+    test_ids_are_never_reused,
+    test_illegal_moves_are_refused,
+    test_live_meta_has_what_the_scripts_read,
+    test_only_drafts_are_edited,
+    test_ownership,
+    test_provincial_contest_defaults_to_its_province,
+    test_the_active_index,
+)
 from tests.test_http_banks import (
     api,
     test_delete_hides_bank_but_keeps_versions,
@@ -39,6 +57,22 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 __all__ = [
     "api",
+    "store",
+    "test_create_pins_the_latest_bank_version_and_writes_meta",
+    "test_generated_ids_and_listing_by_org",
+    "test_live_meta_has_what_the_scripts_read",
+    "test_provincial_contest_defaults_to_its_province",
+    "test_an_org_cannot_use_another_orgs_bank",
+    "test_ids_are_never_reused",
+    "test_ownership",
+    "test_illegal_moves_are_refused",
+    "test_concurrent_moves_happen_once",
+    "test_only_drafts_are_edited",
+    "test_delete_hides_and_purges_scoring_data",
+    "test_due_events_for_the_scheduler",
+    "test_a_missing_meta_state_counts_as_draft",
+    "test_the_active_index",
+    "test_finalize_measures_the_prediction_question",
     "test_delete_hides_bank_but_keeps_versions",
     "test_organisations_see_only_their_own_banks",
     "test_post_existing_id_conflicts",
@@ -54,7 +88,9 @@ def url(cluster_nodes: list[RedisServer]) -> str:
     return cluster_support.cluster_url(cluster_nodes)
 
 
-# The HTTP API's bank tests (upload, versions, organisations' scoping) on the cluster.
+# The HTTP API's bank tests (upload, versions, organisations' scoping) and the contest
+# store's (create, lifecycle, delete and purge, the active index, finalize) on the cluster;
+# the store's announcement test subscribes with plain pub/sub, so it stays on one Redis.
 redis_url = url
 
 
@@ -102,7 +138,9 @@ def test_plain_urls_are_not_cluster_urls() -> None:
     assert redisconn.is_cluster_url("rediss+cluster://u:p@h:1,h:2")
 
 
-async def test_connect_builds_a_cluster_client_with_credentials(url: str) -> None:
+async def test_connect_builds_a_cluster_client_or_a_plain_one(
+    url: str, redis_server: RedisServer
+) -> None:
     client = redisconn.connect(url)
     try:
         assert isinstance(client, redis.asyncio.cluster.RedisCluster)
@@ -110,7 +148,7 @@ async def test_connect_builds_a_cluster_client_with_credentials(url: str) -> Non
         assert await redisconn.cluster_problem(client) is None
     finally:
         await client.aclose()
-    plain = redisconn.connect("redis://127.0.0.1:1/0")
+    plain = redisconn.connect(redis_server.url)
     try:
         assert isinstance(plain, redis.asyncio.Redis)
         assert await redisconn.cluster_problem(plain) is None

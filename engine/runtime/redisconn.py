@@ -42,7 +42,7 @@ and script on one hash slot (:mod:`scoring.keys`)::
     cluster_usable(sync_client) -> str | None     # the same, synchronously (start-up check)
     await publish(client, channel, data) -> int   # SPUBLISH on a cluster, else PUBLISH
     await server_ms(client, key=None) -> int      # TIME of the node holding *key*'s slot
-    on_node(client, key) -> dict                  # target_nodes= for a per-node command
+    await on_node(client, key) -> dict            # target_nodes= for a per-node command
     REDIS_ERRORS                                  # what a Redis call of either kind raises
 """
 
@@ -264,10 +264,11 @@ def cluster_usable(client: SyncRedis) -> str | None:
     return _cluster_state(infos)
 
 
-def on_node(client: AsyncRedis, key: str) -> dict[str, Any]:
-    """Keyword arguments sending a keyless command (``TIME``, ``SCAN``) to the node that
-    holds *key*'s slot on a cluster (``{}`` for one Redis)."""
+async def on_node(client: AsyncRedis, key: str) -> dict[str, Any]:
+    """Keyword arguments sending a keyless command (``SCAN``) to the node that holds
+    *key*'s slot on a cluster (``{}`` for one Redis)."""
     if isinstance(client, redis.asyncio.cluster.RedisCluster):
+        await client.initialize()
         return {"target_nodes": client.get_node_from_key(key)}
     return {}
 
