@@ -8,6 +8,7 @@ said ready.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,12 +19,23 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.cli.demo import set_up
+from engine.core import messages
 from engine.core.settings import Settings
 from engine.runtime import redisconn
+from scoring.keys import GlobalKeys
 from scoring.redis_server import RedisServer
 from tests import cluster as cluster_support
 from tests.contest_helpers import make_bank
 from tests.e2e import settings_for, worker
+from tests.gateway_support import client as gateway_client
+from tests.gateway_support import (
+    create_contest,
+    make_settings,
+    recv,
+    recv_until,
+    running_gateway,
+    token,
+)
 from tests.test_contest_store import (
     store,
     test_a_missing_meta_state_counts_as_draft,
@@ -201,3 +213,45 @@ async def test_serve_http_api_on_a_cluster(url: str, key_prefix: str) -> None:
             assert [b["id"] for b in listed.json()["banks"]] == ["cl-bank"]
             public = await http.get("/public/contests")
             assert public.status_code == 200, public.text
+
+
+async def test_relay_subscribes_to_its_contests_shard_channels_only(
+    url: str, key_prefix: str, redis_client: redis.asyncio.cluster.RedisCluster
+) -> None:
+    """On a cluster a gateway ``SSUBSCRIBE``s to the channels of the contests it has
+    members in (no pattern subscription, which every node would carry), hears a broadcast
+    published with ``SPUBLISH``, and drops the subscription when its last member leaves;
+    a refused join leaves none behind."""
+    contest = await create_contest(redis_client, key_prefix, "window")
+    channel = GlobalKeys(key_prefix).channel(contest.id)
+    await redis_client.initialize()
+    node = redis_client.get_node_from_key(channel)
+
+    async def subscribers() -> int:
+        reply = await redis_client.pubsub_shardnumsub(channel, target_nodes=node)
+        return int(dict(reply)[channel.encode()])
+
+    async def patterns() -> int:
+        counts = [
+            await redis_client.pubsub_numpat(target_nodes=n) for n in redis_client.get_primaries()
+        ]
+        return sum(int(c) for c in counts)
+
+    async with running_gateway(make_settings(url, key_prefix)) as gateway:
+        assert gateway.relay.sharded and await patterns() == 0
+        async with gateway_client(gateway, contest.id, "not-a-token") as ws:
+            await recv(ws)  # refused
+        assert await subscribers() == 0 and gateway.relay.watched == set()
+        async with gateway_client(gateway, contest.id, token(contest.id)) as ws:
+            await recv_until(ws, messages.Welcome)
+            assert await subscribers() == 1 and gateway.relay.watched == {contest.id}
+            frame = messages.encode(messages.StateChanged(state="open", at=1))
+            assert await redisconn.publish(redis_client, channel, frame) == 1
+            changed = await recv_until(ws, messages.StateChanged)
+            assert changed.at == 1
+        async with asyncio.timeout(timeout(5)):
+            while gateway.rooms.get(contest.id):
+                await asyncio.sleep(0.01)
+        await gateway._report_presence()
+        assert await subscribers() == 0 and gateway.relay.watched == set()
+        assert await patterns() == 0
