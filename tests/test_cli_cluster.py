@@ -2,10 +2,10 @@
 
 The same tests as on one Redis (banks, organisations and keys, units, a 23-week campaign,
 results, the audit stream; not ``contest contest`` from a file, whose test runs the
-executable a dozen times, ~25 s, for what the store's tests on the cluster already cover), collected with ``redis_url`` set to
-the cluster's ``redis+cluster://`` URL (and the clients the tests check with made by
-:func:`engine.runtime.redisconn.connect`). One cluster for the module; each test has its
-own key prefix.
+executable a dozen times, ~25 s, for what the store's tests on the cluster already cover),
+collected with ``redis_url`` set to the cluster's ``redis+cluster://`` URL and the clients
+the tests check with made by :func:`engine.runtime.redisconn.connect`. One cluster for the
+module; each test has its own key prefix.
 """
 
 from __future__ import annotations
