@@ -20,12 +20,14 @@ import redis.asyncio.cluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.cluster import key_slot
+from redis.exceptions import ClusterDownError, RedisClusterUnreachableError, SlotNotCoveredError
 
 from engine.cli.serve import _cannot_reach
 from engine.core.settings import Settings
 from engine.http.app import create_app
 from engine.runtime.redisconn import AsyncRedis, connect
 from engine.scheduling.scheduler import Scheduler
+from scoring.errors import RedisUnavailable, map_redis_errors
 from scoring.redis_server import RedisServer
 from tests import cluster as cluster_support
 from tests.http_server import serve_app
@@ -144,3 +146,19 @@ async def test_a_primary_down_not_ready_and_one_log_line_for_many_failed_ticks(
     assert ticks >= 6
     assert len(failed) == 1, [r.getMessage() for r in failed]
     assert failed[0].levelno == logging.WARNING
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        RedisClusterUnreachableError("no node answers"),
+        SlotNotCoveredError("slot 7 is not covered"),
+        ClusterDownError("CLUSTERDOWN"),
+    ],
+)
+def test_cluster_errors_are_unavailable_in_the_scoring_core(exc: Exception) -> None:
+    """A cluster that cannot serve is ``RedisUnavailable`` (members: ``unavailable``), also
+    for redis-py's cluster exceptions that are no ``RedisError``."""
+    with pytest.raises(RedisUnavailable):
+        with map_redis_errors():
+            raise exc
