@@ -294,3 +294,16 @@ def test_contest_serve_two_workers_and_the_conductor_process_on_a_cluster(
     assert process.returncode == 0, output
     assert "conductor (pid" in output and "redis+cluster://" in output
     assert "Traceback" not in output
+
+
+async def test_a_join_storm_never_meets_the_cluster_clients_connection_bound(url: str) -> None:
+    """The workers' client (``blocking``, as ``run_worker`` builds it): 300 commands at once
+    to one node do not fail with ``MaxConnectionsError`` (redis-py's cluster client raises
+    at its bound, 100 per node by default, instead of waiting; the serve client's bound is
+    ``CLUSTER_NODE_CONNECTIONS``)."""
+    client = redisconn.connect(url, pool_size=4, blocking=True)
+    try:
+        results = await asyncio.gather(*(client.blpop(["{storm}:k"], 0.05) for _ in range(300)))
+        assert results == [None] * 300
+    finally:
+        await client.aclose()
