@@ -149,6 +149,20 @@ def test_malformed_cluster_url_is_refused(url: str) -> None:
         redisconn.cluster_startup_nodes(url)
 
 
+async def test_cluster_url_credentials_tls_and_timeouts() -> None:
+    url = "rediss+cluster://ops%40site:p%3Aw@10.0.0.1:7000,[::1]:7001?socket_timeout=1.5"
+    assert redisconn.cluster_startup_nodes(url) == [("10.0.0.1", 7000), ("::1", 7001)]
+    client = redisconn.connect(url)  # no connection until the first command
+    try:
+        assert isinstance(client, redis.asyncio.cluster.RedisCluster)
+        kwargs = client.connection_kwargs
+        assert (kwargs["username"], kwargs["password"]) == ("ops@site", "p:w")
+        assert kwargs["socket_timeout"] == 1.5
+        assert kwargs["connection_class"].__name__ == "SSLConnection"
+    finally:
+        await client.aclose()
+
+
 def test_plain_urls_are_not_cluster_urls() -> None:
     assert not redisconn.is_cluster_url("redis://127.0.0.1:6379/0")
     assert not redisconn.is_cluster_url("rediss://h:1")
