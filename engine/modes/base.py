@@ -246,6 +246,7 @@ class Members(abc.ABC):
             accepted=True,
             points=outcome.points,
             total=outcome.total,
+            streak=outcome.streak,
         )
 
     @abc.abstractmethod
