@@ -49,34 +49,102 @@ end
 -- Apply the answers audited since the last call.
 local meta = redis.call('HMGET', KEYS[3], 'applied', 'eliminate')
 local batch = redis.call('XRANGE', KEYS[8], '(' .. (meta[1] or '0-0'), '+', 'COUNT', chunk)
+
+-- Read the chunk's entries, then every member's stored total and time in one HMGET each.
+local entries, members, seen = {}, {}, {}
 for _, entry in ipairs(batch) do
   local f = {}
   local flat = entry[2]
   for i = 1, #flat, 2 do f[flat[i]] = flat[i + 1] end
   if f.e == nil and (f.n or '0') == '0' then
-    local member, q, pv, u = f.m, f.q, f.pv or '', f.u or ''
-    local pts, t = tonumber(f.p), tonumber(f.t)
-    local total
-    if redis.call('HSETNX', KEYS[9], member, num(pts)) == 1 then
-      total = pts
-      if u ~= '' then redis.call('HINCRBY', KEYS[12], u, 1) end
-    else
-      total = tonumber(redis.call('HINCRBY', KEYS[9], member, num(pts)))
+    entries[#entries + 1] = f
+    if not seen[f.m] then
+      seen[f.m] = true
+      members[#members + 1] = f.m
     end
-    local used = tonumber(redis.call('HINCRBY', KEYS[10], member, num(t)))
-    local c = num(composite(total, used))
-    redis.call('ZADD', KEYS[11], c, member)
-    if pv ~= '' then redis.call('ZADD', base .. ':lb:p:' .. pv, c, member) end
-    if u ~= '' then redis.call('ZADD', base .. ':lb:u:' .. u, c, member) end
-    local dist = base .. ':dist:' .. q
-    if f.k then
-      for _, key in ipairs(cjson.decode(f.k)) do redis.call('HINCRBY', dist, key, 1) end
-    else
-      redis.call('HINCRBY', dist, f.c, 1)
-    end
-    if tonumber(f.f) == 1 then redis.call('SADD', base .. ':ok:' .. q, member) end
-    if f.s then redis.call('HSET', KEYS[13], member, f.s) end
   end
+end
+if #members > 0 then
+  local totals = redis.call('HMGET', KEYS[9], unpack(members))
+  local times = redis.call('HMGET', KEYS[10], unpack(members))
+  local total, used = {}, {}
+  for i, member in ipairs(members) do
+    total[member] = tonumber(totals[i])
+    used[member] = tonumber(times[i]) or 0
+  end
+  -- Fold the entries in order, as one accept at a time wrote them: a member's first
+  -- total counts them in their unit; each entry puts the composite after it on its
+  -- place's boards; the distribution, fully-correct sets and streaks are counted up.
+  local boards, counted, units, dist, ok, streak = {}, {}, {}, {}, {}, {}
+  local function put(board, member, score)
+    local b = boards[board]
+    if b == nil then
+      b = {}
+      boards[board] = b
+    end
+    b[member] = score
+  end
+  local function add(t, key, member)
+    local list = t[key]
+    if list == nil then
+      list = {}
+      t[key] = list
+    end
+    list[#list + 1] = member
+  end
+  for _, f in ipairs(entries) do
+    local member, q, pv, u = f.m, f.q, f.pv or '', f.u or ''
+    if total[member] == nil then
+      total[member] = 0
+      if u ~= '' then units[u] = (units[u] or 0) + 1 end
+    end
+    total[member] = total[member] + tonumber(f.p)
+    used[member] = used[member] + tonumber(f.t)
+    local c = composite(total[member], used[member])
+    put(KEYS[11], member, c)
+    if pv ~= '' then put(base .. ':lb:p:' .. pv, member, c) end
+    if u ~= '' then put(base .. ':lb:u:' .. u, member, c) end
+    local counts = dist[q]
+    if counts == nil then
+      counts = {}
+      dist[q] = counts
+    end
+    if f.k then
+      for _, key in ipairs(cjson.decode(f.k)) do counts[key] = (counts[key] or 0) + 1 end
+    else
+      counts[f.c] = (counts[f.c] or 0) + 1
+    end
+    if tonumber(f.f) == 1 then add(ok, q, member) end
+    if f.s then streak[member] = f.s end
+  end
+  -- Write it all, a few variadic commands per chunk rather than several per answer.
+  local flat_totals, flat_times, flat_streak = {}, {}, {}
+  for _, member in ipairs(members) do
+    flat_totals[#flat_totals + 1] = member
+    flat_totals[#flat_totals + 1] = num(total[member])
+    flat_times[#flat_times + 1] = member
+    flat_times[#flat_times + 1] = num(used[member])
+    if streak[member] then
+      flat_streak[#flat_streak + 1] = member
+      flat_streak[#flat_streak + 1] = streak[member]
+    end
+  end
+  redis.call('HSET', KEYS[9], unpack(flat_totals))
+  redis.call('HSET', KEYS[10], unpack(flat_times))
+  if #flat_streak > 0 then redis.call('HSET', KEYS[13], unpack(flat_streak)) end
+  for board, scores in pairs(boards) do
+    local args = {}
+    for member, score in pairs(scores) do
+      args[#args + 1] = num(score)
+      args[#args + 1] = member
+    end
+    redis.call('ZADD', board, unpack(args))
+  end
+  for unit, n in pairs(units) do redis.call('HINCRBY', KEYS[12], unit, n) end
+  for q, counts in pairs(dist) do
+    for key, n in pairs(counts) do redis.call('HINCRBY', base .. ':dist:' .. q, key, n) end
+  end
+  for q, list in pairs(ok) do redis.call('SADD', base .. ':ok:' .. q, unpack(list)) end
 end
 if #batch > 0 then redis.call('HSET', KEYS[3], 'applied', batch[#batch][1]) end
 if #batch >= chunk then return {closed_now, 1, 0, 0, 0, {}} end
