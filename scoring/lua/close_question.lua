@@ -17,7 +17,7 @@
 -- KEYS[13] P:{C}:streak       member -> "<idx>:<streak>"
 -- ARGV[1]  base               P:{C}: province and unit boards, and the dist and ok keys of
 --                             an entry's own question, are built from it (same hash tag)
--- ARGV[2]  chunk              most audit entries to apply in this call
+-- ARGV[2]  chunk              most audit entries to apply in this call (at most 3,000)
 --
 -- accept_answer.lua only records an answer and audits it; this applies what it earned,
 -- in audit order, up to ARGV[2] entries a call: total (HSETNX counts a new participant
@@ -34,6 +34,8 @@
 --          players still in, fully correct count, flat distribution [choice, count, ...]}.
 
 local base, chunk = ARGV[1], tonumber(ARGV[2])
+-- a chunk's members go to HMGET/HSET/ZADD as unpacked arguments: keep below Lua's stack
+if chunk > 3000 then chunk = 3000 end
 local now = now_ms()
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return {-1, 0, 0, 0, 0, {}} end
