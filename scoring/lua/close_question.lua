@@ -77,22 +77,15 @@ if #members > 0 then
   -- Fold the entries in order, as one accept at a time wrote them: a member's first
   -- total counts them in their unit; each entry puts the composite after it on its
   -- place's boards; the distribution, fully-correct sets and streaks are counted up.
-  local boards, counted, units, dist, ok, streak = {}, {}, {}, {}, {}, {}
-  local function put(board, member, score)
-    local b = boards[board]
-    if b == nil then
-      b = {}
-      boards[board] = b
+  local boards, units, dist, ok, streak = {}, {}, {}, {}, {}
+  -- t[key], a table created on first use
+  local function slot(t, key)
+    local found = t[key]
+    if found == nil then
+      found = {}
+      t[key] = found
     end
-    b[member] = score
-  end
-  local function add(t, key, member)
-    local list = t[key]
-    if list == nil then
-      list = {}
-      t[key] = list
-    end
-    list[#list + 1] = member
+    return found
   end
   for _, f in ipairs(entries) do
     local member, q, pv, u = f.m, f.q, f.pv or '', f.u or ''
@@ -103,20 +96,16 @@ if #members > 0 then
     total[member] = total[member] + tonumber(f.p)
     used[member] = used[member] + tonumber(f.t)
     local c = composite(total[member], used[member])
-    put(KEYS[11], member, c)
-    if pv ~= '' then put(base .. ':lb:p:' .. pv, member, c) end
-    if u ~= '' then put(base .. ':lb:u:' .. u, member, c) end
-    local counts = dist[q]
-    if counts == nil then
-      counts = {}
-      dist[q] = counts
-    end
+    slot(boards, KEYS[11])[member] = c
+    if pv ~= '' then slot(boards, base .. ':lb:p:' .. pv)[member] = c end
+    if u ~= '' then slot(boards, base .. ':lb:u:' .. u)[member] = c end
+    local counts = slot(dist, q)
     if f.k then
       for _, key in ipairs(cjson.decode(f.k)) do counts[key] = (counts[key] or 0) + 1 end
     else
       counts[f.c] = (counts[f.c] or 0) + 1
     end
-    if tonumber(f.f) == 1 then add(ok, q, member) end
+    if tonumber(f.f) == 1 then table.insert(slot(ok, q), member) end
     if f.s then streak[member] = f.s end
   end
   -- Write it all, a few variadic commands per chunk rather than several per answer.
