@@ -13,10 +13,12 @@ one live show of Q questions against three servers, one after another:
 * **bare**: W bare ``websockets`` processes (uvloop, one port shared with SO_REUSEPORT,
   like the engine) that play the same show with no Redis at all. Per member and question
   they send what the engine sent in the run before, counted and sized by the clients by
-  message type: the question broadcast, one ack per answer, the reveal broadcast, the
-  personal result, the leaderboard broadcast; and per member the welcome, the state
-  broadcasts and the closing standing. Each frame is a real message of its type, padded
-  with an extra field (which clients ignore) to the engine's mean size for that type;
+  message type: the question broadcast, one ack per answer, the reveal broadcast (which
+  carries the board since protocol 2), and any personal result or leaderboard broadcast
+  the engine sent (none since protocol 2, in a show without elimination); and per member
+  the welcome, the state broadcasts and the closing standing. Each frame is a real
+  message of its type, padded with an extra field (which clients ignore) to the engine's
+  mean size for that type;
 * **bare+redis**: the bare show plus the least Redis work an atomic, durable answer needs:
   one ``SET key value NX`` per answer, pipelined per batch over the engine's batching
   window (``answer_batch_ms``), on a redis-server with AOF ``everysec``; the ack waits for

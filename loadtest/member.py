@@ -2,8 +2,10 @@
 
 Shared by the locust user (gevent, blocking websocket-client) and the swarm (asyncio,
 websockets): both feed it every frame they receive and ask it what to send. It keeps the
-time-sync offset to the server's clock, numbers answers, matches acks to answers, and
-measures broadcast delivery delay (server send time to receipt, corrected by the offset).
+time-sync offset to the server's clock, numbers answers, matches acks to answers, keeps
+the member's live standing as a protocol 2 app does (total and streak from its acks, rank
+from each reveal's score histogram), and measures broadcast delivery delay (server send
+time to receipt, corrected by the offset).
 
 Only :mod:`engine.core.messages` is imported from the engine: load tests talk over the wire.
 """
@@ -49,6 +51,12 @@ class MemberState:
     closed: m.Closed | None = None
     errors: list[m.Error] = field(default_factory=list)
     reveals: int = 0
+    total: int = 0
+    """Live: the total the latest accepted ack gave."""
+    ranked: bool = False
+    """Live: the member has an accepted answer (only then does it have a rank)."""
+    rank: int | None = None
+    """Live: the rank after the latest reveal (1 + the members with a higher total)."""
 
     # -- sending
 
@@ -80,6 +88,8 @@ class MemberState:
                 if sent is not None:
                     latency = local - sent
                 self.acks.append(msg)
+                if msg.accepted and self.attempt is None:  # a live show's answer
+                    self.total, self.ranked = msg.total, True
             case m.Welcome():
                 self.welcome = msg
                 self.offset_ms = msg.server_time - local
@@ -89,10 +99,10 @@ class MemberState:
                     delivery = Delivery("question", local + self.offset_ms - sent_at)
             case m.Reveal(sent_at=sent_at):
                 self.reveals += 1
+                if self.ranked:
+                    self.rank = m.rank_of(msg.scores, self.total)
                 if sent_at:
                     delivery = Delivery("reveal", local + self.offset_ms - sent_at)
-            case m.Leaderboard(at=at) if at and msg.you is None:
-                delivery = Delivery("leaderboard", local + self.offset_ms - at)
             case m.AttemptState():
                 self.attempt = msg
             case m.Closed():

@@ -20,6 +20,14 @@ They are optional: without a close event an attempt's time used is its last answ
 :func:`replay` folds the stream into what the boards must hold (a pure fold,
 :func:`fold`); :func:`compare` is the dry run (differences against the live keys; empty
 when they agree); :func:`rebuild` writes the result under a fresh contest id.
+
+A live answer is applied to the boards when its question closes (``close_question.lua``,
+which records the last entry applied in ``P:{C}:meta`` ``applied``): :func:`compare` leaves
+out the live answers after it (their question is still open), :func:`rebuild` counts them.
+
+Live entries may also carry ``k`` (the distribution keys, a JSON list, when they are not
+just ``c``) and ``s`` (``"<idx>:<streak>"`` of a fully correct answer in a show with a
+streak bonus).
 """
 
 from __future__ import annotations
@@ -67,6 +75,10 @@ class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
     """"" for an answer; ``start`` or ``close`` for attempt events."""
     answer: str = ""
     """The answer as the member gave it, as JSON text ("" if not recorded)."""
+    keys: str = ""
+    """Live: the distribution keys as a JSON list when they are not just ``choice``."""
+    streak: str = ""
+    """Live with a streak bonus: ``"<idx>:<streak>"`` of a fully correct answer."""
 
 
 class Rebuilt(msgspec.Struct, kw_only=True):
@@ -106,6 +118,8 @@ def _entry(entry_id: Any, fields: dict[Any, Any]) -> AuditEntry:
             unit=f.get("u", ""),
             event=f.get("e", ""),
             answer=f.get("a", ""),
+            keys=f.get("k", ""),
+            streak=f.get("s", ""),
         )
     except (KeyError, ValueError) as exc:
         raise CorruptData(f"audit entry {text(entry_id)}: {exc}") from exc
@@ -190,9 +204,28 @@ def fold(stream: Iterable[AuditEntry]) -> Rebuilt:
     )
 
 
-async def replay(redis: AnyRedis, contest: ContestId, prefix: str = DEFAULT_PREFIX) -> Rebuilt:
-    """Fold the contest's whole audit stream."""
-    return fold([e async for e in entries(redis, contest, prefix)])
+async def replay(
+    redis: AnyRedis, contest: ContestId, prefix: str = DEFAULT_PREFIX, *, applied_only: bool = False
+) -> Rebuilt:
+    """Fold the contest's whole audit stream (*applied_only*: without the live answers not
+    applied to the boards yet, those after ``P:{C}:meta`` ``applied``)."""
+    applied = (0, 0)
+    if applied_only:
+        with map_redis_errors():
+            last = await redis.hget(ContestKeys(contest, prefix).meta, "applied")
+        applied = _stream_id(text(last)) if last is not None else (-1, -1)
+    return fold(
+        [
+            e
+            async for e in entries(redis, contest, prefix)
+            if not applied_only or e.attempt or e.event or _stream_id(e.id) <= applied
+        ]
+    )
+
+
+def _stream_id(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
 
 
 async def compare(
@@ -200,7 +233,7 @@ async def compare(
 ) -> list[Difference]:
     """Dry run: every difference between the audit stream and the live keys."""
     k = ContestKeys(contest, prefix)
-    expected = await replay(redis, contest, prefix)
+    expected = await replay(redis, contest, prefix, applied_only=True)
     with map_redis_errors():
         totals = {text(m): text(v) for m, v in (await redis.hgetall(k.totals)).items()}
         times = {text(m): text(v) for m, v in (await redis.hgetall(k.times)).items()}

@@ -5,6 +5,11 @@ one script call or one small pipeline on keys of one contest (one hash tag), so 
 unchanged on Redis Cluster. Answers go through an :class:`~scoring.batcher.AnswerBatcher`
 when one is given (the gateway's storm path), else straight to Redis.
 
+Accepting an answer does only the atomic, durable part (the checks, one recorded answer
+per member and question, its audit entry); closing the question applies what the answers
+earned in bulk from the audit stream (totals, times, boards, distribution, streaks), a
+chunk of :data:`CLOSE_CHUNK` entries a script call (docs/scoring.md, rule 3).
+
 Contest settings the scripts read from ``P:{C}:meta`` (written by :meth:`configure`):
 ``streak_step`` and ``streak_cap`` (streak bonus, 0 = none) and ``eliminate`` (``1``:
 wrong or missing answers eliminate).
@@ -28,6 +33,7 @@ from .replies import text
 from .scripts import ScriptCall
 
 __all__ = [
+    "CLOSE_CHUNK",
     "LiveScoring",
     "MemberState",
     "QuestionClosed",
@@ -35,6 +41,11 @@ __all__ = [
     "RecordedAnswer",
     "streak_at",
 ]
+
+
+CLOSE_CHUNK = 2000
+"""Most audit entries one ``close_question`` call applies: Redis runs one script at a time,
+so a close of 100,000 answers is 50 calls of a few ms rather than one long block."""
 
 
 class QuestionOpened(msgspec.Struct, frozen=True, kw_only=True):
@@ -161,7 +172,7 @@ class LiveScoring(AnswerPath):
         """The accept_answer call for a batch (see :meth:`accept` for the arguments)."""
         return ScriptCall(
             "accept_answer",
-            self._cached_keys(question, province, unit),
+            self._cached_keys(question, "", ""),
             [
                 member,
                 question,
@@ -179,16 +190,10 @@ class LiveScoring(AnswerPath):
         return (
             k.question(question),
             k.answers(question),
-            k.distribution(question),
             k.meta,
             k.totals,
             k.times,
-            k.leaderboard,
-            f"{k.base}:lb:p:{province}",
-            f"{k.base}:lb:u:{unit}",
             k.audit,
-            k.unit_participants,
-            k.correct(question),
             k.players,
             k.eliminated,
             k.streaks,
@@ -225,8 +230,11 @@ class LiveScoring(AnswerPath):
         )
         return decode_outcome(await run_call(call, self.scripts, self.batcher))
 
-    async def close_question(self, question: QuestionId) -> QuestionClosed:
-        """Close *question* (idempotent); eliminate if the show's rule says so."""
+    async def close_question(
+        self, question: QuestionId, *, chunk: int = CLOSE_CHUNK
+    ) -> QuestionClosed:
+        """Close *question* (idempotent), apply its answers in bulk (*chunk* audit entries a
+        script call, until none remain), then eliminate if the show's rule says so."""
         k = self.keys
         keys = [
             k.question(question),
@@ -236,12 +244,23 @@ class LiveScoring(AnswerPath):
             k.players,
             k.eliminated,
             k.eliminated_at(question),
+            k.audit,
+            k.totals,
+            k.times,
+            k.leaderboard,
+            k.unit_participants,
+            k.streaks,
         ]
-        closed, eliminated, left, correct, flat = await self.scripts.call(
-            "close_question", keys, []
-        )
+        closed_now = False
+        while True:
+            closed, more, eliminated, left, correct, flat = await self.scripts.call(
+                "close_question", keys, [k.base, chunk]
+            )
+            closed_now = closed_now or int(closed) == 1
+            if not int(more):
+                break
         return QuestionClosed(
-            closed=int(closed) == 1,
+            closed=closed_now,
             exists=int(closed) != -1,
             eliminated=int(eliminated),
             players_left=int(left),
@@ -249,8 +268,18 @@ class LiveScoring(AnswerPath):
             distribution=_pairs(flat),
         )
 
+    async def close_current(self) -> QuestionClosed | None:
+        """Close the question the show opened last (``P:{C}:meta`` ``current``), applying
+        every answer still pending; ``None`` if no question was ever opened. For a show that
+        ends or is closed by hand: after it, the boards hold every accepted answer."""
+        with map_redis_errors():
+            current = await self.redis.hget(self.keys.meta, "current")
+        if current is None:
+            return None
+        return await self.close_question(QuestionId(text(current)))
+
     async def distribution(self, question: QuestionId) -> dict[str, int]:
-        """How many members chose each choice key so far."""
+        """How many members chose each choice key (counted when the question closed)."""
         with map_redis_errors():
             raw = await self.redis.hgetall(self.keys.distribution(question))
         return _pairs([x for pair in raw.items() for x in pair])

@@ -100,9 +100,11 @@ def test_show_bench_runs_three_servers_and_the_bare_ones_send_what_the_engine_se
         assert side["accepted"] == MEMBERS * QUESTIONS
         assert side["gateway_cpu_s"] > 0 and side["client_cpu_s"] > 0
     assert sides["bare"]["redis_cpu_s"] == 0 and sides["bare+redis"]["redis_cpu_s"] > 0
-    # what the engine sent each member: one question, ack, reveal and result per question
-    for kind in ("question", "ack", "reveal", "result"):
+    # what the engine sent each member: one question, ack and reveal per question; since
+    # protocol 2 no result and no leaderboard broadcast (the reveal carries the board)
+    for kind in ("question", "ack", "reveal"):
         assert engine["frames"][kind] == MEMBERS * QUESTIONS, (kind, engine["frames"])
+    assert "result" not in engine["frames"] and "leaderboard" not in engine["frames"]
     # the bare shows sent the same frames by type, of the same sizes
     for name in ("bare", "bare+redis"):
         bare = sides[name]

@@ -39,6 +39,7 @@ async def test_results(
         profile = Profile(name=f"Tên {member}", province="hue", unit="u1")  # type: ignore[arg-type]
         await redis_client.hset(keys.profiles, member, encode_profile(profile))
         await live.accept(MemberId(member), QuestionId("q1"), fraction, "a", unit="u1")
+    await live.close_question(QuestionId("q1"))  # the board is written when it closes
     where = ["--redis-url", redis_url, "--key-prefix", key_prefix]
 
     code, out, _ = await _in_thread(capsys, "show", *where)

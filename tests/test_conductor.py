@@ -104,14 +104,9 @@ async def test_whole_show(
     )
     async with listen(redis_url, key_prefix) as got:
         await asyncio.wait_for(conductor.run(), timeout(10))
-    assert summary(got) == [  # on_end announces the close (the contest store does)
-        ("question", 0),
-        ("reveal", 0),
-        ("leaderboard", 0),
-        ("question", 1),
-        ("reveal", 1),
-        ("leaderboard", 0),
-    ]
+    # on_end announces the close (the contest store does); protocol 2: the reveal
+    # carries the board, no leaderboard broadcast follows it
+    assert summary(got) == [("question", 0), ("reveal", 0), ("question", 1), ("reveal", 1)]
     assert ended == [True]
     q0, reveal0 = got[0], got[1]
     assert isinstance(q0, messages.Question) and isinstance(reveal0, messages.Reveal)
@@ -122,7 +117,7 @@ async def test_whole_show(
     assert reveal0.sent_at >= q0.deadline
     assert reveal0.correct == "a" and reveal0.correct_text == "Hà Nội"
     assert reveal0.explanation == "Hà Nội từ 1945." and reveal0.answered == 0
-    reveal1 = got[4]
+    reveal1 = got[3]
     assert isinstance(reveal1, messages.Reveal) and reveal1.correct is True
     assert reveal1.correct_text == "Đúng"  # the bank's language (vi by default)
     # The scoring core's question state agrees, and the show is done and released.
@@ -164,10 +159,8 @@ async def test_takeover_after_a_crash_skips_and_repeats_nothing(
     assert summary(got) == [
         ("question", 0),
         ("reveal", 0),
-        ("leaderboard", 0),
         ("question", 1),
         ("reveal", 1),
-        ("leaderboard", 0),
         ("state", "closed"),
     ]
     questions = [m for m in got if isinstance(m, messages.Question)]
@@ -216,9 +209,15 @@ async def test_answers_show_in_reveal_and_leaderboard(
     assert not again.accepted and again.reason == "duplicate"
     reveal = next(m for m in got if isinstance(m, messages.Reveal))
     assert reveal.distribution == {"a": 1, "b": 1} and reveal.answered == 2
-    board = next(m for m in got if isinstance(m, messages.Leaderboard))
-    assert [(s.rank, s.member, s.score) for s in board.top][0] == (1, "m1", right.points)
-    assert board.of == len(board.top)
+    # The board is in the reveal: the top, how many are ranked, the score histogram.
+    assert [(s.rank, s.member, s.score) for s in reveal.top] == [
+        (1, "m1", right.points),
+        (2, "m2", 0),
+    ]
+    assert reveal.of == 2 and reveal.scores == [right.points, 1, right.points, 1]
+    assert messages.rank_of(reveal.scores, right.points) == 1
+    assert messages.rank_of(reveal.scores, 0) == 2
+    assert not any(isinstance(m, messages.Leaderboard) for m in got)
 
 
 async def test_elimination(
@@ -253,13 +252,14 @@ async def test_elimination(
     assert await live.eliminated_by(q2) == set()
 
 
-async def test_result_streak_follows_each_members_run_of_right_answers(
+async def test_ack_streak_follows_each_members_run_of_right_answers(
     redis_client: redis.asyncio.Redis, key_prefix: str
 ) -> None:
-    """Over a five-question show with a streak bonus, every member's ``result.streak`` after
-    each reveal is the run of fully correct answers ending at that question: 0 after a
-    wrong or missing answer, and the bonus follows the same count (step 1, cap 2)."""
-    from engine.live.results import results_after_reveal
+    """Over a five-question show with a streak bonus, every member's streak after each
+    question (what the ack carries; 0 for a question not answered) is the run of fully
+    correct answers ending at that question: 0 after a wrong or missing answer, and the
+    bonus follows the same count (step 1, cap 2). Each reveal's histogram ranks the totals
+    the acks add up to."""
     from question_bank.ids import MemberId
     from scoring.live import LiveScoring
 
@@ -306,10 +306,12 @@ async def test_result_streak_follows_each_members_run_of_right_answers(
     await pubsub.subscribe(GlobalKeys(key_prefix).channel(C))
     streaks: dict[str, list[int]] = {m: [] for m in members}
     points: dict[str, list[int]] = {m: [] for m in members}
+    totals: dict[str, int] = dict.fromkeys(members, 0)
+    ranks: list[dict[str, int]] = []
     running = asyncio.ensure_future(conductor.run())
     try:
         async with asyncio.timeout(timeout(30)):
-            while len(streaks["ace"]) < len(questions):
+            while len(ranks) < len(questions):
                 item = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                 if item is None:
                     continue
@@ -320,6 +322,8 @@ async def test_result_streak_follows_each_members_run_of_right_answers(
                     for member in members:
                         right = answers[member][message.index]
                         if right is None:
+                            streaks[member].append(0)
+                            points[member].append(0)
                             continue
                         given = question.answer if right else not question.answer
                         key = "true" if given else "false"
@@ -327,13 +331,15 @@ async def test_result_streak_follows_each_members_run_of_right_answers(
                             member, question.id, float(right), key, choices=[key]
                         )
                         assert outcome.accepted, (member, message.index, outcome.reason)
+                        streaks[member].append(outcome.streak)
+                        points[member].append(outcome.points)
+                        totals[member] = outcome.total
                 elif isinstance(message, messages.Reveal):
-                    results = await results_after_reveal(
-                        redis_client, C, message, members, key_prefix
-                    )
-                    for member, result in results.items():
-                        streaks[member].append(result.streak)
-                        points[member].append(result.points)
+                    so_far = message.index + 1
+                    ranked = [m for m in members if any(a is not None for a in answers[m][:so_far])]
+                    ranks.append({m: messages.rank_of(message.scores, totals[m]) for m in ranked})
+                    expected = {m: 1 + sum(totals[o] > totals[m] for o in ranked) for m in ranked}
+                    assert ranks[-1] == expected and message.of == len(ranked)
         await asyncio.wait_for(running, timeout(10))
     finally:
         running.cancel()

@@ -1,10 +1,11 @@
 """End to end: a whole live show on a real server, real WebSocket members, real Redis.
 
-Four members answer right, wrong, twice and late; every acknowledgement, reveal, result,
-leaderboard and final standing is checked exactly. Scoring: fixed points (10 a question,
-no speed points, so the figures do not depend on timing) and a streak bonus of 2 points
-per step (cap 3): a fully correct answer following a fully correct answer to the previous
-question earns ``2 * (streak - 1)`` more.
+Four members answer right, wrong, twice and late; every acknowledgement, reveal (with its
+board), each member's standing as the app computes it from its acks and the reveal's
+score histogram (protocol 2), and final standing is checked exactly. Scoring: fixed
+points (10 a question, no speed points, so the figures do not depend on timing) and a
+streak bonus of 2 points per step (cap 3): a fully correct answer following a fully
+correct answer to the previous question earns ``2 * (streak - 1)`` more.
 """
 
 from __future__ import annotations
@@ -174,22 +175,30 @@ async def test_whole_live_show(
         question = next(m for m in alice.of(messages.Question) if m.index == index)
         assert reveal.sent_at >= question.deadline  # never before the question closed
 
-    # Each member's own result after each reveal: points, total, rank, streak.
-    # Equal scores rank by time used: alice and bob answered question 0 in that order; bob
-    # answered before carol each time. The streak is the run of right answers ending there.
+    # Each member's own standing after each reveal, as the app computes it (protocol 2):
+    # points, streak and total from its acks, rank from the reveal's score histogram
+    # (1 + the members with a higher total: equal totals share a rank).
     expected_results = {
         "alice": [(10, 10, 1, 1), (12, 22, 1, 2), (14, 36, 1, 3)],
-        "bob": [(10, 10, 2, 1), (0, 10, 2, 0), (10, 20, 3, 1)],
-        "carol": [(0, 0, 3, 0), (10, 10, 3, 1), (12, 22, 2, 2)],
+        "bob": [(10, 10, 1, 1), (0, 10, 2, 0), (10, 20, 3, 1)],
+        "carol": [(0, 0, 3, 0), (10, 10, 2, 1), (12, 22, 2, 2)],
         "dave": [(0, 0, None, 0), (0, 0, None, 0), (10, 10, 4, 1)],
         "erin": [(0, 0, 4, 0), (0, 0, 5, 0)],
     }
     for member in (alice, bob, carol, dave, erin):
-        results = [(r.points, r.total, r.rank, r.streak) for r in member.of(messages.Result)]
+        mine = {a.question: a for a in acks[member.id] if a.accepted}
+        results, total, ranked = [], 0, False
+        for reveal in member.of(messages.Reveal):
+            ack = mine.get(reveal.question)
+            if ack is not None:
+                total, ranked = ack.total, True
+            rank = messages.rank_of(reveal.scores, total) if ranked else None
+            results.append((ack.points if ack else 0, total, rank, ack.streak if ack else 0))
         assert results == expected_results[member.id], member.id
+        assert not member.of(messages.Result) and not member.of(messages.Leaderboard)
 
-    # The last leaderboard broadcast and each member's final standing.
-    board = alice.of(messages.Leaderboard)[-1]
+    # The last reveal's board and each member's final standing.
+    board = alice.of(messages.Reveal)[-1]
     assert [(s.rank, s.member, s.score) for s in board.top] == [
         (1, "alice", 36),
         (2, "carol", 22),

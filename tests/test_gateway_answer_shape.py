@@ -216,5 +216,6 @@ async def test_live_answers_come_back_as_sent_on_resume(
                 asked = await raw_until(ws, "question")
                 assert same_json(asked["yours"]["answer"], value), (qid, asked["yours"])
     for qid, bucket in BUCKETS.items():
+        await live.close_question(QuestionId(qid))  # counted when the question closes
         distribution = await live.distribution(QuestionId(qid))
         assert distribution == {part: 1 for part in bucket.split(",")}

@@ -5,6 +5,7 @@ mid-question, per-member results after a reveal, closing standings, members onli
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import msgspec
 import pytest
@@ -184,14 +185,58 @@ async def test_live_show_results_and_resume_mid_question(redis_url, key_prefix, 
                     assert again.yours == m.AnswerRecord(answer="b", points=0, at=again.yours.at)
                     reveal = await recv_until(b2, m.Reveal)
                     assert reveal.correct == "a" and reveal.distribution == {"a": 1, "b": 1}
-                    result_b = await recv_until(b2, m.Result)
-                    result_a = await recv_until(a, m.Result)
-                    assert (result_a.points, result_a.total, result_a.rank) == (10, 10, 1)
-                    assert (result_b.points, result_b.total, result_b.rank) == (0, 0, 2)
-                    assert result_a.of == 2
+                    # Protocol 2: each member's rank from the reveal's score histogram
+                    # and the total its ack gave (a: 10, b: 0), on either process.
+                    assert reveal == await recv_until(a, m.Reveal)
+                    assert reveal.of == 2 and reveal.scores == [10, 1, 10, 1]
+                    assert m.rank_of(reveal.scores, 10) == 1
+                    assert m.rank_of(reveal.scores, 0) == 2
+                    assert [(s.member, s.score) for s in reveal.top] == [("a", 10), ("b", 0)]
             finally:
                 show.cancel()
                 await asyncio.gather(show, return_exceptions=True)
+
+
+async def test_elimination_show_sends_a_result_to_the_eliminated_only(
+    redis_url, key_prefix, redis_client
+):
+    """Protocol 2: after a reveal in a show with elimination, the member the question
+    eliminated (a wrong answer) gets ``result`` ``eliminated: true``; the one still in
+    play gets none (their ack and the reveal's board tell them their standing)."""
+    contest = await create_contest(redis_client, key_prefix, "live")
+    bank = {q.id: q for q in make_bank().questions}
+    plan = ShowPlan(
+        starts_at=await now_ms(redis_client) + int(timeout(1) * 1000),
+        questions=[QuestionId("q1"), QuestionId("q2")],
+        question_ms=[int(timeout(2) * 1000)] * 2,
+        reveal_ms=200,
+        elimination=True,
+    )
+    conductor = Conductor(redis_client, contest.id, plan, bank, prefix=key_prefix, speed=False)
+    async with (
+        running_gateway(make_settings(redis_url, key_prefix)) as gw,
+        contextlib.AsyncExitStack() as stack,
+    ):
+        a, b = [await stack.enter_async_context(client(gw, contest.id, token(contest.id, who)))
+                for who in ("a", "b")]  # fmt: skip
+        for ws in (a, b):
+            await recv_until(ws, m.Welcome)
+        show = asyncio.create_task(conductor.run())
+        try:
+            for ws, choice in ((a, "a"), (b, "b")):  # a right, b wrong
+                await recv_until(ws, m.Question)
+                await send(ws, m.Answer(question="q1", answer=choice, seq=1))
+                assert (await recv_until(ws, m.Ack)).accepted
+            await recv_until(b, m.Reveal)
+            result = await recv_until(b, m.Result)
+            assert (result.question, result.eliminated, result.total) == ("q1", True, 0)
+            # a, still in play, gets the reveal and then the next question, no result
+            await recv_until(a, m.Reveal)
+            following = await recv(a)
+            assert isinstance(following, m.Question) and following.id == "q2"
+        finally:
+            show.cancel()
+            await asyncio.gather(show, return_exceptions=True)
 
 
 async def test_reveal_never_precedes_the_close(redis_url, key_prefix, redis_client):

@@ -265,7 +265,8 @@ async def test_live_answers_are_acked_and_refused_with_reasons(
             await recv_until(ws, m.Welcome)
             await send(ws, m.Answer(question="q1", answer="a", seq=1))
             ack = await recv_until(ws, m.Ack)
-            assert ack == m.Ack(question="q1", seq=1, accepted=True, points=10, total=10)
+            # the contest's streak bonus (streak_step 2): a first right answer is a run of 1
+            assert ack == m.Ack(question="q1", seq=1, accepted=True, points=10, total=10, streak=1)
             await send(ws, m.Answer(question="q1", answer="b", seq=2))
             assert await recv_until(ws, m.Ack) == m.Ack(
                 question="q1", seq=2, accepted=False, reason="duplicate"

@@ -202,10 +202,16 @@ async def test_stats_and_leaderboards(api: Api, key_prefix: str) -> None:
     stats = (await api.a.get("/api/contests/show/stats")).json()
     assert stats["contest"] == "show" and stats["state"] == "running"
     assert stats["members_online"] == 7
-    assert stats["participants"] == 3
     assert stats["answers"] == 3
     assert stats["answers_per_second"] == 0.3
     by_id = {q["id"]: q for q in stats["questions"]}
+    assert by_id["q1"]["answered"] == 3
+    # the open question's standings and distribution are written when it closes
+    assert stats["participants"] == 0 and by_id["q1"]["distribution"] == {}
+    await live.close_question(q1)
+    stats = (await api.a.get("/api/contests/show/stats")).json()
+    by_id = {q["id"]: q for q in stats["questions"]}
+    assert stats["participants"] == 3 and stats["answers"] == 3
     assert by_id["q1"]["answered"] == 3
     assert by_id["q1"]["distribution"] == {"a": 2, "b": 1}
     assert by_id["q2"]["answered"] == 0 and by_id["q2"]["distribution"] == {}

@@ -94,3 +94,15 @@ def test_peak_rate_counts_the_busiest_second() -> None:
     assert peak_rate([]) == 0
     assert peak_rate([0.0, 0.5, 0.99, 1.0, 5.0]) == 3  # 0.0, 0.5, 0.99 within one second
     assert peak_rate([0.0, 2.0, 4.0]) == 1
+
+
+def test_live_standing_from_acks_and_the_reveal() -> None:
+    """Protocol 2: the member's total comes from its acks, its rank from the reveal."""
+    state = lm.MemberState()
+    reveal = m.Reveal(question="q1", index=0, correct="a", scores=m.encode_scores({30: 2, 10: 1}))  # type: ignore[arg-type]
+    state.receive(m.encode(reveal))
+    assert state.rank is None  # no accepted answer yet: not ranked
+    state.receive(m.encode(m.Ack(question="q1", seq=1, accepted=True, points=10, total=10)))
+    state.receive(m.encode(m.Ack(question="q1", seq=2, accepted=False, reason="duplicate")))
+    state.receive(m.encode(reveal))
+    assert (state.total, state.rank) == (10, 3)

@@ -51,6 +51,9 @@ async def test_rebuild_equals_live(
     for m, qi, f in answers:
         province, unit = PLACES[m % len(PLACES)]
         await live.accept(MemberId(f"m{m}"), questions[qi], f, province=province, unit=unit)
+    assert await compare(redis_client, contest, key_prefix) == []  # nothing applied yet
+    for q in questions:
+        await live.close_question(q, chunk=7)  # applied in bulk, 7 entries a call
     assert await compare(redis_client, contest, key_prefix) == []
 
     fresh = ContestId(contest + "-rebuilt")
@@ -79,6 +82,7 @@ async def test_compare_finds_tampering(redis_client: redis.asyncio.Redis, key_pr
     await live.open_question(QuestionId("q1"), index=1, time_ms=10_000, points=10)
     await live.accept(MemberId("ann"), QuestionId("q1"), 1.0, province="hn", unit="u1")
     await live.accept(MemberId("bob"), QuestionId("q1"), 0.5, province="hn", unit="u1")
+    await live.close_question(QuestionId("q1"))
     assert await compare(redis_client, contest, key_prefix) == []
     await redis_client.hincrby(live.keys.totals, "bob", 100)
     await redis_client.zadd(live.keys.province_board("hn"), {"ann": 1})  # type: ignore[arg-type]

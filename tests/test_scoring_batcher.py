@@ -66,6 +66,7 @@ async def test_ten_thousand_in_flight_same_member_one_accepted(
     assert {o.reason for o in outcomes if not o.accepted} == {"duplicate"}
     assert all(o.total == 10 for o in outcomes)
     assert batcher.batches_sent >= 20 and batcher.largest_batch <= 500
+    await live.close_question(Q1)
     assert await live.distribution(Q1) == {"a": 1}
     assert await small_pool_client.xlen(live.keys.audit) == 1
 

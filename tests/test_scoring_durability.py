@@ -68,8 +68,11 @@ async def test_aof_always_keeps_acknowledged_answers_through_kill(tmp_path: Path
             live = LiveScoring(client, C, "d")
             again = await live.accept(MemberId("ann"), Q1, 0.0, "b")
             assert (again.accepted, again.reason, again.total) == (False, "duplicate", 10)
+            # the close applies the answer from the audit stream the AOF kept
+            await live.close_question(Q1)
             second = await live.accept(MemberId("ann"), Q2, 1.0, "c", province="hn", unit="u1")
             assert second.accepted and second.total == 30
+            await live.close_question(Q2)
             state = await live.member_state(MemberId("ann"), [Q1, Q2])
             assert state.rank == 1 and set(state.answers) == {Q1, Q2}
             assert await client.xlen(live.keys.audit) == 2

@@ -164,6 +164,7 @@ async def test_live_answers_fill_province_and_unit_boards_and_units(
     for m, p, u, f in members:
         assert (await live.accept(MemberId(m), q, f, province=p, unit=u)).accepted
     await live.accept(MemberId("d"), q, 1.0)  # no province/unit: global board only
+    await live.close_question(q)  # the boards are written when the question closes
     board = Leaderboard(redis_client, C, key_prefix)
     assert [s.member for s in await board.top(10, province="hn")] == ["a", "b"]
     assert [s.member for s in await board.top(10, unit="u3")] == ["c"]

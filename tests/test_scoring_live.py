@@ -191,6 +191,8 @@ async def test_member_state_for_resume(redis_client: redis.asyncio.Redis, key_pr
     await live.accept(M("ann"), qs[0], 1.0, "a")
     await live.accept(M("bob"), qs[0], 1.0, "a")
     await live.accept(M("bob"), qs[1], 1.0, "c")
+    for q in qs:
+        await live.close_question(q)  # totals and boards are applied at the close
     ann = await live.member_state(M("ann"), qs)
     bob = await live.member_state(M("bob"), qs)
     nobody = await live.member_state(M("zed"), qs)

@@ -8,6 +8,11 @@ Each message is a JSON object in one text frame, tagged by its ``type`` field::
                                        | Leaderboard | AttemptState | StateChanged
                                        | Closed | Error
 
+The protocol's version is :data:`PROTOCOL_VERSION` (``welcome.protocol``). Version 2 (the
+live show's reveal carries the top of the board and the score histogram; no ``result``
+per member and no leaderboard broadcast after a reveal) is described with version 1's
+mapping in docs/protocol.md.
+
 Rules (msgspec's schema evolution): every struct is frozen and keyword-only; a field added
 later gets a default and goes at the end; fields are never reordered, renamed or removed.
 Unknown fields from a newer client are ignored; an unknown ``type`` is refused with the
@@ -61,7 +66,10 @@ __all__ = [
     "Submit",
     "Answer",
     "Welcome",
+    "PROTOCOL_VERSION",
     "decode_client",
+    "encode_scores",
+    "rank_of",
     "decode_server",
     "encode",
     "encode_text",
@@ -69,6 +77,9 @@ __all__ = [
     "server_decoder",
     "encoder",
 ]
+
+PROTOCOL_VERSION = 2
+"""The member protocol's version, sent in :class:`Welcome` (docs/protocol.md, *Versions*)."""
 
 Millis = Annotated[int, msgspec.Meta(ge=0)]
 """Milliseconds since the epoch (server clock), or a duration in milliseconds."""
@@ -202,6 +213,8 @@ class Welcome(_Message, tag="welcome", frozen=True, kw_only=True):
     ping_interval_ms: Millis = 0
     """The server pings this often; a client that does not answer is disconnected."""
     max_messages_per_second: float = 0.0
+    protocol: int = PROTOCOL_VERSION
+    """The protocol version the server speaks (:data:`PROTOCOL_VERSION`); absent: 1."""
 
 
 class Pong(_Message, tag="pong", frozen=True, kw_only=True):
@@ -269,6 +282,21 @@ class Ack(_Message, tag="ack", frozen=True, kw_only=True):
     points: int = 0
     total: int = 0
     """The member's total score after this answer (live) or in the attempt (window)."""
+    streak: int = 0
+    """Live shows with a streak bonus: the member's run of fully correct answers ending with
+    this one (0 for an answer that is not fully correct, or without a streak bonus)."""
+
+
+class Standing(msgspec.Struct, frozen=True, kw_only=True):
+    """One row of a leaderboard."""
+
+    rank: int
+    member: MemberId
+    name: str = ""
+    score: int
+    time_ms: Millis = 0
+    province: str = ""
+    unit: str = ""
 
 
 class Reveal(_Message, tag="reveal", frozen=True, kw_only=True):
@@ -286,22 +314,22 @@ class Reveal(_Message, tag="reveal", frozen=True, kw_only=True):
     answered: int = 0
     explanation: str = ""
     sent_at: Millis = 0
-
-
-class Standing(msgspec.Struct, frozen=True, kw_only=True):
-    """One row of a leaderboard."""
-
-    rank: int
-    member: MemberId
-    name: str = ""
-    score: int
-    time_ms: Millis = 0
-    province: str = ""
-    unit: str = ""
+    top: list[Standing] = []
+    """Protocol 2: the top of the global board after this question (ties share a rank:
+    score, then less time used), as the leaderboard broadcast carried in protocol 1."""
+    of: int = 0
+    """Protocol 2: how many members are ranked (have an accepted answer)."""
+    scores: list[int] = []
+    """Protocol 2: the histogram of every ranked member's total, highest first, flat and
+    delta-coded: ``[s0, n0, d1, n1, d2, n2, ...]`` means ``n0`` members have total ``s0``,
+    ``n1`` have ``s0 - d1``, ``n2`` have ``s0 - d1 - d2``... A member's rank is 1 + how
+    many have a higher total (:func:`rank_of`)."""
 
 
 class Result(_Message, tag="result", frozen=True, kw_only=True):
-    """To one member after a reveal: their points for the question, total and rank."""
+    """Protocol 1 only (no longer sent): to one member after a reveal, their points for the
+    question, total and rank. Protocol 2 clients compute it from their ``ack`` and the
+    :class:`Reveal` (docs/protocol.md, *Versions*)."""
 
     question: QuestionId
     points: int
@@ -315,7 +343,8 @@ class Result(_Message, tag="result", frozen=True, kw_only=True):
 
 
 class Leaderboard(_Message, tag="leaderboard", frozen=True, kw_only=True):
-    """Top of a board; broadcast after reveals (throttled) and sent on request."""
+    """Top of a board, sent on request (protocol 1 also broadcast it after each reveal;
+    protocol 2 puts the top in :class:`Reveal`)."""
 
     scope: Scope = "global"
     key: str = ""
@@ -411,3 +440,28 @@ decode_server = server_decoder.decode
 def encode_text(message: msgspec.Struct) -> str:
     """Encode a message for a text frame (websockets sends ``str`` as text)."""
     return encoder.encode(message).decode()
+
+
+def encode_scores(totals: dict[int, int]) -> list[int]:
+    """The :attr:`Reveal.scores` histogram of *totals* (total -> members with it; zero
+    counts left out): flat, highest total first, each total after the first as the
+    difference from the one before."""
+    out: list[int] = []
+    previous: int | None = None
+    for score in sorted((s for s, n in totals.items() if n > 0), reverse=True):
+        out += [score if previous is None else previous - score, totals[score]]
+        previous = score
+    return out
+
+
+def rank_of(scores: list[int], total: int) -> int:
+    """A member's rank from a :attr:`Reveal.scores` histogram: 1 + the members with a
+    higher total (equal totals share a rank: 1, 2, 2, 4)."""
+    above = 0
+    score: int | None = None
+    for i in range(0, len(scores) - 1, 2):
+        score = scores[i] if score is None else score - scores[i]
+        if score <= total:
+            break
+        above += scores[i + 1]
+    return above + 1

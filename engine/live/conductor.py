@@ -49,7 +49,7 @@ from engine.core.show import (
     initial_state,
 )
 from engine.core.views import question_message
-from engine.live.show_messages import leaderboard_message, redis_now, reveal_message
+from engine.live.show_messages import board_after, redis_now, reveal_message
 from engine.runtime.lease import HOLDER_CHECK, Lease
 from engine.runtime.metrics import CONDUCTOR_LEASES, CONDUCTOR_STEPS
 from engine.runtime.redisconn import AsyncRedis, publish
@@ -355,7 +355,7 @@ class Conductor:
                 case PublishReveal():
                     await self._publish_reveal(step)
                 case PublishLeaderboard():
-                    await self._publish_leaderboard()
+                    pass  # protocol 2: the reveal carried the board; this phase is a pause
                 case EndShow():
                     await self._end()
             CONDUCTOR_STEPS.labels(_STEP_LABELS[type(step)]).inc()
@@ -399,6 +399,7 @@ class Conductor:
         if not closed.exists:
             raise RuntimeError(f"reveal of question {step.question} that was never opened")
         answered = await self.client.hlen(self.keys.answers(step.question))
+        board = await board_after(self.client, self.keys)
         await self._publish(
             reveal_message(
                 question,
@@ -406,12 +407,10 @@ class Conductor:
                 distribution=closed.distribution,
                 answered=int(answered),
                 sent_at=await redis_now(self.client, self.keys.show),
+                board=board,
                 language=self.language,
             )
         )
-
-    async def _publish_leaderboard(self) -> None:
-        await self._publish(await leaderboard_message(self.client, self.keys))
 
     async def _end(self) -> None:
         """The show is over: *on_end* moves the contest to ``closed`` (the contest store

@@ -3,8 +3,11 @@
 A member who joins is entered in the show (late joiners too: they play from the current
 question). An answer is graded here, in Python (:func:`question_bank.checking.grade`), and
 accepted or refused atomically by the scoring script on Redis's clock (deadline, one per
-member and question, elimination), through the process's answer batcher. After a reveal
-each local member gets their ``result`` (:func:`engine.live.results.results_after_reveal`).
+member and question, elimination), through the process's answer batcher. The ``ack``
+carries the points, the total and the streak; with the reveal's board (protocol 2) that is
+all a member needs to know their standing, so nothing is sent to each member after a
+reveal, except in shows with elimination a ``result`` to each member the question
+eliminated (:func:`engine.live.results.results_after_reveal`).
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ from engine.core.views import answer_record, question_message
 from engine.live.conductor import read_show
 from engine.live.results import results_after_reveal
 from engine.modes.base import Joined, Members, Services, keep_for
-from question_bank.ids import ContestId, MemberId
+from question_bank.ids import ContestId, MemberId, QuestionId
 from scoring.errors import ScoringError
+from scoring.keys import ContestKeys
 from scoring.live import LiveScoring
 from scoring.outcomes import decode_outcome
 
@@ -89,11 +93,20 @@ class LiveMembers(Members):
     async def follow_up(
         self, contest: ContestId, kind: str, frame: bytes, members: Sequence[Joined]
     ) -> Mapping[MemberId, m.ServerMessage]:
-        """After a reveal: each member's points, total, rank, streak and elimination."""
-        if kind != "reveal":
+        """After a reveal in a show with elimination: a ``result`` to each member this
+        question eliminated. Everyone else knows their standing from their acks and the
+        reveal's board (protocol 2), so a show without elimination sends nothing."""
+        if kind != "reveal" or not members:
+            return {}
+        s = self.services
+        keys = ContestKeys(contest, s.prefix)
+        if await s.redis.hget(keys.meta, "eliminate") != b"1":
             return {}
         reveal = m.decode_server(frame)
         assert isinstance(reveal, m.Reveal)
         ids = [j.member.id for j in members]
-        s = self.services
-        return await results_after_reveal(s.redis, contest, reveal, ids, s.prefix)
+        out = await s.redis.smismember(keys.eliminated_at(QuestionId(reveal.question)), ids)
+        gone = [member for member, flag in zip(ids, out, strict=True) if flag]
+        if not gone:
+            return {}
+        return await results_after_reveal(s.redis, contest, reveal, gone, s.prefix)

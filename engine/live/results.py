@@ -1,4 +1,6 @@
-"""Each member's ``result`` after a live question's reveal."""
+"""A member's ``result`` after a live question's reveal: sent, since protocol 2, only to the
+members a question of a show with elimination eliminated (everyone else computes theirs
+from their acks and the reveal's board)."""
 
 from __future__ import annotations
 

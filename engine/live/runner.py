@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 from engine.core.contest import Contest
 from engine.core.errors import EngineError, LeaseLost
 from engine.core.lifecycle import Event
-from engine.core.show import Phase, ShowPlan
+from engine.core.show import ShowPlan
 from engine.live.conductor import Conductor, read_show
 from engine.modes.base import Runner, RunnerHooks
 from engine.runtime.redisconn import AsyncRedis
@@ -76,14 +76,15 @@ class LiveRunner(Runner):
         next step)."""
         if contest.state != "running":
             return
-        view = await read_show(self.redis, contest.id, self.prefix)
-        if view is not None and view.state.phase is Phase.QUESTION and view.question:
-            await LiveScoring(self.redis, contest.id, self.prefix).close_question(view.question)
+        # The question opened last: closing it again changes nothing, and applies any
+        # answer still pending (totals and boards are written at a question's close).
+        await LiveScoring(self.redis, contest.id, self.prefix).close_current()
 
     async def final_standings(
         self, contest: Contest, bank: Callable[[Contest], Awaitable[Bank]]
     ) -> None:
-        """By score, then time used."""
+        """By score, then time used (every accepted answer applied first)."""
+        await LiveScoring(self.redis, contest.id, self.prefix).close_current()
         await Finalizer(self.redis, contest.id, prefix=self.prefix).finalize_live()
 
     async def asked(self, contest: Contest) -> tuple[list[QuestionId] | None, QuestionId | None]:

@@ -1,13 +1,19 @@
 """The live show's broadcasts, built from the bank's questions and the scoring core's figures.
 
-A pure builder (:func:`reveal_message`) and one Redis read (:func:`leaderboard_message`);
-the conductor publishes what they return, encoded once. The question itself is
+A pure builder (:func:`reveal_message`) and the Redis reads of the board after a question
+(:func:`board_after`); the conductor publishes what they return, encoded once. Since
+protocol 2 the reveal carries the board's top and the score histogram from which each
+member computes their own rank (no message per member). The question itself is
 :func:`engine.core.views.question_message`, shared with window rounds.
 A :class:`~engine.core.messages.Question` never carries an answer: weights, feedback and accepted
 answers are only in :class:`~engine.core.messages.Reveal`, sent after the question closed.
 """
 
 from __future__ import annotations
+
+from collections import Counter
+
+import msgspec
 
 from engine.core import messages
 from engine.core.views import standing_message
@@ -18,10 +24,25 @@ from question_bank.models import Question
 from scoring.keys import ContestKeys
 from scoring.leaderboard import Leaderboard
 
-__all__ = ["LEADERBOARD_SIZE", "leaderboard_message", "redis_now", "reveal_message"]
+__all__ = [
+    "LEADERBOARD_SIZE",
+    "Board",
+    "board_after",
+    "redis_now",
+    "reveal_message",
+]
 
 LEADERBOARD_SIZE = 10
-"""Rows of the leaderboard broadcast after each question."""
+"""Rows of the board's top in the reveal after each question."""
+
+
+class Board(msgspec.Struct, frozen=True, kw_only=True):
+    """The global board after a question closed, as the reveal carries it."""
+
+    top: list[messages.Standing]
+    of: int
+    scores: list[int]
+    """:func:`engine.core.messages.encode_scores` of every ranked member's total."""
 
 
 async def redis_now(client: AsyncRedis, key: str | None = None) -> int:
@@ -37,10 +58,12 @@ def reveal_message(
     distribution: dict[str, int],
     answered: int,
     sent_at: int,
+    board: Board | None = None,
     language: str = "vi",
 ) -> messages.Reveal:
     """The broadcast after a question closed: its correct answer (in words in the bank's
-    *language*, :func:`question_bank.display.correct_text`) and how everyone answered."""
+    *language*, :func:`question_bank.display.correct_text`), how everyone answered and the
+    *board* (top, ranked count and score histogram)."""
     return messages.Reveal(
         question=question.id,
         index=index,
@@ -50,15 +73,16 @@ def reveal_message(
         answered=answered,
         explanation=question.explanation,
         sent_at=sent_at,
+        top=board.top if board else [],
+        of=board.of if board else 0,
+        scores=board.scores if board else [],
     )
 
 
-async def leaderboard_message(
-    client: AsyncRedis, keys: ContestKeys, size: int = LEADERBOARD_SIZE
-) -> messages.Leaderboard:
-    """The global top *size* of a show (ties share a rank: 1, 2, 2, 4), names joined."""
+async def board_after(client: AsyncRedis, keys: ContestKeys, size: int = LEADERBOARD_SIZE) -> Board:
+    """The global top *size* (names joined) and the histogram of every ranked member's
+    total (one read of the totals hash)."""
     board = Leaderboard(client, keys.contest, keys.prefix)
     top = [standing_message(row) for row in await board.top(size)]
-    return messages.Leaderboard(
-        top=top, of=await board.size(), at=await redis_now(client, keys.leaderboard)
-    )
+    totals = Counter(int(v) for v in await client.hvals(keys.totals))
+    return Board(top=top, of=sum(totals.values()), scores=messages.encode_scores(totals))

@@ -245,6 +245,7 @@ class Members(abc.ABC):
             accepted=True,
             points=outcome.points,
             total=outcome.total,
+            streak=outcome.streak,
         )
 
     @abc.abstractmethod

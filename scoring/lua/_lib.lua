@@ -101,11 +101,25 @@ local function add_completed(done_set, done_key, member, unit)
 end
 
 -- Append an accepted answer to the audit stream (rule 7 of docs/scoring.md): choice is
--- the distribution bucket, given the answer as given (JSON text, "" if unknown).
-local function audit(key, member, qid, n, choice, fraction, pts, t, at, province, unit, given)
-  return redis.call('XADD', key, '*', 'm', member, 'q', qid, 'n', num(n), 'c', choice,
-    'f', fraction, 'p', num(pts), 't', num(t), 'at', num(at), 'pv', province, 'u', unit,
-    'a', given)
+-- the distribution bucket, given the answer as given (JSON text, "" if unknown); extra
+-- (optional) a flat list of further field, value pairs (live answers: k, s).
+local function audit(key, member, qid, n, choice, fraction, pts, t, at, province, unit, given,
+    extra)
+  local args = {'m', member, 'q', qid, 'n', num(n), 'c', choice, 'f', fraction, 'p', num(pts),
+    't', num(t), 'at', num(at), 'pv', province, 'u', unit, 'a', given}
+  for _, v in ipairs(extra or {}) do args[#args + 1] = v end
+  return redis.call('XADD', key, '*', unpack(args))
+end
+
+-- A live streak after a fully correct answer to the question of index idx, from the
+-- member's stored "<idx>:<streak>" (prev, or nil): one more if the last fully correct
+-- answer was to question idx - 1, else 1.
+local function next_streak(prev, idx)
+  if prev then
+    local pidx, pstreak = string.match(prev, '^(%-?%d+):(%d+)$')
+    if tonumber(pidx) == idx - 1 then return tonumber(pstreak) + 1 end
+  end
+  return 1
 end
 
 -- Time used by a window attempt (rule 5): open last-started, submitted submitted-started,
