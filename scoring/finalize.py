@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 import msgspec
 import redis.asyncio
@@ -365,7 +365,7 @@ class Finalizer:
         assert isinstance(self.client, redis.asyncio.Redis)
         keyb = key.encode()
         chunks = 0
-        pool = self.client.connection_pool
+        pool: Any = self.client.connection_pool
         with map_redis_errors():
             connection = await pool.get_connection()
             try:
