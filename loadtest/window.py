@@ -124,7 +124,7 @@ def timeline(
     acks = sorted((t, ms) for r in reports for t, ms in zip(r.ack_at, r.ack_ms, strict=True))
     end = max([t for t, _ in admitted[-1:]] + [t for t, _ in acks[-1:]] + [go])
     buckets = []
-    for i in range(math.ceil((end - go) / width) + 1):
+    for i in range(math.floor((end - go) / width) + 1):
         lo, hi = go + i * width, go + (i + 1) * width
         starts = [
             ms
