@@ -120,7 +120,7 @@ def timeline(
 ) -> list[dict[str, float]]:
     """Per *width*-second bucket from *go*: attempts started per second and the p50/p99 of
     arrival → attempt for them; acks per second and their p50/p99 (for ``bench.plot``)."""
-    admitted = sorted(x for r in reports for x in r.admitted)
+    admitted = sorted((t, ms) for r in reports for t, ms, _ in r.admitted)
     acks = sorted((t, ms) for r in reports for t, ms in zip(r.ack_at, r.ack_ms, strict=True))
     end = max([t for t, _ in admitted[-1:]] + [t for t, _ in acks[-1:]] + [go])
     buckets = []
@@ -153,9 +153,9 @@ def phases(reports: list[WindowReport], go: float, storm_seconds: float) -> dict
     """Arrival → attempt and ack latencies of the opening storm (the
     members who arrived within *storm_seconds* of *go*) and of the steady arrivals
     after it (acks from then on)."""
+    storm = [ms for r in reports for _, ms, at in r.admitted if at < storm_seconds]
+    steady = [ms for r in reports for _, ms, at in r.admitted if at >= storm_seconds]
     storm_end = go + storm_seconds
-    storm = [ms for r in reports for t, ms in r.admitted if t - ms / 1000.0 < storm_end]
-    steady = [ms for r in reports for t, ms in r.admitted if t - ms / 1000.0 >= storm_end]
     steady_acks = [
         ms for r in reports for t, ms in zip(r.ack_at, r.ack_ms, strict=True) if t >= storm_end
     ]
@@ -178,7 +178,7 @@ def _merge(reports: list[WindowReport]) -> dict[str, Any]:
     start_ms, ack_ms, join_ms, resume_ms = (
         pooled(n) for n in ("start_ms", "ack_ms", "join_ms", "resume_ms")
     )
-    admit_ms = [ms for r in reports for _, ms in r.admitted]
+    admit_ms = [ms for r in reports for _, ms, _ in r.admitted]
     errors: Counter[str] = Counter()
     for r in reports:
         errors.update(r.errors)

@@ -93,9 +93,10 @@ class WindowReport:
     ack_ms: list[float] = field(default_factory=list)
     ack_at: list[float] = field(default_factory=list)
     """Wall-clock time of each ack in ``ack_ms`` (same order), for the curves over time."""
-    admitted: list[tuple[float, float]] = field(default_factory=list)
-    """(wall-clock time, ms) per started attempt: from the member's arrival (its first
-    connect) to its ``attempt``: the whole wait of a member who opens the round."""
+    admitted: list[tuple[float, float, float]] = field(default_factory=list)
+    """(wall-clock time, ms, arrival) per started attempt: ms from the member's arrival
+    (its first connect) to its ``attempt``, the whole wait of a member who opens the
+    round; arrival is the member's scheduled arrival, seconds after the go time."""
     accepted: list[tuple[str, str]] = field(default_factory=list)
     answer_times: list[float] = field(default_factory=list)
     """Wall-clock time of each accepted ack, for answers per second."""
@@ -403,7 +404,7 @@ class _Swarm:
         now = time.perf_counter()
         if member.phase == _STARTING:
             report.start_ms.append((now - member.t0) * 1000.0)
-            report.admitted.append((time.time(), (now - member.came) * 1000.0))
+            report.admitted.append((time.time(), (now - member.came) * 1000.0, member.arrival))
             report.started += 1
             if msg.state != "open":
                 report.error("start_not_open", f"{member.id}: {msg.state}")

@@ -15,8 +15,8 @@ GO = 1_000_000.0
 def _reports() -> list[WindowReport]:
     one, two = WindowReport(index=0), WindowReport(index=1)
     # attempts began at GO+1 (300 ms after arriving), GO+2, GO+12 (a steady arrival)
-    one.admitted = [(GO + 1.0, 300.0), (GO + 12.0, 50.0)]
-    two.admitted = [(GO + 2.0, 1500.0)]
+    one.admitted = [(GO + 1.0, 300.0, 0.7), (GO + 12.0, 50.0, 11.95)]
+    two.admitted = [(GO + 2.0, 1500.0, 0.5)]
     one.ack_at, one.ack_ms = [GO + 3.0, GO + 11.0], [5.0, 7.0]
     two.ack_at, two.ack_ms = [GO + 4.0], [900.0]
     return [one, two]
