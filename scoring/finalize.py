@@ -166,6 +166,59 @@ def _rank_member(rank: int, member: str) -> bytes:
     return b"$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(r), r, len(m), m)
 
 
+def _bulk_pair(a: bytes, b: bytes) -> bytes:
+    return b"$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(a), a, len(b), b)
+
+
+class _Writer:
+    """Commands of many arguments written one after another on one pooled connection of
+    a plain Redis client, encoded here (RESP), while Redis runs the ones before; the
+    replies are read at :meth:`finish`. Nothing is awaited per command but the socket
+    write, so a big write costs Redis its commands and Python its encoding, overlapped,
+    and Redis is never blocked by one long command (as ``COPY`` of a 5M-field hash did)."""
+
+    def __init__(self, client: redis.asyncio.Redis) -> None:
+        self.pool: Any = client.connection_pool
+        self.connection: Any = None
+        self.sent = 0
+
+    async def send(self, command: bytes, key: str, body: bytes, items: int) -> None:
+        """One *command* on *key* with *items* arguments already encoded in *body*."""
+        if self.connection is None:
+            self.connection = await self.pool.get_connection()
+        keyb = key.encode()
+        head = b"*%d\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (
+            2 + items,
+            len(command),
+            command,
+            len(keyb),
+            keyb,
+        )
+        try:
+            await self.connection.send_packed_command(head + body, check_health=False)
+        except BaseException:
+            await self.close(broken=True)
+            raise
+        self.sent += 1
+
+    async def finish(self) -> None:
+        """Read every reply (an error reply raises)."""
+        try:
+            for _ in range(self.sent):
+                await self.connection.read_response()
+        except BaseException:
+            await self.close(broken=True)
+            raise
+        await self.close()
+
+    async def close(self, *, broken: bool = False) -> None:
+        if self.connection is not None:
+            if broken:  # never hand a half-read reply to the pool
+                await self.connection.disconnect()
+            await self.pool.release(self.connection)
+            self.connection = None
+
+
 class Finalizer:
     """Final standings of one contest."""
 
@@ -196,11 +249,14 @@ class Finalizer:
                 if cursor == 0:
                     return out
 
-    async def _read_bests(self) -> tuple[list[str], list[BestAttempt]]:
+    async def _read_bests(self, copy: _Writer | None = None) -> tuple[list[str], list[BestAttempt]]:
         """Every member's best attempt (``P:{C}:best``), read with HSCAN. Each chunk is
         decoded while Redis scans the next one (the scan is most of Redis's part of a
         finalize, the decode most of Python's: overlapped, the read costs about the
-        scan alone). HSCAN may return a field twice; it is kept once."""
+        scan alone). HSCAN may return a field twice; it is kept once. With *copy*, each
+        chunk is also written as it was read to ``P:{C}:final:tmp`` (the snapshot of the
+        figures ranked; HSET, so a field read twice is written twice, the same)."""
+        tmp = f"{self.keys.final}:tmp"
         members: list[str] = []
         bests: list[BestAttempt] = []
         seen: set[bytes] = set()
@@ -215,6 +271,9 @@ class Finalizer:
                     for _ in range(3):
                         await asyncio.sleep(0)
                 fields = cast(dict[bytes, bytes], part)
+                if copy is not None and fields:
+                    body = b"".join([_bulk_pair(m, v) for m, v in fields.items()])
+                    await copy.send(b"HSET", tmp, body, 2 * len(fields))
                 new = [m for m in fields if m not in seen]
                 if new:
                     seen.update(new)
@@ -312,10 +371,23 @@ class Finalizer:
             await self._write_summaries(entries)
             info = FinalInfo(mode="window", measure=measure, truth=truth)
             return await self._store([e.member for e in entries], order, ranks, info)
-        members, bests = await self._read_bests()
-        # The snapshot of the figures ranked is taken while Python sorts (nothing writes
-        # P:{C}:best once every attempt is closed).
-        copy = asyncio.ensure_future(self._copy(k.best, f"{k.final}:tmp"))
+        # The snapshot of the figures ranked (nothing writes P:{C}:best once every attempt
+        # is closed): with a plain Redis, written chunk by chunk as the read goes; with a
+        # cluster client, one COPY while Python sorts.
+        if isinstance(self.client, redis.asyncio.Redis):
+            with map_redis_errors():
+                await self.client.unlink(f"{k.final}:tmp")
+                writer = _Writer(self.client)
+                try:
+                    members, bests = await self._read_bests(writer)
+                    await writer.finish()
+                finally:
+                    await writer.close(broken=True)
+            copy: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            copy.set_result(None)
+        else:
+            members, bests = await self._read_bests()
+            copy = asyncio.ensure_future(self._copy(k.best, f"{k.final}:tmp"))
         try:
             if measure is None:
                 truth = None
@@ -363,31 +435,18 @@ class Finalizer:
         at the end): Redis spends about 1 µs a member on it where the Lua chunk writer
         (:meth:`_write`) spent 2, and the encoding overlaps it."""
         assert isinstance(self.client, redis.asyncio.Redis)
-        keyb = key.encode()
-        chunks = 0
-        pool: Any = self.client.connection_pool
+        writer = _Writer(self.client)
         with map_redis_errors():
-            connection = await pool.get_connection()
             try:
                 for start in range(0, len(order), self.chunk):
                     stop = min(start + self.chunk, len(order))
-                    head = b"*%d\r\n$4\r\nZADD\r\n$%d\r\n%b\r\n" % (
-                        2 + 2 * (stop - start),
-                        len(keyb),
-                        keyb,
-                    )
                     body = b"".join(
                         [_rank_member(ranks[p], members[order[p]]) for p in range(start, stop)]
                     )
-                    await connection.send_packed_command(head + body, check_health=False)
-                    chunks += 1
-                for _ in range(chunks):
-                    await connection.read_response()
-            except BaseException:
-                await connection.disconnect()  # never hand a half-read reply to the pool
-                raise
+                    await writer.send(b"ZADD", key, body, 2 * (stop - start))
+                await writer.finish()
             finally:
-                await pool.release(connection)
+                await writer.close(broken=True)
 
     async def _store(
         self, members: list[str], order: list[int], ranks: list[int], info: FinalInfo
@@ -395,7 +454,7 @@ class Finalizer:
         k = self.keys
         tmp_final, tmp_order = f"{k.final}:tmp", f"{k.final_order}:tmp"
         with map_redis_errors():
-            await self.client.delete(tmp_order)
+            await self.client.unlink(tmp_order)
         if isinstance(self.client, redis.asyncio.Redis):
             await self._zadd_streamed(tmp_order, members, order, ranks)
         else:  # a cluster client: one script call per chunk (its node by the key)
