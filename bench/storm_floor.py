@@ -107,12 +107,22 @@ def client_process(
             if left == 0:
                 done.set()
 
+        lost = 0
+
         class Member(WSListener):  # type: ignore[misc]
             def __init__(self) -> None:
                 self.came = time.perf_counter()
+                self.admitted = False
 
             def on_ws_connected(self, transport: Any) -> None:
                 transports.append(transport)
+
+            def on_ws_disconnected(self, transport: Any) -> None:
+                nonlocal lost
+                if not self.admitted and not done.is_set():  # closed before its attempt
+                    lost += 1
+                    self.admitted = True
+                    finished()
 
             def on_ws_frame(self, transport: Any, frame: Any) -> None:
                 if frame.msg_type is not WSMsgType.TEXT:
@@ -120,7 +130,8 @@ def client_process(
                 payload = frame.get_payload_as_bytes()
                 if payload.startswith(b'{"type":"welcome"'):
                     transport.send(WSMsgType.TEXT, b'{"type":"start_attempt"}')
-                elif payload.startswith(b'{"type":"attempt"'):
+                elif payload.startswith(b'{"type":"attempt"') and not self.admitted:
+                    self.admitted = True
                     latencies.append((time.perf_counter() - self.came) * 1000.0)
                     finished()
 
@@ -155,7 +166,7 @@ def client_process(
             await done.wait()
         for transport in transports:
             transport.disconnect()
-        out.put((latencies, failures, time.process_time()))
+        out.put((latencies, failures + lost, time.process_time()))
 
     run_loop(main())
 
@@ -219,7 +230,7 @@ def run(members: int, storm_seconds: float, servers: int, clients: int, timeout:
         f"arrival to attempt latency: p50 {percentile(latencies, 50):.0f} ms, "
         f"p99 {percentile(latencies, 99):.0f} ms, max {max(latencies, default=math.nan):.0f} ms"
     )
-    print(f"admitted {len(latencies):,}, failed connects {failures}")
+    print(f"admitted {len(latencies):,}, failed (connect failed or closed first) {failures}")
     print(f"listen overflows during the run: {overflowed} (system-wide counter)")
     print(f"CPU s: servers {server_cpu:.1f}, clients {client_cpu:.1f}")
     print(f"load average after: {load_average()}")
