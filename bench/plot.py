@@ -1,13 +1,20 @@
-"""Plot broadcast delivery and answer-ack latency against the number of members.
+"""Plot broadcast delivery and answer-ack latency against the number of members, or a
+window round's curves over time.
 
 ::
 
     python -m bench.plot bench-results/swarm-*.json --out docs/swarm-latency.png
+    python -m bench.plot --window storm-5k.json storm-20k.json --out docs/window-storm.png
 
 Reads the JSON summaries ``python -m loadtest.swarm --out`` writes (one per member count;
 several runs of the same count are reduced to their median) and draws two panels:
 broadcast delivery (p50, p99 and max = last member, median over the show's questions) and
 answer acks (p50, p99), both against members, on the same figure.
+
+``--window``: the JSON summaries of ``python -m loadtest.swarm --mode window --out``, one
+row of two panels per file, against seconds from the first arrival: attempts started and
+answers acked per second, and the p99 (and p50) of arrival → attempt and of answer → ack
+per 5-second bucket, with the targets (1 s, 200 ms) drawn in.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-__all__ = ["load", "main"]
+__all__ = ["load", "main", "plot_window"]
 
 
 def load(paths: list[Path]) -> dict[int, dict[str, float]]:
@@ -49,6 +56,49 @@ def load(paths: list[Path]) -> dict[int, dict[str, float]]:
     return table
 
 
+def plot_window(paths: list[Path], out: Path) -> None:
+    """One row per window-swarm summary: rates over time, and latencies over time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = [json.loads(p.read_text()) for p in paths]
+    fig, axes = plt.subplots(len(runs), 2, figsize=(12, 3.6 * len(runs)), squeeze=False)
+    for (rates, lat), run in zip(axes, runs, strict=True):
+        line = run["timeline"]
+        t = [b["t"] for b in line]
+        title = f"{run['members']:,} members: storm of {run.get('storm_seconds', 0):g} s" + (
+            f", then {run['steady_rate']:g}/s for {run['duration']:g} s"
+            if run.get("steady_rate")
+            else ""
+        )
+        rates.plot(t, [b["starts_per_s"] for b in line], label="attempts started / s")
+        rates.plot(t, [b["acks_per_s"] for b in line], label="answers acked / s")
+        rates.set_title(title)
+        rates.set_xlabel("s from the first arrival")
+        rates.set_ylabel("per second")
+        rates.legend()
+        for key, label in (
+            ("admit_p99_ms", "arrival → attempt p99"),
+            ("admit_p50_ms", "arrival → attempt p50"),
+            ("ack_p99_ms", "answer → ack p99"),
+            ("ack_p50_ms", "answer → ack p50"),
+        ):
+            lat.plot(t, [b[key] for b in line], label=label)
+        lat.axhline(1000, color="grey", linestyle="--", linewidth=1, label="start target 1 s")
+        lat.axhline(200, color="grey", linestyle=":", linewidth=1, label="ack target 200 ms")
+        lat.set_yscale("log")
+        lat.set_xlabel("s from the first arrival")
+        lat.set_ylabel("ms per 5-s bucket (log)")
+        lat.legend(fontsize="small")
+    fig.suptitle("Window round on one 2-core box shared with other work (gateways, Redis, clients)")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    print(f"wrote {out}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.plot",
@@ -57,7 +107,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("files", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, default=Path("docs/swarm-latency.png"))
+    parser.add_argument(
+        "--window", action="store_true", help="window-swarm summaries: curves over time"
+    )
     args = parser.parse_args(argv)
+    if args.window:
+        plot_window(args.files, args.out)
+        return 0
     table = load(args.files)
     print(
         f"{'members':>9}{'runs':>6}{'deliv p50':>11}{'deliv p99':>11}{'deliv max':>11}"

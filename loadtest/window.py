@@ -25,6 +25,7 @@ steady arrivals at most 200,000; the whole run by ``--timeout``; loopback only.
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import math
 import multiprocessing
@@ -110,6 +111,66 @@ def _progress_line(state: dict[int, tuple[int, ...]], total: int, started: float
     )
 
 
+TIMELINE_SECONDS = 5
+"""The width of one bucket of the curves over time (``timeline`` in the JSON summary)."""
+
+
+def timeline(
+    reports: list[WindowReport], go: float, width: float = TIMELINE_SECONDS
+) -> list[dict[str, float]]:
+    """Per *width*-second bucket from *go*: attempts started per second and the p50/p99 of
+    arrival → attempt for them; acks per second and their p50/p99 (for ``bench.plot``)."""
+    admitted = sorted((t, ms) for r in reports for t, ms, _ in r.admitted)
+    acks = sorted((t, ms) for r in reports for t, ms in zip(r.ack_at, r.ack_ms, strict=True))
+    end = max([t for t, _ in admitted[-1:]] + [t for t, _ in acks[-1:]] + [go])
+    buckets = []
+    for i in range(math.floor((end - go) / width) + 1):
+        lo, hi = go + i * width, go + (i + 1) * width
+        starts = [
+            ms
+            for _, ms in admitted[
+                bisect.bisect_left(admitted, (lo,)) : bisect.bisect_left(admitted, (hi,))
+            ]
+        ]
+        answered = [
+            ms for _, ms in acks[bisect.bisect_left(acks, (lo,)) : bisect.bisect_left(acks, (hi,))]
+        ]
+        buckets.append(
+            {
+                "t": i * width,
+                "starts_per_s": len(starts) / width,
+                "admit_p50_ms": percentile(starts, 0.5),
+                "admit_p99_ms": percentile(starts, 0.99),
+                "acks_per_s": len(answered) / width,
+                "ack_p50_ms": percentile(answered, 0.5),
+                "ack_p99_ms": percentile(answered, 0.99),
+            }
+        )
+    return buckets
+
+
+def phases(reports: list[WindowReport], go: float, storm_seconds: float) -> dict[str, float]:
+    """Arrival → attempt and ack latencies of the opening storm (the
+    members who arrived within *storm_seconds* of *go*) and of the steady arrivals
+    after it (acks from then on)."""
+    storm = [ms for r in reports for _, ms, at in r.admitted if at < storm_seconds]
+    steady = [ms for r in reports for _, ms, at in r.admitted if at >= storm_seconds]
+    storm_end = go + storm_seconds
+    steady_acks = [
+        ms for r in reports for t, ms in zip(r.ack_at, r.ack_ms, strict=True) if t >= storm_end
+    ]
+    return {
+        "storm_admit_p50_ms": percentile(storm, 0.5),
+        "storm_admit_p99_ms": percentile(storm, 0.99),
+        "steady_starts": float(len(steady)),
+        "steady_admit_p50_ms": percentile(steady, 0.5),
+        "steady_admit_p99_ms": percentile(steady, 0.99),
+        "steady_acks": float(len(steady_acks)),
+        "steady_ack_p50_ms": percentile(steady_acks, 0.5),
+        "steady_ack_p99_ms": percentile(steady_acks, 0.99),
+    }
+
+
 def _merge(reports: list[WindowReport]) -> dict[str, Any]:
     def pooled(name: str) -> list[float]:
         return [x for r in reports for x in getattr(r, name)]
@@ -117,6 +178,7 @@ def _merge(reports: list[WindowReport]) -> dict[str, Any]:
     start_ms, ack_ms, join_ms, resume_ms = (
         pooled(n) for n in ("start_ms", "ack_ms", "join_ms", "resume_ms")
     )
+    admit_ms = [ms for r in reports for _, ms, _ in r.admitted]
     errors: Counter[str] = Counter()
     for r in reports:
         errors.update(r.errors)
@@ -135,6 +197,9 @@ def _merge(reports: list[WindowReport]) -> dict[str, Any]:
         "start_p50_ms": percentile(start_ms, 0.5),
         "start_p99_ms": percentile(start_ms, 0.99),
         "start_max_ms": max(start_ms, default=math.nan),
+        "admit_p50_ms": percentile(admit_ms, 0.5),
+        "admit_p99_ms": percentile(admit_ms, 0.99),
+        "admit_max_ms": max(admit_ms, default=math.nan),
         "resume_p50_ms": percentile(resume_ms, 0.5),
         "resume_p99_ms": percentile(resume_ms, 0.99),
         "acks": len(ack_ms),
@@ -234,6 +299,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             client_reports=len(reports),
             run_cpu_s={k: round(v - cpu_before.get(k, 0.0), 2) for k, v in cpu_after.items()},
             run_redis_usec=_top_commands(redis_before, redis_after),
+            storm_seconds=args.storm_seconds,
+            steady_rate=args.steady_rate,
+            duration=args.duration,
+            timeline=timeline(reports, go.value),
+            **phases(reports, go.value, args.storm_seconds),
         )
         began = time.monotonic()
         target.action(cid, "close")
@@ -266,8 +336,19 @@ def print_summary(s: dict[str, Any]) -> None:
             "start p50 / p99 / max",
             f"{_ms(s['start_p50_ms'])} / {_ms(s['start_p99_ms'])} / {_ms(s['start_max_ms'])} ms",
         ),
+        (
+            "arrival → attempt",
+            f"p50 {_ms(s['admit_p50_ms'])} / p99 {_ms(s['admit_p99_ms'])} / max "
+            f"{_ms(s['admit_max_ms'])} ms (storm p99 {_ms(s['storm_admit_p99_ms'])}, steady "
+            f"p99 {_ms(s['steady_admit_p99_ms'])} ms of {s['steady_starts']:.0f})",
+        ),
         ("resume p50 / p99", f"{_ms(s['resume_p50_ms'])} / {_ms(s['resume_p99_ms'])} ms"),
         ("ack p50 / p99", f"{s['ack_p50_ms']:.1f} / {s['ack_p99_ms']:.1f} ms"),
+        (
+            "ack after the storm",
+            f"p50 {s['steady_ack_p50_ms']:.1f} / p99 {s['steady_ack_p99_ms']:.1f} ms "
+            f"({s['steady_acks']:.0f} acks)",
+        ),
         (
             "answers accepted",
             f"{s['accepted']} (sent wrong {s['wrong_sent']}; audit entries {s['audit_entries']})",
@@ -295,6 +376,10 @@ def print_summary(s: dict[str, Any]) -> None:
     if s["error_samples"]:
         print("first errors:", *s["error_samples"][:5], sep="\n  ")
     print(f"start latency: p50 {_ms(s['start_p50_ms'])} ms, p99 {_ms(s['start_p99_ms'])} ms")
+    print(
+        f"arrival to attempt latency: p50 {_ms(s['admit_p50_ms'])} ms, "
+        f"p99 {_ms(s['admit_p99_ms'])} ms"
+    )
     print(f"ack latency: p50 {s['ack_p50_ms']:.1f} ms, p99 {s['ack_p99_ms']:.1f} ms")
     print(f"errors: {errors}")
     print(f"lost answers: {s['lost_answers']}")

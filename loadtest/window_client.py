@@ -91,6 +91,12 @@ class WindowReport:
     resume_ms: list[float] = field(default_factory=list)
     """Reconnect start -> the ``attempt`` sent back after ``welcome``."""
     ack_ms: list[float] = field(default_factory=list)
+    ack_at: list[float] = field(default_factory=list)
+    """Wall-clock time of each ack in ``ack_ms`` (same order), for the curves over time."""
+    admitted: list[tuple[float, float, float]] = field(default_factory=list)
+    """(wall-clock time, ms, arrival) per started attempt: ms from the member's arrival
+    (its first connect) to its ``attempt``, the whole wait of a member who opens the
+    round; arrival is the member's scheduled arrival, seconds after the go time."""
     accepted: list[tuple[str, str]] = field(default_factory=list)
     answer_times: list[float] = field(default_factory=list)
     """Wall-clock time of each accepted ack, for answers per second."""
@@ -168,6 +174,8 @@ class _Member(WSListener):
         self.phase = _WAITING
         self.t0 = 0.0
         """perf_counter at the start of the step being timed."""
+        self.came = 0.0
+        """perf_counter at the member's arrival."""
         self.questions: list[_Question] = []
         self.deadline_ms = 0
         self.next = 0
@@ -282,6 +290,7 @@ class _Swarm:
                 self.finish(member)
 
     def arrive(self, member: _Member) -> None:
+        member.came = time.perf_counter()
         self.report.arrived += 1
         self.active += 1
         self.spawn(member, resuming=False)
@@ -365,6 +374,7 @@ class _Swarm:
                 sent = member.sent_at.pop(msg.seq, None)
                 if sent is not None:
                     report.ack_ms.append((time.perf_counter() - sent) * 1000.0)
+                    report.ack_at.append(time.time())
                 if msg.accepted:
                     member.acked.add(msg.question)
                     report.accepted.append((member.id, msg.question))
@@ -394,6 +404,7 @@ class _Swarm:
         now = time.perf_counter()
         if member.phase == _STARTING:
             report.start_ms.append((now - member.t0) * 1000.0)
+            report.admitted.append((time.time(), (now - member.came) * 1000.0, member.arrival))
             report.started += 1
             if msg.state != "open":
                 report.error("start_not_open", f"{member.id}: {msg.state}")

@@ -1,11 +1,12 @@
 """Join tokens: issue and verify HS256 JWTs, each refusal typed."""
 
 import base64
+import hmac
 import json
 
 import jwt
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.core.errors import (
@@ -176,3 +177,120 @@ def test_any_text_round_trips(
         unit,
         contest,
     )
+
+
+def _pyjwt_verdict(token: str, key: str) -> str:
+    """What PyJWT's generic HS256 check says of *token*: ``ok``, ``forged`` or
+    ``malformed`` (the reference the engine's own check is compared with)."""
+    try:
+        raw = jwt.decode(
+            token,
+            key,
+            algorithms=["HS256"],
+            options={"verify_exp": False, "verify_iat": False, "verify_nbf": False},
+        )
+    except jwt.InvalidSignatureError:
+        return "forged"
+    except jwt.PyJWTError:
+        return "malformed"
+    needed = {"sub": str, "name": str, "prov": str, "unit": str, "cid": str, "exp": int}
+    typed = all(type(raw.get(k)) is t for k, t in needed.items()) and all(
+        raw.get(k) is None or type(raw[k]) is int for k in ("iat", "nbf")
+    )
+    return "ok" if typed and raw["sub"] and raw["cid"] == "c1" else "malformed"
+
+
+def _engine_verdict(token: str, key: str) -> str:
+    try:
+        verify(token, key, "c1", now_ms=NOW)
+    except TokenForged:
+        return "forged"
+    except (TokenMalformed, TokenWrongContest):
+        return "malformed"
+    except (TokenExpired, TokenNotYetValid):
+        return "ok"  # a genuine JWT with the claims; its times are checked after (not PyJWT's)
+    return "ok"
+
+
+_headers = st.sampled_from(
+    [
+        {"alg": "HS256", "typ": "JWT"},
+        {"alg": "HS256"},
+        {"alg": "HS256", "kid": "k1"},
+        {"alg": "HS256", "kid": 7},
+        {"alg": "HS512"},
+        {"alg": "none"},
+        {"typ": "JWT"},
+        {"alg": "HS256", "crit": ["exp"]},
+        {"alg": "HS256", "b64": False},
+    ]
+)
+_claim_values = st.one_of(
+    st.text(max_size=6), st.integers(-5, 2_000_000_000), st.none(), st.booleans()
+)
+_GOOD = {"sub": "m1", "name": "n", "prov": "p", "unit": "u", "cid": "c1", "exp": NOW // 1000 + 60}
+
+
+def _segment(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@settings(max_examples=400)
+@given(
+    header=_headers,
+    changed=st.dictionaries(
+        st.sampled_from(["sub", "name", "prov", "unit", "cid", "exp", "iat", "nbf", "aud", "jti"]),
+        _claim_values,
+        max_size=2,
+    ),
+    dropped=st.sets(st.sampled_from(sorted(_GOOD)), max_size=1),
+    flip=st.one_of(st.none(), st.none(), st.integers(0, 400)),
+    signer=st.sampled_from([SECRET, SECRET, "t" * 32]),
+)
+def test_the_engine_check_agrees_with_pyjwt(
+    header: dict[str, object],
+    changed: dict[str, object],
+    dropped: set[str],
+    flip: int | None,
+    signer: str,
+) -> None:
+    """The hand-written HS256 check accepts exactly what PyJWT accepts (with the claims
+    the engine needs), and calls forged what PyJWT calls a bad signature; it also refuses
+    header extensions (``crit``), which PyJWT lets through."""
+    claims = {k: v for k, v in (_GOOD | changed).items() if k not in dropped}
+    head = _segment(json.dumps(header).encode())
+    body = _segment(json.dumps(claims).encode())
+    algorithm = "sha512" if header.get("alg") == "HS512" else "sha256"
+    mac = hmac.digest(signer.encode(), f"{head}.{body}".encode(), algorithm)
+    token = f"{head}.{body}.{_segment(mac)}"
+    if flip is not None:  # one character changed somewhere
+        i = flip % len(token)
+        token = token[:i] + ("A" if token[i] != "A" else "B") + token[i + 1 :]
+    engine = _engine_verdict(token, SECRET)
+    reference = _pyjwt_verdict(token, SECRET)
+    if "crit" in header and reference == "ok":
+        assert engine == "malformed"
+    elif engine == "ok" or reference == "ok":
+        assert engine == reference
+    if reference == "forged":
+        assert engine == "forged"
+
+
+def test_the_engine_check_refuses_what_pyjwt_refuses_by_example() -> None:
+    good = _issue()
+    head, _, _ = good.split(".")
+    cases = {
+        "audience": _segment(json.dumps(_GOOD | {"aud": "x"}).encode()),
+        "jti not text": _segment(json.dumps(_GOOD | {"jti": 5}).encode()),
+        "array": _segment(b"[1, 2]"),
+        "not json": _segment(b"{nope"),
+    }
+    for payload in cases.values():
+        mac = hmac.digest(SECRET.encode(), f"{head}.{payload}".encode(), "sha256")
+        token = f"{head}.{payload}.{_segment(mac)}"
+        assert _pyjwt_verdict(token, SECRET) == "malformed"
+        with pytest.raises(TokenMalformed):
+            verify(token, SECRET, "c1", now_ms=NOW)
+    with pytest.raises(TokenMalformed):
+        verify(good.encode() + b"\xff", SECRET, "c1", now_ms=NOW)
+    assert verify(good.encode(), SECRET, "c1", now_ms=NOW).id == "m1"

@@ -54,6 +54,7 @@ def test_answer_key_right_and_wrong() -> None:
 
 CLOSING = {
     "start": re.compile(r"^start latency: p50 \d+ ms, p99 \d+ ms$", re.M),
+    "admit": re.compile(r"^arrival to attempt latency: p50 \d+ ms, p99 \d+ ms$", re.M),
     "ack": re.compile(r"^ack latency: p50 [\d.]+ ms, p99 [\d.]+ ms$", re.M),
     "errors": re.compile(r"^errors: (\d+)$", re.M),
     "lost": re.compile(r"^lost answers: (\d+)$", re.M),
@@ -73,6 +74,10 @@ def test_window_swarm_small_round_accounts_for_everyone(tmp_path: Path) -> None:
             "--members",
             "60",
             "--storm-seconds",
+            "2",
+            "--steady-rate",
+            "10",
+            "--duration",
             "2",
             "--questions",
             "5",
@@ -102,18 +107,24 @@ def test_window_swarm_small_round_accounts_for_everyone(tmp_path: Path) -> None:
     found = {name: pattern.findall(text) for name, pattern in CLOSING.items()}
     assert all(len(v) == 1 for v in found.values()), found
     assert found["errors"] == ["0"] and found["lost"] == ["0"]
-    assert re.search(r"^\[ *\d+\.\ds\] arrived \d+/60", text, re.M)  # progress lines
+    assert re.search(r"^\[ *\d+\.\ds\] arrived \d+/80", text, re.M)  # progress lines
 
     s = json.loads(out.read_text())
-    assert s["members"] == s["arrived"] == s["joined"] == s["started"] == 60
-    assert s["submitted"] + s["expired"] == 60
+    # 60 in the 2 s storm, then 10 a second for 2 s
+    assert s["members"] == s["arrived"] == s["joined"] == s["started"] == 80
+    assert s["submitted"] + s["expired"] == 80
+    assert s["steady_starts"] == 20 and s["steady_acks"] > 0
+    assert s["admit_p99_ms"] >= s["start_p99_ms"] > 0  # the arrival includes the start
+    width = s["timeline"][1]["t"] - s["timeline"][0]["t"]
+    assert round(sum(b["starts_per_s"] for b in s["timeline"]) * width) == 80
+    assert round(sum(b["acks_per_s"] for b in s["timeline"]) * width) == s["acks"]
     assert s["expired"] > 0 and s["submitted"] > 0
     assert s["resumes"] == s["drops"] > 0
     assert s["errors"] == {} and s["lost_answers"] == 0
     # every acked answer is in the audit stream, and nothing else is
     assert s["audit_entries"] == s["accepted"] > 0
     assert 0 < s["wrong_sent"] < s["accepted"]
-    assert s["ranked"] == 60  # finalized: everyone who started is ranked
+    assert s["ranked"] == 80  # finalized: everyone who started is ranked
     assert set(s["run_cpu_s"]) == {"redis-server", "gateways", "clients"}
     assert s["serve_log_warnings"]["count"] == 0, s["serve_log_warnings"]
 

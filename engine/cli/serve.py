@@ -93,8 +93,11 @@ def url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def bind_reuseport(host: str, port: int, backlog: int = 4096) -> socket.socket:
-    """A listening TCP socket on *host*:*port* that other processes may bind too."""
+def bind_reuseport(host: str, port: int, backlog: int = 65535) -> socket.socket:
+    """A listening TCP socket on *host*:*port* that other processes may bind too. The
+    kernel caps *backlog* at ``net.core.somaxconn``; whoever serves the socket must pass
+    its own backlog too (asyncio's ``create_server(sock=...)`` listens again, with 100
+    unless told)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:

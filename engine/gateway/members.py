@@ -79,7 +79,9 @@ class MemberHandlers:
         }
 
     async def start(self) -> None:
-        """Nothing to open yet: connections are made on first use."""
+        """Load the scoring scripts, so that no member's first call pays a reload (a start
+        is one EVALSHA; connections are made on first use)."""
+        await self.services.scripts.load()
 
     async def close(self) -> None:
         await self.batcher.close()

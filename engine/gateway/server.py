@@ -105,6 +105,12 @@ _FOLLOW_UP_ERRORS = (
     RedisClusterException,
     msgspec.MsgspecError,
 )
+LISTEN_BACKLOG = 65535
+"""Connections the kernel queues for the gateway before it accepts them (capped by
+``net.core.somaxconn``, 4096 by default). asyncio's ``create_server`` calls ``listen()``
+again on a socket it is given, with 100 unless told: under an opening storm that queue
+overflowed and the SYNs dropped were retried by the clients after 1, 3, 7 s."""
+
 SWEEP_SECONDS = 1.0
 """How often the one timer checks every session's deadline."""
 RESYNC_CHUNK = 100
@@ -226,6 +232,7 @@ class Gateway:
             close_timeout=2,
             server_header=None,
             logger=_WS_LOG,
+            backlog=LISTEN_BACKLOG,
             **kwargs,
         )
         self._tasks = [

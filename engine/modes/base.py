@@ -82,7 +82,15 @@ def keep(cache: dict[_K, _V], key: _K, value: _V, limit: int = CACHE_LIMIT) -> _
 class Joined:
     """A joined member's connection state in this process (all of it also in Redis)."""
 
-    __slots__ = ("attempt", "attempts_used", "contest", "member", "profile", "welcome")
+    __slots__ = (
+        "attempt",
+        "attempts_used",
+        "contest",
+        "member",
+        "none_at_join",
+        "profile",
+        "welcome",
+    )
 
     def __init__(self, member: tokens.Member, contest: Contest, welcome: m.Welcome) -> None:
         self.member = member
@@ -94,6 +102,9 @@ class Joined:
         self.attempts_used = welcome.contest.attempts_used
         """Window rounds: attempts the member had started when last seen (the next draw is
         for this + 1; the start script says ``redraw`` if another connection started one)."""
+        self.none_at_join = self.attempts_used == 0
+        """Window rounds: the join's read found no attempt, so the resume that follows the
+        welcome has nothing to read (it clears this; a later ``resume`` reads Redis)."""
 
 
 def refused(question: QuestionId, seq: int, reason: str) -> m.Ack:

@@ -59,7 +59,11 @@ class WindowMembers(Members):
         return Attempts(s.redis, contest, prefix=s.prefix, scripts=s.scripts)
 
     async def resume(self, contest: Contest, joined: Joined) -> list[m.ServerMessage]:
-        """The member's latest attempt, whole, if they started one (one script call)."""
+        """The member's latest attempt, whole, if they started one (one script call; none
+        right after a join that found no attempt: an opening storm's members have none)."""
+        if joined.none_at_join:
+            joined.none_at_join = False
+            return []
         outcome = await self.attempts(contest.id).resume_outcome(joined.member.id)
         joined.attempts_used = outcome.attempts_used
         attempt = outcome.attempt
