@@ -96,6 +96,11 @@ async def shown(page: Page, selector: str) -> str:
     return (await element.text_content() or "").strip()
 
 
+async def says(page: Page, selector: str, text: str | re.Pattern[str]) -> None:
+    """Wait until the element at *selector* (one that is always there) shows *text*."""
+    await expect(page.locator(selector)).to_have_text(text, timeout=timeout(20) * 1000)
+
+
 async def question_text(page: Page, index: int, count: int) -> str:
     """Wait for live question *index* (0-based) on *page*; its text."""
     await page.get_by_role("heading", name=f"Câu {index + 1}/{count}", exact=True).wait_for(
@@ -104,8 +109,13 @@ async def question_text(page: Page, index: int, count: int) -> str:
     return (await page.locator(".qtext").text_content() or "").strip()
 
 
-async def choose(page: Page, option: str) -> None:
-    await page.get_by_role("button", name=re.compile(re.escape(option))).click()
+async def choose(page: Page, option: str, *, keyboard: bool = False) -> None:
+    button = page.get_by_role("button", name=re.compile(re.escape(option)))
+    if keyboard:  # the options are real buttons: focus and Enter work as a tap does
+        await button.focus()
+        await page.keyboard.press("Enter")
+    else:
+        await button.click()
     assert await shown(page, ".ack.accepted") == "✓ Đã nhận câu trả lời."
 
 
@@ -136,7 +146,7 @@ async def test_three_members_play_a_live_show(
             now,
             id="show-web",
             draw=DrawRules(count=2),
-            live=LiveTiming(starts_at=now + 5000, question_seconds=6, reveal_seconds=4),
+            live=LiveTiming(starts_at=now + 8000, question_seconds=6, reveal_seconds=6),
             scoring=ScoringRules(speed=False),
         ),
     )
@@ -156,7 +166,7 @@ async def test_three_members_play_a_live_show(
         )
         # Before the start: the show's start time and a countdown, in Vietnamese.
         assert (await shown(alice, "h2")).startswith("Cuộc thi bắt đầu lúc ")
-        assert await shown(alice, "#status") == "Đã kết nối"
+        await says(alice, "#status", "Đã kết nối")
         await shoot(alice, "player-live-waiting-phone")
 
         # Question 1: alice right, bob wrong, carol nothing.
@@ -164,7 +174,7 @@ async def test_three_members_play_a_live_show(
         assert await question_text(bob, 0, 2) == await question_text(carol, 0, 2) == text
         await shoot(alice, "player-live-question-phone")
         await choose(alice, RIGHT[text])
-        await choose(bob, WRONG[text])
+        await choose(bob, WRONG[text], keyboard=True)
         await shoot(bob, "player-live-answered-desktop")
 
         assert await revealed(alice) == (
@@ -258,7 +268,7 @@ async def test_a_window_attempt_survives_a_reload(
     await phone.route_web_socket(re.compile(r"^ws://"), route)
     async with worker(settings_for(redis_url, key_prefix)) as settings:
         await phone.goto(player_link(settings, "round-web", "dung", "Phạm Quốc Dũng"))
-        assert await shown(phone, "#who") == "Phạm Quốc Dũng"
+        await says(phone, "#who", "Phạm Quốc Dũng")
         assert await shown(phone, "#start") == "Bắt đầu làm bài"
         await shoot(phone, "player-window-start-phone")
         await phone.click("#start")
@@ -272,7 +282,10 @@ async def test_a_window_attempt_survives_a_reload(
         drop["answers"] = True
         await phone.get_by_role("button", name=re.compile(re.escape(RIGHT[text2]))).click()
         assert await shown(phone, ".ack.sending") == "Đang gửi câu trả lời…"
-        assert len(dropped) == 1
+        async with asyncio.timeout(timeout(10)):
+            while not dropped:  # Playwright hands the frame over to this process
+                await asyncio.sleep(0.05)
+        assert len(dropped) == 1 and RIGHT[text2] not in dropped[0]  # an option id, not text
         await phone.fill("#prediction", "7")
         await shoot(phone, "player-window-attempt-phone")
 
@@ -336,3 +349,33 @@ def test_every_text_of_the_player_has_a_vietnamese_translation() -> None:
     assert {m for m in re.findall(r'^msgid "(.+)"$', en_po, re.M)} == {
         m.replace('"', '\\"') for m in used
     }
+
+
+async def test_the_demo_prints_player_links_that_play(
+    phone: Page, page: Page, redis_url: str, key_prefix: str
+) -> None:
+    from engine.cli.demo import render, set_up
+    from engine.cli.serve import ServeInfo
+
+    async with worker(settings_for(redis_url, key_prefix)) as settings:
+        info = ServeInfo(settings, redis_url)
+        demo = await set_up(redis_url, settings, info.ws_url, info.http_url, members=3)
+        text = render(demo)
+        assert f"Console        {info.http_url}/console" in text
+        window = re.findall(r"play window  (\S+)", text)
+        live = re.findall(r"play live    (\S+)", text)
+        assert len(window) == len(live) == 3
+        assert all(link.startswith(f"{info.http_url}/play#ws=ws://") for link in window + live)
+
+        await phone.goto(window[0])
+        await says(phone, "#who", "Nguyễn Văn An")
+        await says(phone, "#title", "Vòng thi tuần (demo)")
+        assert await shown(phone, "#start") == "Bắt đầu làm bài"
+        await page.goto(live[1])
+        await says(page, "#who", "Trần Thị Bình")
+        assert (await shown(page, "h2")).startswith("Cuộc thi bắt đầu lúc ")
+        # The member may switch to English; numbers and times follow the language.
+        await page.click("#lang")
+        await says(page, "h2", re.compile("^The show starts at "))
+        assert await page.evaluate("document.documentElement.lang") == "en"
+        await shoot(page, "player-demo-live-desktop-en")

@@ -17,6 +17,7 @@ side serves files and texts and knows nothing of members.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -25,7 +26,7 @@ from starlette.staticfiles import StaticFiles
 
 from engine.web import i18n
 
-__all__ = ["PLAYER_DIR", "routes"]
+__all__ = ["PLAYER_DIR", "link", "routes"]
 
 PLAYER_DIR = Path(i18n.__file__).resolve().parent / "play"
 """The player's files (package data of ``engine.web``)."""
@@ -41,6 +42,17 @@ _HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-cache",
 }
+
+
+def link(http_url: str, ws_url: str, token: str, lang: str | None = None) -> str:
+    """A member's player link: the page at *http_url* (the engine's HTTP base, no trailing
+    slash), with the contest's WebSocket URL *ws_url* (``ws://host:port/ws/<contest>``) and
+    the join *token* in the fragment, which browsers never send to a server (docs/player.md).
+    """
+    fragment = f"ws={quote(ws_url, safe=':/')}&token={quote(token, safe='.')}"
+    if lang is not None:
+        fragment += f"&lang={quote(lang, safe='')}"
+    return f"{http_url}/play#{fragment}"
 
 
 async def page(request: Request) -> Response:
