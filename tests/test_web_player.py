@@ -249,13 +249,18 @@ async def test_a_window_attempt_survives_a_reload(
     for event in ("schedule", "open"):
         await store.apply(contest.id, event)  # type: ignore[arg-type]
 
-    # The page's WebSocket goes through Playwright, which can drop its answers on the way:
-    # a network that loses what the member sent.
-    drop = {"answers": False}
+    # The page's WebSocket goes through Playwright, which can drop its answers on the way
+    # (a network that loses what the member sent) or cut it (a network that goes down).
+    drop = {"answers": False, "network": False}
     dropped: list[str] = []
+    sockets: list[WebSocketRoute] = []
 
-    def route(ws: WebSocketRoute) -> None:
+    async def route(ws: WebSocketRoute) -> None:
+        if drop["network"]:
+            await ws.close(code=4000, reason="the network is down (test)")
+            return
         server = ws.connect_to_server()
+        sockets.append(ws)
 
         def from_page(message: str | bytes) -> None:
             if drop["answers"] and '"answer"' in str(message):
@@ -300,10 +305,25 @@ async def test_a_window_attempt_survives_a_reload(
         jump = await phone.locator(".jump button").all_text_contents()
         assert [j.strip() for j in jump] == ["1 ✓", "2 ✓", "3"]
 
+        # The network goes down; question 3 is answered meanwhile, and sent once it is back.
+        drop["network"] = True
+        await sockets[-1].close(code=4000, reason="the network is down (test)")
+        await says(phone, "#status", re.compile("^Mất kết nối: thử lại sau"))
+        await phone.get_by_role("button", name="Câu sau →").click()
+        text3 = await shown(phone, ".qtext")
+        assert text3 not in (text1, text2)
+        await phone.get_by_role("button", name=re.compile(re.escape(RIGHT[text3]))).click()
+        assert await shown(phone, ".ack.sending") == "Đang gửi câu trả lời…"
+        await shoot(phone, "player-window-offline-phone")
+        drop["network"] = False
+        await says(phone, ".ack", "✓ Đã nhận câu trả lời.")
+        await says(phone, "#status", "Đã kết nối")
+        await expect(phone.locator(".jump button")).to_have_text(["1 ✓", "2 ✓", "3 ✓"])
+
         # Hand in with the prediction (two steps: a confirmation first).
         await phone.click("#submit")
         await phone.click("#confirm")
-        assert await shown(phone, ".verdict") == "Lượt 1 đã nộp: 200 điểm."
+        assert await shown(phone, ".verdict") == "Lượt 1 đã nộp: 300 điểm."
         await shoot(phone, "player-window-submitted-phone")
 
 
