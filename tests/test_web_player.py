@@ -399,3 +399,40 @@ async def test_the_demo_prints_player_links_that_play(
         await says(page, "h2", re.compile("^The show starts at "))
         assert await page.evaluate("document.documentElement.lang") == "en"
         await shoot(page, "player-demo-live-desktop-en")
+
+
+async def test_the_player_routes(redis_client: redis.asyncio.Redis, key_prefix: str) -> None:
+    from engine.http.app import create_app
+    from tests.http_server import serve_app
+
+    app = create_app(Settings(key_prefix=key_prefix), redis_client)
+    async with serve_app(app) as base, httpx.AsyncClient(base_url=base) as http:
+        page = await http.get("/play")
+        assert page.status_code == 200, page.text
+        assert page.headers["content-type"].startswith("text/html")
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        assert '<script type="module" src="/play/js/app.js">' in page.text
+        module = await http.get("/play/js/app.js")
+        assert module.status_code == 200
+        # Browsers run a module only with a JavaScript media type.
+        assert module.headers["content-type"].startswith("text/javascript")
+        assert (await http.get("/play/player.css")).headers["content-type"].startswith("text/css")
+        vi = await http.get("/play/i18n/vi.json")
+        assert vi.status_code == 200 and vi.json()["Leaderboard"] == "Bảng xếp hạng"
+        assert (await http.get("/play/i18n/en.json")).json() == {}  # English is the msgid
+        other = await http.get("/play/i18n/fr.json")
+        assert other.status_code == 404
+        assert other.json()["error"]["code"] == "http_404"
+        missing = await http.get("/play/js/missing.js")
+        assert missing.status_code == 404
+        assert missing.json()["error"]["code"] == "http_404"
+
+
+def test_a_player_link_keeps_the_token_in_the_fragment() -> None:
+    from engine.http.play import link
+
+    url = link("http://127.0.0.1:8080", "ws://127.0.0.1:8765/ws/show-1", "a.b-c_d.e", "en")
+    assert url == (
+        "http://127.0.0.1:8080/play#ws=ws://127.0.0.1:8765/ws/show-1&token=a.b-c_d.e&lang=en"
+    )
+    assert "?" not in url  # nothing a server would log
