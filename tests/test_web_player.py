@@ -164,8 +164,11 @@ async def test_three_members_play_a_live_show(
         await asyncio.gather(
             *(p.goto(player_link(settings, "show-web", m, m.title())) for p, m in names.items())
         )
-        # Before the start: the show's start time and a countdown, in Vietnamese.
-        assert (await shown(alice, "h2")).startswith("Cuộc thi bắt đầu lúc ")
+        # Before the start: the show's start time, the Vietnamese way, and a countdown.
+        assert re.fullmatch(
+            r"Cuộc thi bắt đầu lúc \d\d:\d\d \d\d/\d\d/\d{4}", await shown(alice, "h2")
+        )
+        assert re.fullmatch(r"0:0\d", await shown(alice, ".clock"))
         await says(alice, "#status", "Đã kết nối")
         await shoot(alice, "player-live-waiting-phone")
 
@@ -395,9 +398,12 @@ async def test_the_demo_prints_player_links_that_play(
         await says(page, "#who", "Trần Thị Bình")
         assert (await shown(page, "h2")).startswith("Cuộc thi bắt đầu lúc ")
         # The member may switch to English; numbers and times follow the language.
+        number = "import('/play/js/i18n.js').then((m) => m.num(1234567.5))"
+        assert await page.evaluate(number) == "1.234.567,5"
         await page.click("#lang")
         await says(page, "h2", re.compile("^The show starts at "))
         assert await page.evaluate("document.documentElement.lang") == "en"
+        assert await page.evaluate(number) == "1,234,567.5"
         await shoot(page, "player-demo-live-desktop-en")
 
 
