@@ -327,6 +327,16 @@ async def test_a_window_attempt_survives_a_reload(
         await phone.click("#submit")
         await phone.click("#confirm")
         assert await shown(phone, ".verdict") == "Lượt 1 đã nộp: 300 điểm."
+        assert await shown(phone, "#start") == "Thi lượt mới"  # a second attempt is allowed
+
+        # The organiser closes, then finalizes the round: the standing, provisional then final.
+        await store.apply(contest.id, "close")
+        await says(phone, "#fhead", "Kết quả tạm thời (chính thức khi kết quả được xác nhận)")
+        await says(phone, "#final-rank", "Hạng 1/1")
+        await store.finalize(contest.id)  # as the API's finalize does: standings, then the state
+        await says(phone, "#fhead", "Kết quả chung cuộc")
+        await says(phone, "#final-score", "Điểm: 300")
+        await shoot(phone, "player-window-final-phone")
         await shoot(phone, "player-window-submitted-phone")
 
 
