@@ -96,6 +96,13 @@ async def shown(page: Page, selector: str) -> str:
     return (await element.text_content() or "").strip()
 
 
+async def leave(*pages: Page) -> None:
+    """Close the players before the engine stops: a player whose server went away retries,
+    and the browser logs each refused connection as an error."""
+    for p in pages:
+        await p.goto("about:blank")
+
+
 async def says(page: Page, selector: str, text: str | re.Pattern[str]) -> None:
     """Wait until the element at *selector* (one that is always there) shows *text*."""
     await expect(page.locator(selector)).to_have_text(text, timeout=timeout(20) * 1000)
@@ -228,6 +235,7 @@ async def test_three_members_play_a_live_show(
             assert await shown(p, "#final-score") == f"Điểm: {row['score']}"
         await shoot(alice, "player-live-final-phone")
         await shoot(bob, "player-live-final-desktop")
+        await leave(alice, bob, carol)
 
 
 async def test_a_window_attempt_survives_a_reload(
@@ -338,6 +346,7 @@ async def test_a_window_attempt_survives_a_reload(
         await says(phone, "#fhead", "Kết quả chung cuộc")
         await says(phone, "#final-score", "Điểm: 300")
         await shoot(phone, "player-window-final-phone")
+        await leave(phone)
 
 
 def _msgids_in_javascript() -> tuple[set[str], int]:
@@ -415,6 +424,7 @@ async def test_the_demo_prints_player_links_that_play(
         assert await page.evaluate("document.documentElement.lang") == "en"
         assert await page.evaluate(number) == "1,234,567.5"
         await shoot(page, "player-demo-live-desktop-en")
+        await leave(phone, page)
 
 
 async def test_the_player_routes(redis_client: redis.asyncio.Redis, key_prefix: str) -> None:
