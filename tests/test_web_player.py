@@ -21,6 +21,7 @@ import redis.asyncio
 from playwright.async_api import Page, WebSocketRoute, expect
 
 from engine.contests.store import ContestStore
+from engine.core import messages as protocol_messages
 from engine.core.contest import LiveTiming, ScoringRules, WindowTiming
 from engine.core.settings import Settings
 from engine.directory import tokens
@@ -177,6 +178,10 @@ async def test_three_members_play_a_live_show(
         )
         assert re.fullmatch(r"0:0\d", await shown(alice, ".clock"))
         await says(alice, "#status", "Đã kết nối")
+        # The page speaks the server's protocol version (2 sends the rank's histogram in the
+        # reveal, 1 a result to each member; see docs/player.md).
+        protocol = getattr(protocol_messages, "PROTOCOL_VERSION", 1)
+        assert await alice.evaluate("document.documentElement.dataset.protocol") == str(protocol)
         await shoot(alice, "player-live-waiting-phone")
 
         # Question 1: alice right, bob wrong, carol nothing.

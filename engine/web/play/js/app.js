@@ -128,6 +128,7 @@ const HANDLERS = {
     S.contest = m.contest;
     S.member = m.member;
     S.protocol = m.protocol || 1; // a server that sends no version speaks version 1
+    document.documentElement.dataset.protocol = S.protocol; // for people and tests to read
     S.fatal = null;
     S.alert = null;
     // A live member who reloaded has lost the acks that carried its total: its own row of
