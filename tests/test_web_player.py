@@ -29,7 +29,18 @@ from engine.http.play import PLAYER_DIR
 from engine.web.i18n import messages
 from question_bank.draws import DrawRules
 from question_bank.ids import BankId, OptionId, OrgId, QuestionId
-from question_bank.models import Bank, Option, Prediction, SingleChoice
+from question_bank.models import (
+    Bank,
+    MultipleChoice,
+    Numeric,
+    NumericAnswer,
+    Option,
+    Prediction,
+    ShortText,
+    SingleChoice,
+    TextAnswer,
+    TrueFalse,
+)
 from tests import browser as browser_support
 from tests.browser import shoot
 from tests.contest_helpers import live_spec, now_ms, setup_org, window_spec
@@ -467,3 +478,90 @@ def test_a_player_link_keeps_the_token_in_the_fragment() -> None:
         "http://127.0.0.1:8080/play#ws=ws://127.0.0.1:8765/ws/show-1&token=a.b-c_d.e&lang=en"
     )
     assert "?" not in url  # nothing a server would log
+
+
+def kinds_bank() -> Bank:
+    """A question of each kind a member answers in the player (100 points each), and ``pred``."""
+    text, options, good = _TRIVIA[0]
+    return Bank(
+        id=BankId("b1"),
+        title="Đủ loại câu hỏi",
+        questions=[
+            SingleChoice(
+                id=QuestionId("single"),
+                text=text,
+                points=100,
+                options=[
+                    Option(id=OptionId(chr(97 + n)), text=o, weight=1.0 if n == good else 0.0)
+                    for n, o in enumerate(options)
+                ],
+            ),
+            MultipleChoice(
+                id=QuestionId("multiple"),
+                text="Những thành phố nào ở Việt Nam?",
+                points=100,
+                options=[
+                    Option(id=OptionId("a"), text="Huế", weight=0.5),
+                    Option(id=OptionId("b"), text="Bangkok", weight=0.0),
+                    Option(id=OptionId("c"), text="Cần Thơ", weight=0.5),
+                ],
+            ),
+            TrueFalse(id=QuestionId("tf"), text="Hà Nội là thủ đô?", points=100, answer=True),
+            Numeric(
+                id=QuestionId("numeric"),
+                text="Số pi, hai chữ số thập phân?",
+                points=100,
+                answers=[NumericAnswer(value=3.14, tolerance=0.001)],
+            ),
+            ShortText(
+                id=QuestionId("text"),
+                text="Thành phố lớn nhất Việt Nam?",
+                points=100,
+                answers=[TextAnswer(text="Thành phố Hồ Chí Minh")],
+            ),
+            Prediction(id=QuestionId("pred"), text="Bao nhiêu người đúng hết?"),
+        ],
+    )
+
+
+async def test_every_kind_of_question_in_a_window_attempt(
+    phone: Page, redis_client: redis.asyncio.Redis, redis_url: str, key_prefix: str
+) -> None:
+    await setup_org(redis_client, key_prefix, "central", bank=kinds_bank())
+    now = await now_ms(redis_client)
+    store = ContestStore(redis_client, key_prefix)
+    contest = await store.create(
+        OrgId("central"), window_spec(now, id="kinds", draw=DrawRules(count=5))
+    )
+    for event in ("schedule", "open"):
+        await store.apply(contest.id, event)  # type: ignore[arg-type]
+    async with worker(settings_for(redis_url, key_prefix)) as settings:
+        await phone.goto(player_link(settings, "kinds", "an", "Nguyễn Văn An"))
+        await phone.click("#start")
+        send = phone.get_by_role("button", name="Gửi câu trả lời")
+        for n in range(5):
+            await phone.get_by_role("button", name=re.compile(f"^Câu {n + 1}(,|$)")).click()
+            text = await shown(phone, ".qtext")
+            if text == _TRIVIA[0][0]:
+                await phone.get_by_role("button", name=re.compile(RIGHT[text])).click()
+            elif text == "Những thành phố nào ở Việt Nam?":
+                await phone.get_by_label("Huế").check()
+                await phone.get_by_label("Cần Thơ").focus()  # by keyboard, too
+                await phone.keyboard.press("Space")
+                await send.click()
+            elif text == "Hà Nội là thủ đô?":
+                await phone.get_by_role("button", name="Đúng", exact=True).click()
+            elif text == "Số pi, hai chữ số thập phân?":
+                await phone.get_by_label("Câu trả lời của bạn (một số)").fill("3,14")
+                await send.click()
+            else:
+                assert text == "Thành phố lớn nhất Việt Nam?"
+                await phone.get_by_label("Câu trả lời của bạn").fill("thành phố hồ chí minh")
+                await phone.keyboard.press("Enter")  # the form sends on Enter
+            await says(phone, ".ack", "✓ Đã nhận câu trả lời.")
+        await shoot(phone, "player-window-kinds-phone")
+        await phone.fill("#prediction", "1.200")  # a thousands separator is fine
+        await phone.click("#submit")
+        await phone.click("#confirm")
+        assert await shown(phone, ".verdict") == "Lượt 1 đã nộp: 500 điểm."
+        await leave(phone)
