@@ -565,3 +565,51 @@ async def test_every_kind_of_question_in_a_window_attempt(
         await phone.click("#confirm")
         assert await shown(phone, ".verdict") == "Lượt 1 đã nộp: 500 điểm."
         await leave(phone)
+
+
+async def test_an_eliminated_member_keeps_watching(
+    phone: Page, page: Page, redis_client: redis.asyncio.Redis, redis_url: str, key_prefix: str
+) -> None:
+    await setup_org(redis_client, key_prefix, "central", bank=trivia_bank())
+    now = await now_ms(redis_client)
+    store = ContestStore(redis_client, key_prefix)
+    timing = LiveTiming(
+        starts_at=now + 6000, question_seconds=5, reveal_seconds=4, elimination=True
+    )
+    contest = await store.create(
+        OrgId("central"),
+        live_spec(
+            now,
+            id="knockout",
+            draw=DrawRules(count=2),
+            live=timing,
+            scoring=ScoringRules(speed=False),
+        ),
+    )
+    await store.apply(contest.id, "schedule")
+    async with worker(settings_for(redis_url, key_prefix)) as settings:
+        alice, bob = phone, page
+        await alice.goto(player_link(settings, "knockout", "alice", "Alice"))
+        await bob.goto(player_link(settings, "knockout", "bob", "Bob"))
+        text = await question_text(alice, 0, 2)
+        await question_text(bob, 0, 2)
+        await choose(alice, RIGHT[text])
+        await choose(bob, WRONG[text])
+        notice = "ⓘ Bạn đã bị loại: bạn vẫn có thể tiếp tục theo dõi."
+        await says(bob, ".notice", notice)
+        assert await alice.locator(".notice").count() == 0
+
+        # The next question: bob sees it, and cannot answer.
+        text = await question_text(bob, 1, 2)
+        options = bob.locator(".options button")
+        assert await options.count() == 3
+        for i in range(3):
+            assert await options.nth(i).is_disabled()
+        await says(bob, ".notice", notice)
+        await shoot(bob, "player-live-eliminated-desktop")
+        await question_text(alice, 1, 2)
+        await choose(alice, RIGHT[text])
+        assert (await revealed(alice))[1:] == ("+100", "200", "1/2")
+        assert await revealed(bob) == ("– Bạn không trả lời.", "+0", "0", "2/2")
+        await says(bob, "#final-rank", "Hạng 2/2")
+        await leave(alice, bob)
