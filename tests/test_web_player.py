@@ -568,13 +568,18 @@ async def test_every_kind_of_question_in_a_window_attempt(
 
 
 async def test_an_eliminated_member_keeps_watching(
-    phone: Page, page: Page, redis_client: redis.asyncio.Redis, redis_url: str, key_prefix: str
+    phone: Page,
+    page: Page,
+    third: Page,
+    redis_client: redis.asyncio.Redis,
+    redis_url: str,
+    key_prefix: str,
 ) -> None:
     await setup_org(redis_client, key_prefix, "central", bank=trivia_bank())
     now = await now_ms(redis_client)
     store = ContestStore(redis_client, key_prefix)
     timing = LiveTiming(
-        starts_at=now + 6000, question_seconds=5, reveal_seconds=4, elimination=True
+        starts_at=now + 6000, question_seconds=8, reveal_seconds=4, elimination=True
     )
     contest = await store.create(
         OrgId("central"),
@@ -609,6 +614,13 @@ async def test_an_eliminated_member_keeps_watching(
         await shoot(bob, "player-live-eliminated-desktop")
         await question_text(alice, 1, 2)
         await choose(alice, RIGHT[text])
+        # Alice moves to another device (no memory of her acks) while the question is open:
+        # her total comes back from the server (her board row and her recorded answer).
+        link = player_link(settings, "knockout", "alice", "Alice")
+        await leave(alice)
+        alice = third
+        await alice.goto(link)
+        assert "(bạn chọn)" in await shown(alice, ".option.chosen")
         assert (await revealed(alice))[1:] == ("+100", "200", "1/2")
         assert await revealed(bob) == ("– Bạn không trả lời.", "+0", "0", "2/2")
         await says(bob, "#final-rank", "Hạng 2/2")

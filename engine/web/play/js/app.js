@@ -206,7 +206,14 @@ const HANDLERS = {
 
   leaderboard(m) {
     S.board = { top: m.top, of: m.of };
-    if (m.you) S.total = Math.max(S.total ?? 0, m.you.score);
+    if (m.you) {
+      // Protocol 2 adds a question's points to the board when it closes: while it is open,
+      // an answer the member gave it (`question.yours` on resume) is not in `you.score` yet.
+      const q = S.question;
+      const open = q && !(S.reveal && S.reveal.question === q.id) ? S.answers[keyOf(q.id)] : null;
+      const pending = S.protocol >= 2 && open && open.state === "accepted" ? open.points || 0 : 0;
+      S.total = Math.max(S.total ?? 0, m.you.score + pending);
+    }
     remember();
   },
 
