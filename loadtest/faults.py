@@ -279,11 +279,8 @@ class FaultHooks(swarm.ShowHooks):
         "worker": r"gateway-0 \(pid (\d+)\) started",
         "conductor": r"conductor \(pid (\d+)\) started",
     }
-    RESTARTS = {
-        "worker": r"gateway-0 \(pid (\d+)\) started",
-        "conductor": r"conductor \(pid (\d+)\) started",
-        "redis": r"embedded redis-server \(pid (\d+)\) restarted",
-    }
+    """The serve log's line naming each process (its last one is the one running)."""
+    RESTARTS = {**KILLS, "redis": r"embedded redis-server \(pid (\d+)\) restarted"}
 
     def __init__(self, scenario: str, args: argparse.Namespace) -> None:
         super().__init__()
