@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 UV     := uv==0.13.9
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup demo test lint bench swarm loadtest lock clean
+.PHONY: setup demo test lint bench swarm faults loadtest lock clean
 
 $(STAMP): pyproject.toml requirements.lock scripts/check-python
 	@scripts/check-python "$(PYTHON)" "$(VENV)"
@@ -44,6 +44,11 @@ bench: setup
 
 swarm: setup
 	$(BIN)/python -m loadtest.swarm
+
+## make faults: a live show's fault scenarios (kill -9 of a gateway worker, the conductor, Redis;
+## a flood of bad frames), each beside a run without faults; FAULTS_MEMBERS (default 10000).
+faults: setup
+	$(BIN)/python -m loadtest.faults
 
 loadtest: setup
 	$(BIN)/python -m loadtest.run

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Target", "audit_pairs", "contest_cli", "serve", "tokens"]
+__all__ = ["Target", "audit_pairs", "contest_cli", "descendants", "serve", "tokens"]
 
 SAMPLE_BANK = (
     Path(__file__).resolve().parent.parent / "question_bank" / "samples" / "vi-sample.yaml"
@@ -149,6 +149,21 @@ def _tree(pid: int) -> Iterator[int]:
         current = stack.pop()
         stack.extend(_children(current))
         yield current
+
+
+def descendants(pid: int, command: str | None = None) -> list[int]:
+    """The processes under *pid* (not itself), only those named *command* if given."""
+    found = []
+    for current in _tree(pid):
+        if current == pid:
+            continue
+        try:
+            comm = Path(f"/proc/{current}/comm").read_text().strip()
+        except OSError:
+            continue
+        if command is None or comm == command:
+            found.append(current)
+    return found
 
 
 def tree_rss(pid: int, exclude: tuple[str, ...] = ()) -> tuple[int, int]:

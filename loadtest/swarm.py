@@ -25,6 +25,7 @@ seconds (processes stop themselves past it), and all traffic goes to 127.0.0.1.
 Results are also written as JSON (``--out``) for ``bench/plot.py``.
 
 ``--mode window`` runs a window round's self-paced attempts instead (:mod:`loadtest.window`).
+:mod:`loadtest.faults` runs this same show with faults injected, through :class:`ShowHooks`.
 """
 
 from __future__ import annotations
@@ -46,7 +47,16 @@ from typing import Any
 from . import deploy
 from .swarm_client import ClientJob, ClientReport, lift_nofile_limit, run_client
 
-__all__ = ["drain", "main", "peak_rate", "percentile", "serve_for", "stop_clients"]
+__all__ = [
+    "ShowHooks",
+    "drain",
+    "main",
+    "peak_rate",
+    "percentile",
+    "run",
+    "serve_for",
+    "stop_clients",
+]
 
 MAX_MEMBERS = 200_000
 PER_PROCESS = 18_000
@@ -72,14 +82,52 @@ def drain(results: Any) -> list[Any]:
             return found
 
 
+class ShowHooks:
+    """What a caller of :func:`run` may change in the show and do during it (the defaults
+    make the plain swarm run). :mod:`loadtest.faults` injects its faults through these."""
+
+    def __init__(self) -> None:
+        self.serve_env: dict[str, str] = {}
+        """More environment for ``contest serve``."""
+        self.job_options: dict[str, Any] = {}
+        """More :class:`~loadtest.swarm_client.ClientJob` fields for every client process."""
+        self.same_seed = False
+        """Every client process gets the seed itself (not seed + its index)."""
+
+    def spec(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """The show's contest spec, as the swarm would create it: changed or not."""
+        return spec
+
+    def before_start(self, target: deploy.Target, contest: str) -> None:
+        """Everyone is connected; the show starts right after this returns."""
+
+    def during(self, target: deploy.Target) -> None:
+        """Called about every half second while the show runs; must return quickly."""
+
+    def after(
+        self,
+        target: deploy.Target,
+        contest: str,
+        reports: list[ClientReport],
+        summary: Any,
+        audit: set[tuple[str, str]],
+    ) -> None:
+        """The show is over, *summary* complete and *audit* read (every (member, question)
+        in the audit stream); the server still runs."""
+
+
 @contextmanager
-def serve_for(members: int, workers: int, timeout: float) -> Iterator[deploy.Target]:
+def serve_for(
+    members: int, workers: int, timeout: float, extra: dict[str, str] | None = None
+) -> Iterator[deploy.Target]:
     """``contest serve --workers W`` sized for *members* connections, idle for up to
-    *timeout* seconds, with this process's open-file limit lifted for its clients."""
+    *timeout* seconds, with this process's open-file limit lifted for its clients;
+    *extra*: more environment for it."""
     lift_nofile_limit()
     extra_env = {
         "CONTEST_MAX_CONNECTIONS": str(math.ceil(members / workers * 1.5) + 100),
         "CONTEST_IDLE_TIMEOUT": str(timeout),
+        **(extra or {}),
     }
     with deploy.serve(workers=workers, extra_env=extra_env) as target:
         print(f"engine up: {target.ws_url} with {workers} worker(s)", flush=True)
@@ -196,6 +244,10 @@ def _merge(reports: list[ClientReport]) -> dict[str, Any]:
         "refused": dict(refused),
         "unanswered": sum(r.unanswered for r in reports),
         "closed_early": sum(r.closed_early for r in reports),
+        "confirmed": sum(len(r.confirmed) for r in reports),
+        "reconnects": sum(r.reconnects for r in reports),
+        "retried": sum(r.retried for r in reports),
+        "touched": sum(len(r.touched) for r in reports),
         "repeated_questions": sum(r.repeated for r in reports),
         "errors": [e for r in reports for e in r.errors][:20],
     }
@@ -241,13 +293,17 @@ def _log_warnings(path: Path, keep: int = 10) -> dict[str, Any]:
     return {"count": len(found), "first": found[:keep]}
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: argparse.Namespace, hooks: ShowHooks | None = None) -> dict[str, Any]:
+    """One live show of ``args.members`` members (``main``'s options); *hooks* change it."""
+    hooks = hooks or ShowHooks()
     members = min(args.members, MAX_MEMBERS)
     procs = max(args.procs, math.ceil(members / PER_PROCESS))
+    seed = getattr(args, "seed", 0)
     started = time.monotonic()
-    with serve_for(members, args.workers, args.timeout) as target:
+    with serve_for(members, args.workers, args.timeout, hooks.serve_env) as target:
         target.upload_bank()
-        contest = target.create_contest(_show_spec(args.questions, args.question_seconds, 2))
+        spec = hooks.spec(_show_spec(args.questions, args.question_seconds, 2))
+        contest = target.create_contest(spec)
         cid = contest["id"]
         target.action(cid, "schedule")
         rows = deploy.tokens(target, cid, members, prefix="s")
@@ -269,7 +325,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 source=f"127.0.0.{2 + i % 250}",
                 connect_concurrency=args.connect_concurrency,
                 deadline_s=args.timeout,
-                seed=i,
+                seed=seed if hooks.same_seed else seed + i,
+                **hooks.job_options,
             )
             for i in range(procs)
         ]
@@ -309,8 +366,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 )
                 cpu_at_start = _cpu(target, workers)
                 redis_at_start = _commandstats(target)
+                hooks.before_start(target, cid)
                 target.action(cid, "start")
                 show_started = True
+            if show_started:
+                hooks.during(target)
             if time.monotonic() - last_print >= 1.0:
                 print(_progress_line(state, joined, len(rows), started), flush=True)
                 last_print = time.monotonic()
@@ -337,9 +397,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             summary["show_redis_usec"] = _top_commands(redis_at_start, redis_at_end)
         summary["serve_log_warnings"] = _log_warnings(target.log_file)
         audit = set(deploy.audit_pairs(target, cid))
-        accepted = {pair for r in reports for pair in r.accepted}
+        accepted = {pair for r in reports for pair in (*r.accepted, *r.confirmed)}
         summary["lost_answers"] = len(accepted - audit)
         summary["audit_entries"] = len(audit)
+        hooks.after(target, cid, reports, summary, audit)
     return summary
 
 

@@ -13,7 +13,17 @@ Measurements (all on this machine's clock, which the gateway shares, so no offse
 * per question, per member: delivery delay ``receipt - sent_at`` of the ``question`` frame;
 * per answer: ``answer`` sent -> ``ack`` received (ms), and whether it was accepted;
 * the (member, question) pairs the server acknowledged as accepted;
-* frames and bytes received, by message type (what the server sent).
+* frames and bytes received, by message type (what the server sent);
+* each member's final score, from its ``closed`` frame.
+
+With ``ClientJob.resume`` a member behaves as an app does when things fail: a lost socket
+is opened again and the show resumed (the question under way comes back with ``yours``
+set when the server has the member's answer: then that answer is *confirmed*), and an
+answer refused as ``unavailable``, or sent on a socket that was lost before its ack, is
+sent again while the question is open (a ``duplicate`` refusal then confirms it).
+With ``ClientJob.seed_per_member`` each member's answers and delays come from
+(seed, member, question) alone, so two runs with one seed answer alike
+(:mod:`loadtest.faults` compares a run with a fault to one without).
 
 To stay cheap beside the servers it measures, a member reads a frame's type from its first
 bytes (msgspec writes the ``type`` tag first) and decodes only the frames it acts on:
@@ -60,6 +70,10 @@ class ClientJob:
     deadline_s: float = 600.0
     """The process ends by itself after this many seconds, whatever happens."""
     seed: int = 0
+    resume: bool = False
+    """Reconnect a lost socket and resume, and send again an answer whose fate was lost."""
+    seed_per_member: bool = False
+    """Draw each member's answer and delay from (seed, member, question) only."""
 
 
 @dataclass
@@ -92,10 +106,24 @@ class ClientReport:
     """Message type -> payload bytes of those frames."""
     play_cpu_s: float = 0.0
     """CPU seconds this process used from every member connected to the end of its play."""
+    confirmed: list[tuple[str, str]] = field(default_factory=list)
+    """(member, question) answers whose ack was lost (socket gone, ``unavailable``) that the
+    server confirmed later: ``yours`` on resume, or a ``duplicate`` refusal of the retry."""
+    reconnects: int = 0
+    """Sockets lost mid-show and opened again (``resume``)."""
+    rejoin_ms: list[float] = field(default_factory=list)
+    """Each of those: socket lost -> ``welcome`` again (ms)."""
+    retried: int = 0
+    """Answers sent again (``resume``): after ``unavailable``, or after a lost socket."""
+    touched: list[str] = field(default_factory=list)
+    """Members a fault reached: their socket was lost, or an answer of theirs was refused
+    as ``unavailable``."""
+    scores: dict[str, int] = field(default_factory=dict)
+    """Member -> score in their ``closed`` frame."""
 
 
 _TAG = b'{"type":"'
-_DECODED = frozenset({"welcome", "question", "ack", "closed"})
+_DECODED = frozenset({"welcome", "question", "ack", "closed", "error"})
 """The frame types a member acts on; any other is counted and not decoded."""
 
 
@@ -137,6 +165,18 @@ class _Member(WSListener):
         self.timers: list[asyncio.TimerHandle] = []
         self.seq = 0
         self.seen: set[str] = set()
+        self.sent: dict[int, str] = {}
+        """seq -> question of each answer sent."""
+        self.pressed: set[str] = set()
+        """Questions whose answer this member sent (its timer fired)."""
+        self.settled: set[str] = set()
+        """Questions whose answer got its fate: an ack, a refusal, or a confirmation."""
+        self.retries: set[str] = set()
+        """Questions whose answer was sent again."""
+        self.planned: dict[str, tuple[Any, float]] = {}
+        """Question -> (answer, deadline in server ms), for sending again."""
+        self.touched = False
+        self.lost_at = 0.0
         self.done = False
         self.joined = False
         self.play: _Play | None = None
@@ -173,18 +213,24 @@ class _Member(WSListener):
         elif self.joined and self.play is not None:
             self.play.gone(self)
 
-    def answer(self, question: str, value: Any, seq: int) -> None:
-        if self.done or self.transport is None:
-            return
-        self.pending[seq] = time.perf_counter()
+    def answer(self, question: str, value: Any) -> None:
+        self.pressed.add(question)
+        if self.done or self.transport is None or self.transport.is_disconnected:
+            return  # a resumed show sends it again (resume), else it is lost with the socket
+        self.seq += 1
+        self.sent[self.seq] = question
+        self.pending[self.seq] = time.perf_counter()
         self.transport.send(
-            WSMsgType.TEXT, m.encode(m.Answer(question=question, answer=value, seq=seq))
+            WSMsgType.TEXT, m.encode(m.Answer(question=question, answer=value, seq=self.seq))
         )
 
 
 class _Play:
     """The show as the members of this process see it: answers every question after a
     human delay, records deliveries, acks and refusals in the report."""
+
+    RETRY_S = 0.5
+    """Seconds before an answer refused as ``unavailable`` is sent again (``resume``)."""
 
     def __init__(self, job: ClientJob, report: ClientReport, rng: random.Random) -> None:
         self.job = job
@@ -193,6 +239,12 @@ class _Play:
         self.loop = asyncio.get_running_loop()
         self.playing = 0
         """Members joined and not yet done (show closed for them, or their socket gone)."""
+        self.rejoining: set[asyncio.Task[None]] = set()
+
+    def _rng_for(self, member: _Member, question: str) -> random.Random:
+        if self.job.seed_per_member:
+            return random.Random(f"{self.job.seed}:{member.id}:{question}")
+        return self.rng
 
     def received(self, member: _Member, msg: Any) -> None:
         report = self.report
@@ -201,40 +253,109 @@ class _Play:
                 now_ms = time.time() * 1000.0
                 if msg.id in member.seen:
                     # Published again (a conductor took the show over after its lease ran
-                    # out): an app shows a question once; counted, not answered twice.
+                    # out, or the member resumed): an app shows a question once; counted,
+                    # not answered twice.
                     report.repeated += 1
+                    if self.job.resume:
+                        self.resumed(member, msg)
                     return
                 member.seen.add(msg.id)
                 if msg.sent_at:
                     report.delivery_ms.setdefault(msg.id, []).append(now_ms - msg.sent_at)
                     report.sent_at[msg.id] = msg.sent_at
-                if self.rng.random() < self.job.answer_share:
-                    member.seq += 1
-                    delay = self.rng.lognormvariate(self.job.think_mu, self.job.think_sigma)
+                rng = self._rng_for(member, msg.id)
+                if rng.random() < self.job.answer_share:
+                    delay = rng.lognormvariate(self.job.think_mu, self.job.think_sigma)
                     window = max(0.0, (msg.deadline - now_ms) / 1000.0 - 0.3)
-                    value = choose_answer(msg, self.rng, 0.3)
+                    value = choose_answer(msg, rng, 0.3)
+                    member.planned[msg.id] = (value, msg.deadline)
                     member.timers.append(
-                        self.loop.call_later(
-                            min(delay, window), member.answer, msg.id, value, member.seq
-                        )
+                        self.loop.call_later(min(delay, window), member.answer, msg.id, value)
                     )
             case m.Ack():
                 sent = member.pending.pop(msg.seq, None)
                 if sent is not None:
                     report.ack_ms.append((time.perf_counter() - sent) * 1000.0)
+                if msg.question in member.settled:
+                    return
+                member.settled.add(msg.question)
                 if msg.accepted:
                     report.accepted.append((member.id, msg.question))
                     report.answer_times.append(time.time())
+                elif msg.reason == "duplicate" and msg.question in member.retries:
+                    report.confirmed.append((member.id, msg.question))  # the first got in
                 else:
                     reason = msg.reason or "refused"
                     report.refused[reason] = report.refused.get(reason, 0) + 1
+            case m.Error(seq=seq) if seq is not None and seq in member.sent:
+                member.pending.pop(seq, None)
+                question = member.sent[seq]
+                if question in member.settled:
+                    return
+                if self.job.resume and msg.code == "unavailable":
+                    self.touch(member)
+                    self.loop.call_later(self.RETRY_S, self.again, member, question)
+                    return
+                member.settled.add(question)
+                report.refused[msg.code] = report.refused.get(msg.code, 0) + 1
             case m.Closed():
+                report.scores[member.id] = msg.score
                 self.finish(member)
             case _:
                 pass
 
+    def resumed(self, member: _Member, msg: m.Question) -> None:
+        """The question under way, sent again on resume: an answer whose fate was lost is
+        confirmed (``yours``) or sent again."""
+        if msg.id not in member.pressed or msg.id in member.settled:
+            return
+        if msg.yours is not None:
+            member.settled.add(msg.id)
+            self.report.confirmed.append((member.id, msg.id))
+        elif all(member.sent[seq] != msg.id for seq in member.pending):  # none in flight
+            self.again(member, msg.id)
+
+    def again(self, member: _Member, question: str) -> None:
+        """Send *question*'s answer again, while the question is open."""
+        if member.done or question in member.settled or question not in member.planned:
+            return
+        value, deadline = member.planned[question]
+        if time.time() * 1000.0 >= deadline:
+            return  # too late: the fate stays unknown (counted as unanswered)
+        member.retries.add(question)
+        self.report.retried += 1
+        member.answer(question, value)
+
+    def touch(self, member: _Member) -> None:
+        if not member.touched:
+            member.touched = True
+            self.report.touched.append(member.id)
+
     def gone(self, member: _Member) -> None:
-        if not member.done:
+        if member.done:
+            return
+        if self.job.resume:
+            self.touch(member)
+            member.lost_at = time.perf_counter()
+            member.joined = False
+            member.transport = None
+            member.pending.clear()  # their acks will never come: resolved on resume
+            task = self.loop.create_task(self.rejoin(member))
+            self.rejoining.add(task)
+            task.add_done_callback(self.rejoining.discard)
+            return
+        self.report.closed_early += 1
+        self.finish(member)
+
+    async def rejoin(self, member: _Member) -> None:
+        """Open a lost socket again, as an app does (after a short, spread back-off)."""
+        await asyncio.sleep(0.2 + self.rng.random() * 0.8)
+        if member.done:
+            return
+        if await _connect_one(self.job, member, self.report, again=True):
+            self.report.reconnects += 1
+            self.report.rejoin_ms.append((time.perf_counter() - member.lost_at) * 1000.0)
+        else:
             self.report.closed_early += 1
             self.finish(member)
 
@@ -243,15 +364,18 @@ class _Play:
             return
         member.done = True
         self.playing -= 1
-        self.report.unanswered += len(member.pending)
+        self.report.unanswered += len(member.pressed - member.settled)
         for timer in member.timers:
             timer.cancel()
         member.timers.clear()
 
 
-async def _connect_one(job: ClientJob, member: _Member, report: ClientReport) -> None:
+async def _connect_one(
+    job: ClientJob, member: _Member, report: ClientReport, *, again: bool = False
+) -> bool:
     """Connect and join, retrying a failed attempt twice after a short back-off, as an app
-    does; connect latency counts from the first try."""
+    does; connect latency counts from the first try. *again*: a member of the show opening
+    a lost socket (not counted as a new connection). Whether it joined."""
     started = time.perf_counter()
     loop = asyncio.get_running_loop()
     for attempt in range(3):
@@ -275,14 +399,18 @@ async def _connect_one(job: ClientJob, member: _Member, report: ClientReport) ->
                 report.retries += 1
                 await asyncio.sleep(0.5 + attempt)
                 continue
-            report.failed += 1
-            return
+            if not again:
+                report.failed += 1
+            return False
         member.transport = transport
+        if again:
+            return True
         assert member.play is not None
         member.play.playing += 1
         report.connected += 1
         report.connect_ms.append((time.perf_counter() - started) * 1000.0)
-        return
+        return True
+    return False
 
 
 async def _orphan_watch(parent: int) -> None:
@@ -332,6 +460,8 @@ async def _run(job: ClientJob, progress: Any, stop: Any) -> ClientReport:
         if stop.is_set():
             break
     report.play_cpu_s = time.process_time() - cpu_connected
+    for task in list(play.rejoining):
+        task.cancel()
     for mb in joined:
         play.finish(mb)
         if mb.transport is not None and not mb.transport.is_disconnected:
