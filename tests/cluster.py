@@ -17,7 +17,7 @@ import redis.asyncio.cluster
 
 from scoring.redis_server import RedisServer, free_port
 
-__all__ = ["ClusterUnavailable", "cluster", "cluster_nodes", "redis_cluster"]
+__all__ = ["ClusterUnavailable", "cluster", "cluster_nodes", "cluster_url", "redis_cluster"]
 
 
 class ClusterUnavailable(Exception):
@@ -81,6 +81,11 @@ def redis_cluster(nodes: int = 3, timeout: float = 30.0) -> Iterator[list[RedisS
     finally:
         for server in servers:
             server.stop()
+
+
+def cluster_url(servers: list[RedisServer]) -> str:
+    """The engine's URL of the cluster: ``redis+cluster://`` and every node."""
+    return "redis+cluster://" + ",".join(f"{s.host}:{s.port}" for s in servers)
 
 
 @pytest.fixture(scope="module")

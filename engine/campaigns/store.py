@@ -17,7 +17,6 @@ import secrets
 from typing import Any
 
 import msgspec
-import redis.asyncio
 
 from engine.contests.store import ContestStore
 from engine.core.campaign import (
@@ -45,6 +44,7 @@ from engine.core.errors import (
     Forbidden,
 )
 from engine.directory.units import load_units
+from engine.runtime.redisconn import AsyncRedis
 from question_bank.ids import ContestId, MemberId, OrgId, ProvinceId, UnitId
 from scoring.keys import DEFAULT_PREFIX, ContestKeys
 from scoring.profiles import decode_profile
@@ -68,7 +68,7 @@ def final_id(campaign: ContestId | str) -> ContestId:
 class CampaignStore:
     """Every organisation's campaigns in one Redis, under key prefix *prefix*."""
 
-    def __init__(self, redis_client: redis.asyncio.Redis, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(self, redis_client: AsyncRedis, prefix: str = DEFAULT_PREFIX) -> None:
         self.redis = redis_client
         self.prefix = prefix
         self.contests = ContestStore(redis_client, prefix)

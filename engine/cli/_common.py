@@ -18,11 +18,11 @@ from typing import Any, TextIO
 
 import msgspec
 import redis
-import redis.asyncio
+import redis.exceptions
 
 from engine.core.errors import ConfigError, EngineError, UnitsInvalid
 from engine.core.settings import ENV_PREFIX, Settings
-from engine.runtime.redisconn import async_client
+from engine.runtime.redisconn import AsyncRedis, async_client
 from question_bank.errors import BankInvalid, QuestionBankError
 from scoring.errors import ScoringError
 
@@ -118,7 +118,7 @@ def fail(exc: BaseException | str, out: TextIO | None = None) -> int:
 
 def run_with_redis(
     args: argparse.Namespace,
-    body: Callable[[redis.asyncio.Redis, Settings], Awaitable[int]],
+    body: Callable[[AsyncRedis, Settings], Awaitable[int]],
 ) -> int:
     """Run ``body(client, settings)`` on the Redis the options choose; errors -> exit 1."""
     settings = settings_from(args)
@@ -138,6 +138,7 @@ def run_with_redis(
         ValueError,
         OSError,
         redis.RedisError,
+        redis.exceptions.RedisClusterException,
     ) as exc:
         return fail(exc)
 

@@ -18,11 +18,11 @@ import sys
 from typing import Any
 
 import msgspec
-import redis.asyncio
 
 from engine.cli._common import add_redis_options, run_with_redis
 from engine.contests.store import ContestStore
 from engine.core.settings import Settings
+from engine.runtime.redisconn import AsyncRedis
 from question_bank.ids import ContestId
 from scoring import audit
 
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stdout
     encoder = msgspec.json.Encoder()
 
-    async def body(client: redis.asyncio.Redis, settings: Settings) -> int:
+    async def body(client: AsyncRedis, settings: Settings) -> int:
         count = entries = 0
         table = not (args.jsonl or args.count)
         async for entry in audit.entries(client, contest, settings.key_prefix):

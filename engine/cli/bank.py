@@ -38,12 +38,12 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import redis.asyncio
 
 from engine.cli._common import add_redis_options, fail, print_table, run_with_redis
 from engine.core.settings import Settings
 from engine.directory.banks import BankStore, check_bank_id
 from engine.directory.orgs import CENTRAL, OrgStore
+from engine.runtime.redisconn import AsyncRedis
 from question_bank.errors import BankInvalid, Problem, QuestionBankError
 from question_bank.formats import FORMATS, INPUT_FORMATS, dumps, load_bank_file
 from question_bank.formats.xlsx import template
@@ -207,7 +207,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     except (QuestionBankError, OSError) as exc:
         return fail(exc)
 
-    async def body(client: redis.asyncio.Redis, settings: Settings) -> int:
+    async def body(client: AsyncRedis, settings: Settings) -> int:
         org = OrgId(args.org)
         orgs = OrgStore(client, settings.key_prefix)
         if org == CENTRAL:
@@ -222,7 +222,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    async def body(client: redis.asyncio.Redis, settings: Settings) -> int:
+    async def body(client: AsyncRedis, settings: Settings) -> int:
         store = BankStore(client, settings.key_prefix)
         bank = await store.get(OrgId(args.org), BankId(args.bank), args.version)
         written = dumps(bank, args.format)
@@ -234,7 +234,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    async def body(client: redis.asyncio.Redis, settings: Settings) -> int:
+    async def body(client: AsyncRedis, settings: Settings) -> int:
         banks = await BankStore(client, settings.key_prefix).list(OrgId(args.org))
         if not banks:
             print(f"no banks in organisation {args.org}")
@@ -273,7 +273,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             return fail(exc)
         return 0
 
-    async def body(client: redis.asyncio.Redis, settings: Settings) -> int:
+    async def body(client: AsyncRedis, settings: Settings) -> int:
         store = BankStore(client, settings.key_prefix)
         show_tables(await store.get(OrgId(args.org), BankId(args.bank), args.version))
         return 0

@@ -28,7 +28,6 @@ import sys
 from typing import Any
 
 import msgspec
-import redis.asyncio
 
 from engine.campaigns.export import report_csv, report_xlsx
 from engine.campaigns.store import CampaignStore
@@ -42,6 +41,7 @@ from engine.core.campaign import (
 )
 from engine.core.contest import Eligibility
 from engine.core.settings import Settings
+from engine.runtime.redisconn import AsyncRedis
 from question_bank.ids import ContestId, OrgId, ProvinceId, UnitId
 
 __all__ = ["register"]
@@ -118,7 +118,7 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=lambda a: run_with_redis(a, lambda c, s: _report(c, s, a)))
 
 
-async def _create(client: redis.asyncio.Redis, settings: Settings, args: argparse.Namespace) -> int:
+async def _create(client: AsyncRedis, settings: Settings, args: argparse.Namespace) -> int:
     prizes = []
     if args.prize_top is not None:
         prizes = [PrizeRule(top=args.prize_top, scope=args.prize_scope, prize=args.prize)]
@@ -138,7 +138,7 @@ async def _create(client: redis.asyncio.Redis, settings: Settings, args: argpars
     return 0
 
 
-async def _list(client: redis.asyncio.Redis, settings: Settings, args: argparse.Namespace) -> int:
+async def _list(client: AsyncRedis, settings: Settings, args: argparse.Namespace) -> int:
     campaigns = await CampaignStore(client, settings.key_prefix).list(
         OrgId(args.org) if args.org else None
     )
@@ -146,7 +146,7 @@ async def _list(client: redis.asyncio.Redis, settings: Settings, args: argparse.
     return 0
 
 
-async def _show(client: redis.asyncio.Redis, settings: Settings, args: argparse.Namespace) -> int:
+async def _show(client: AsyncRedis, settings: Settings, args: argparse.Namespace) -> int:
     store = CampaignStore(client, settings.key_prefix)
     campaign = await store.get(ContestId(args.campaign))
     view = campaign_view(campaign, await store.rounds(campaign))
@@ -158,9 +158,7 @@ async def _show(client: redis.asyncio.Redis, settings: Settings, args: argparse.
     return 0
 
 
-async def _schedule(
-    client: redis.asyncio.Redis, settings: Settings, args: argparse.Namespace
-) -> int:
+async def _schedule(client: AsyncRedis, settings: Settings, args: argparse.Namespace) -> int:
     store = CampaignStore(client, settings.key_prefix)
     campaign = await store.get(ContestId(args.campaign))
     spec = msgspec.convert(
@@ -204,7 +202,7 @@ def _report_format(args: argparse.Namespace) -> str:
     return fmt
 
 
-async def _report(client: redis.asyncio.Redis, settings: Settings, args: argparse.Namespace) -> int:
+async def _report(client: AsyncRedis, settings: Settings, args: argparse.Namespace) -> int:
     fmt = _report_format(args)
     store = CampaignStore(client, settings.key_prefix)
     report = await store.report(await store.get(ContestId(args.campaign)))

@@ -27,7 +27,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
-import redis.asyncio
 import yaml
 
 from engine.cli._common import add_redis_options, print_table, run_with_redis
@@ -38,6 +37,7 @@ from engine.core.contest import Contest, ContestSpec, Problem, located
 from engine.core.errors import ContestInvalid, Forbidden
 from engine.core.lifecycle import Event
 from engine.core.settings import Settings
+from engine.runtime.redisconn import AsyncRedis
 from question_bank.ids import ContestId, OrgId
 
 __all__ = ["read_spec", "register"]
@@ -166,14 +166,14 @@ def _when(ms: int | None) -> str:
     return "" if ms is None else local_iso(ms, _ZONE)
 
 
-async def _create(client: redis.asyncio.Redis, settings: Settings, args: argparse.Namespace) -> int:
+async def _create(client: AsyncRedis, settings: Settings, args: argparse.Namespace) -> int:
     spec = read_spec(args.file)
     contest = await ContestStore(client, settings.key_prefix).create(OrgId(args.org), spec)
     print(f"created contest {contest.id} ({contest.mode}, {contest.state})")
     return 0
 
 
-async def _list(client: redis.asyncio.Redis, settings: Settings, args: argparse.Namespace) -> int:
+async def _list(client: AsyncRedis, settings: Settings, args: argparse.Namespace) -> int:
     store = ContestStore(client, settings.key_prefix)
     contests = await store.list(_org(args), include_deleted=args.state == "deleted")
     if args.state:
@@ -195,7 +195,7 @@ async def _owned(store: ContestStore, args: argparse.Namespace) -> Contest:
     return await store.get_owned(org, ContestId(args.contest))
 
 
-async def _show(client: redis.asyncio.Redis, settings: Settings, args: argparse.Namespace) -> int:
+async def _show(client: AsyncRedis, settings: Settings, args: argparse.Namespace) -> int:
     contest = await _owned(ContestStore(client, settings.key_prefix), args)
     if args.json:
         sys.stdout.write(msgspec.json.encode(contest).decode() + "\n")
@@ -211,7 +211,7 @@ async def _show(client: redis.asyncio.Redis, settings: Settings, args: argparse.
 
 
 async def _move(
-    client: redis.asyncio.Redis,
+    client: AsyncRedis,
     settings: Settings,
     args: argparse.Namespace,
     event: Event | None,

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import redis.asyncio
 
 import question_bank
 from engine.cli._common import fail, load_settings, log_to_stderr, say
@@ -104,9 +103,10 @@ async def set_up(
     from engine.directory import tokens
     from engine.directory.banks import BankStore
     from engine.directory.orgs import OrgStore
+    from engine.runtime.redisconn import connect
     from question_bank.draws import DrawRules
 
-    client = redis.asyncio.Redis.from_url(redis_url)
+    client = connect(redis_url)
     try:
         from engine.contests.store import ContestStore
 

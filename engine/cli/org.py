@@ -21,13 +21,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-import redis.asyncio
-
 from engine.cli._common import add_redis_options, fail, print_table, run_with_redis
 from engine.core.errors import UnitsInvalid
 from engine.core.settings import Settings
 from engine.directory.orgs import Organisation, OrgStore, fingerprint
 from engine.directory.units import import_units, load_units, parse_units
+from engine.runtime.redisconn import AsyncRedis
 from question_bank.ids import OrgId, ProvinceId
 
 __all__ = ["register"]
@@ -85,7 +84,7 @@ def cmd_org_create(args: argparse.Namespace) -> int:
         province = ProvinceId(args.province or args.id)
         org = Organisation(id=OrgId(args.id), name=args.name, province=province)
 
-    async def body(client: redis.asyncio.Redis, settings: Settings) -> int:
+    async def body(client: AsyncRedis, settings: Settings) -> int:
         await OrgStore(client, settings.key_prefix).create(org)
         where = "central" if org.kind == "central" else f"province {org.province}"
         print(f"created organisation {org.id} ({where})")
@@ -95,7 +94,7 @@ def cmd_org_create(args: argparse.Namespace) -> int:
 
 
 def cmd_org_list(args: argparse.Namespace) -> int:
-    async def body(client: redis.asyncio.Redis, settings: Settings) -> int:
+    async def body(client: AsyncRedis, settings: Settings) -> int:
         orgs = await OrgStore(client, settings.key_prefix).list()
         rows = [(o.id, o.kind, o.province or "", o.name) for o in orgs]
         print_table(("id", "kind", "province", "name"), rows)
@@ -105,7 +104,7 @@ def cmd_org_list(args: argparse.Namespace) -> int:
 
 
 def cmd_key_create(args: argparse.Namespace) -> int:
-    async def body(client: redis.asyncio.Redis, settings: Settings) -> int:
+    async def body(client: AsyncRedis, settings: Settings) -> int:
         key = await OrgStore(client, settings.key_prefix).create_key(OrgId(args.org))
         print(key)
         return 0
@@ -114,7 +113,7 @@ def cmd_key_create(args: argparse.Namespace) -> int:
 
 
 def cmd_key_list(args: argparse.Namespace) -> int:
-    async def body(client: redis.asyncio.Redis, settings: Settings) -> int:
+    async def body(client: AsyncRedis, settings: Settings) -> int:
         store = OrgStore(client, settings.key_prefix)
         keys = await store.keys_of(OrgId(args.org) if args.org else None)
         print_table(("org", "fingerprint"), [(k.org, k.fingerprint) for k in keys])
@@ -128,7 +127,7 @@ def cmd_key_revoke(args: argparse.Namespace) -> int:
     if sum(chosen) != 1 or (args.all and not args.org):
         return fail("give exactly one of KEY, --fingerprint HEX, or --org ORG --all")
 
-    async def body(client: redis.asyncio.Redis, settings: Settings) -> int:
+    async def body(client: AsyncRedis, settings: Settings) -> int:
         store = OrgStore(client, settings.key_prefix)
         if args.key:
             count = int(await store.revoke_key(args.key))
@@ -153,7 +152,7 @@ def cmd_units_import(args: argparse.Namespace) -> int:
     except (UnitsInvalid, OSError) as exc:
         return fail(exc)
 
-    async def body(client: redis.asyncio.Redis, settings: Settings) -> int:
+    async def body(client: AsyncRedis, settings: Settings) -> int:
         count = await import_units(client, units, prefix=settings.key_prefix, replace=args.replace)
         members = sum(u.members for u in units)
         print(f"imported {count} unit(s), {members} registered member(s)")
@@ -163,7 +162,7 @@ def cmd_units_import(args: argparse.Namespace) -> int:
 
 
 def cmd_units_list(args: argparse.Namespace) -> int:
-    async def body(client: redis.asyncio.Redis, settings: Settings) -> int:
+    async def body(client: AsyncRedis, settings: Settings) -> int:
         units = await load_units(client, prefix=settings.key_prefix)
         rows = [(u.id, u.province, u.members, u.name) for _, u in sorted(units.items())]
         print_table(("id", "province", "members", "name"), rows)

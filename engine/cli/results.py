@@ -17,11 +17,10 @@ import argparse
 import sys
 from typing import Any
 
-import redis.asyncio
-
 from engine.cli._common import add_redis_options, print_table, run_with_redis
 from engine.contests.store import ContestStore
 from engine.core.settings import Settings
+from engine.runtime.redisconn import AsyncRedis
 from question_bank.ids import ContestId
 from scoring.export import export, rows
 from scoring.leaderboard import Leaderboard
@@ -49,9 +48,7 @@ def _ms(ms: int) -> str:
     return f"{ms / 1000:.3f}s"
 
 
-async def _results(
-    client: redis.asyncio.Redis, settings: Settings, args: argparse.Namespace
-) -> int:
+async def _results(client: AsyncRedis, settings: Settings, args: argparse.Namespace) -> int:
     store = ContestStore(client, settings.key_prefix)
     contest = await store.get(ContestId(args.contest))
     out = sys.stdout

@@ -134,19 +134,16 @@ async def run_worker(
 ) -> None:
     """One worker: gateway + HTTP API (+ the background loops unless *background* is False)
     until *stop* is set."""
-    import redis.asyncio
     import uvicorn
 
     from engine.gateway.server import Gateway
     from engine.http.app import create_app
+    from engine.runtime.redisconn import connect
 
-    # A blocking pool: a storm of joins waits for a free connection instead of failing
-    # with MaxConnectionsError (which members would see as "unavailable").
-    client = redis.asyncio.Redis.from_pool(
-        redis.asyncio.BlockingConnectionPool.from_url(
-            redis_url, max_connections=max(64, settings.redis_pool_size * 4), timeout=20
-        )
-    )
+    # A blocking pool on one Redis: a storm of joins waits for a free connection instead of
+    # failing with MaxConnectionsError (which members would see as "unavailable"). A cluster
+    # client opens connections to each node as they are needed.
+    client = connect(redis_url, pool_size=max(64, settings.redis_pool_size * 4), blocking=True)
     ws_sock = bind_reuseport(settings.host, settings.ws_port)
     http_sock = bind_reuseport(settings.host, settings.http_port)
     gateway = Gateway(settings, client)
@@ -202,9 +199,9 @@ async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
 async def run_conductor(settings: Settings, redis_url: str, stop: asyncio.Event) -> None:
     """The background loops alone (no sockets) until *stop* is set: ``--workers N``'s
     conductor process (``conductor_process``)."""
-    import redis.asyncio
+    from engine.runtime.redisconn import connect
 
-    client = redis.asyncio.Redis.from_url(redis_url)
+    client = connect(redis_url)
     tasks = _start_background(settings, client, stop)
     try:
         await stop.wait()
@@ -377,13 +374,12 @@ def _dev_secret_problem(settings: Settings, demo: bool) -> str | None:
 def _check_durability(url: str) -> None:
     """Log what a crash of the Redis at *url* could lose (:mod:`scoring.durability`): an
     error without AOF or with an evicting memory policy. Nothing refuses to start."""
-    import redis.asyncio
-
+    from engine.runtime.redisconn import connect
     from scoring.durability import check_durability, log_findings
     from scoring.errors import ScoringError
 
     async def findings() -> list[Any]:
-        client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+        client = connect(url, timeout=5)
         try:
             return await check_durability(client)
         finally:
@@ -416,11 +412,19 @@ def _cannot_reach(url: str) -> str | None:
     at its first command, and the conductor process log a failed tick every second)."""
     import redis
 
+    from engine.runtime.redisconn import cluster_usable, connect_sync
+
     try:
-        with redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5) as client:
+        client = connect_sync(url, timeout=5)
+        try:
             client.ping()
+            problem = cluster_usable(client)
+        finally:
+            client.close()
     except (redis.RedisError, ValueError, OSError) as exc:
         return f"cannot reach Redis at {redacted(url)}: {exc}"
+    if problem:
+        return f"Redis Cluster at {redacted(url)} is not usable: {problem}"
     return None
 
 
@@ -565,7 +569,11 @@ def _serve_command(args: argparse.Namespace) -> int:
 def add_serve_options(parser: argparse.ArgumentParser) -> None:
     """The options ``serve`` and ``demo`` share (each overrides its ``CONTEST_*`` variable)."""
     parser.add_argument("--workers", type=int, help="gateway processes on one port (default 1)")
-    parser.add_argument("--redis-url", help="Redis to use; default: an embedded redis-server")
+    parser.add_argument(
+        "--redis-url",
+        help="Redis to use (redis://HOST:PORT/DB, or a Redis Cluster: "
+        "redis+cluster://HOST:PORT[,HOST:PORT...]); default: an embedded redis-server",
+    )
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--ws-port", type=int, help="member WebSocket port (default 8765)")
     parser.add_argument("--http-port", type=int, help="HTTP API port (default 8080)")

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import redis.asyncio
-
+from engine.runtime.redisconn import AsyncRedis
 from question_bank.ids import ContestId
 from scoring.keys import DEFAULT_PREFIX, ContestKeys
 
@@ -28,7 +27,7 @@ def online_key(contest: ContestId, prefix: str = DEFAULT_PREFIX) -> str:
 
 
 async def publish_counts(
-    redis_client: redis.asyncio.Redis,
+    redis_client: AsyncRedis,
     gateway: str,
     counts: Mapping[ContestId, int],
     now: int,
@@ -49,7 +48,7 @@ async def publish_counts(
 
 
 async def withdraw(
-    redis_client: redis.asyncio.Redis,
+    redis_client: AsyncRedis,
     gateway: str,
     contests: list[ContestId],
     prefix: str = DEFAULT_PREFIX,
@@ -59,7 +58,7 @@ async def withdraw(
 
 
 async def members_online(
-    redis_client: redis.asyncio.Redis,
+    redis_client: AsyncRedis,
     contest: ContestId,
     now: int,
     prefix: str = DEFAULT_PREFIX,

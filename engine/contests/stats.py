@@ -21,10 +21,10 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-import redis.asyncio
 
 from engine.contests.presence import members_online
 from engine.core.contest import Contest
+from engine.runtime.redisconn import AsyncRedis
 from question_bank.ids import QuestionId
 from question_bank.models import Bank
 from scoring.keys import DEFAULT_PREFIX, ContestKeys
@@ -88,7 +88,7 @@ def _text(value: Any) -> str:
 
 
 async def read(
-    client: redis.asyncio.Redis,
+    client: AsyncRedis,
     contest: Contest,
     bank: Bank,
     *,

@@ -29,7 +29,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import msgspec
-import redis.asyncio
 
 from engine.contests.modes import mode_of
 from engine.core import lifecycle, messages
@@ -47,6 +46,7 @@ from engine.directory.banks import BankStore
 from engine.directory.orgs import OrgStore
 from engine.modes.base import Runner
 from engine.runtime.lease import Lease
+from engine.runtime.redisconn import AsyncRedis
 from question_bank.errors import BankNotFound
 from question_bank.ids import ContestId, OrgId
 from question_bank.models import Bank
@@ -124,7 +124,7 @@ def _definition(spec: ContestSpec, version: int) -> dict[str, Any]:
 class ContestStore:
     """Every organisation's contests in one Redis, under key prefix *prefix*."""
 
-    def __init__(self, redis_client: redis.asyncio.Redis, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(self, redis_client: AsyncRedis, prefix: str = DEFAULT_PREFIX) -> None:
         self.redis = redis_client
         self.prefix = prefix
         self.keys = GlobalKeys(prefix)

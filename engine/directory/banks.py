@@ -49,10 +49,10 @@ from functools import partial
 from typing import Any, TypeVar
 
 import msgspec
-import redis.asyncio
 from redis.exceptions import WatchError
 
 from engine.core.errors import BankExists
+from engine.runtime.redisconn import AsyncRedis
 from question_bank.errors import BankInvalid, BankNotFound, Location, Problem
 from question_bank.formats import Written, dumps, load_bank
 from question_bank.ids import STORED_ID_PATTERN, BankId, OrgId
@@ -125,7 +125,7 @@ class BankSummary(msgspec.Struct, frozen=True, kw_only=True):
 class BankStore:
     """Banks of every organisation in one Redis, under key prefix *prefix*."""
 
-    def __init__(self, redis_client: redis.asyncio.Redis, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(self, redis_client: AsyncRedis, prefix: str = DEFAULT_PREFIX) -> None:
         self.redis = redis_client
         self.keys = GlobalKeys(prefix)
         self._raise_index = redis_client.register_script(_RAISE_INDEX)

@@ -22,10 +22,10 @@ import secrets
 from typing import Any, Literal
 
 import msgspec
-import redis.asyncio
 
 from engine.core.errors import OrgExists, OrgNotFound
 from engine.directory.banks import ID_PATTERN
+from engine.runtime.redisconn import AsyncRedis
 from question_bank.ids import OrgId, ProvinceId
 from scoring.keys import DEFAULT_PREFIX, GlobalKeys
 
@@ -107,7 +107,7 @@ def check_org_id(org_id: str) -> None:
 class OrgStore:
     """Organisations and their API keys in one Redis, under key prefix *prefix*."""
 
-    def __init__(self, redis_client: redis.asyncio.Redis, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(self, redis_client: AsyncRedis, prefix: str = DEFAULT_PREFIX) -> None:
         self.redis = redis_client
         self.keys = GlobalKeys(prefix)
 

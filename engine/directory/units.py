@@ -27,9 +27,9 @@ import unicodedata
 from typing import Any
 
 import msgspec
-import redis.asyncio
 
 from engine.core.errors import UnitsInvalid
+from engine.runtime.redisconn import AsyncRedis
 from question_bank.ids import ProvinceId, UnitId
 from scoring.keys import DEFAULT_PREFIX, GlobalKeys
 
@@ -147,7 +147,7 @@ def parse_units(data: str | bytes, *, source: str = "<input>") -> list[Unit]:
 
 
 async def import_units(
-    redis_client: redis.asyncio.Redis,
+    redis_client: AsyncRedis,
     units: list[Unit],
     *,
     prefix: str = DEFAULT_PREFIX,
@@ -172,7 +172,7 @@ async def import_units(
 
 
 async def load_units(
-    redis_client: redis.asyncio.Redis, *, prefix: str = DEFAULT_PREFIX
+    redis_client: AsyncRedis, *, prefix: str = DEFAULT_PREFIX
 ) -> dict[UnitId, Unit]:
     """Every stored unit by id."""
     raw: Any = await redis_client.hgetall(GlobalKeys(prefix).units)

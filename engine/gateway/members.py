@@ -20,8 +20,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import redis.asyncio
-
 from engine.contests.modes import MODES, mode_of
 from engine.contests.store import ContestStore
 from engine.core import messages as m
@@ -36,6 +34,7 @@ from engine.gateway.contest_cache import ContestCache
 from engine.modes.base import OVER_STATES, Joined, Members, PinnedBanks, Services
 from engine.modes.standings import closing_standings, leaderboard
 from engine.runtime.clock import ServerClock
+from engine.runtime.redisconn import AsyncRedis
 from question_bank.ids import ContestId, MemberId, QuestionId
 from question_bank.models import Bank, Question
 from scoring.batcher import AnswerBatcher
@@ -52,7 +51,7 @@ class MemberHandlers:
     def __init__(
         self,
         settings: Settings,
-        redis_client: redis.asyncio.Redis,
+        redis_client: AsyncRedis,
         *,
         clock: ServerClock | None = None,
     ) -> None:

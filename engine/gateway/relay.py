@@ -37,11 +37,12 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any
 
 import msgspec
-import redis.asyncio
+from redis.exceptions import RedisClusterException, RedisError
 from websockets.asyncio.server import ServerConnection, broadcast
 
 from engine.runtime.counters import child
 from engine.runtime.metrics import BROADCAST_RECIPIENTS, BROADCAST_SECONDS, MESSAGES_OUT
+from engine.runtime.redisconn import AsyncRedis
 from engine.window.notices import AttemptsExpired, decode_notice
 from question_bank.ids import ContestId
 from scoring.keys import GlobalKeys
@@ -84,7 +85,7 @@ class Relay:
 
     def __init__(
         self,
-        redis_client: redis.asyncio.Redis,
+        redis_client: AsyncRedis,
         rooms: Mapping[ContestId, Iterable[ServerConnection]],
         *,
         prefix: str,
@@ -154,7 +155,7 @@ class Relay:
                         self.deliver(message["channel"], message["data"])
             except asyncio.CancelledError:
                 raise
-            except (redis.RedisError, OSError) as exc:
+            except (RedisError, RedisClusterException, OSError) as exc:
                 log.warning("relay lost Redis (%s); resubscribing in %.1fs", exc, delay)
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()

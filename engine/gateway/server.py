@@ -46,7 +46,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import msgspec
-import redis.asyncio
+from redis.exceptions import RedisClusterException, RedisError
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
@@ -80,6 +80,7 @@ from engine.runtime.metrics import (
     WS_DROPPED,
     WS_REFUSED,
 )
+from engine.runtime.redisconn import AsyncRedis
 from engine.window.notices import AttemptsExpired
 from question_bank.ids import ContestId
 from scoring.errors import ScoringError
@@ -95,7 +96,14 @@ if _WS_LOG.level == logging.NOTSET:
     _WS_LOG.setLevel(logging.WARNING)
 
 PATH_PREFIX = "/ws/"
-_FOLLOW_UP_ERRORS = (PeerError, BackendError, ScoringError, redis.RedisError, msgspec.MsgspecError)
+_FOLLOW_UP_ERRORS = (
+    PeerError,
+    BackendError,
+    ScoringError,
+    RedisError,
+    RedisClusterException,
+    msgspec.MsgspecError,
+)
 SWEEP_SECONDS = 1.0
 """How often the one timer checks every session's deadline."""
 RESYNC_CHUNK = 100
@@ -154,7 +162,7 @@ class Gateway:
     def __init__(
         self,
         settings: Settings,
-        redis_client: redis.asyncio.Redis,
+        redis_client: AsyncRedis,
         *,
         handlers: MemberHandlers | None = None,
         gateway_id: str | None = None,
@@ -374,7 +382,7 @@ class Gateway:
         except PeerError as exc:
             await self._run(conn, conn.session.refused(exc))
             return
-        except (BackendError, ScoringError, redis.RedisError, OSError):
+        except (BackendError, ScoringError, RedisError, RedisClusterException, OSError):
             await self._send(conn, m.Error(code=ErrorCode.UNAVAILABLE))
             await self._close(conn.ws, CloseCode.UNAVAILABLE, "redis unavailable")
             return
@@ -511,7 +519,7 @@ class Gateway:
             except ContestNotFound:
                 log.warning("contest %s is gone from Redis: closing its members", contest)
                 self._close_room(contest)
-            except (BackendError, redis.RedisError, OSError):
+            except (BackendError, RedisError, RedisClusterException, OSError):
                 return
             except Exception:  # keep the presence timer alive whatever a read raises
                 log.exception("could not check whether contest %s still exists", contest)
@@ -528,7 +536,7 @@ class Gateway:
             await publish_counts(
                 self.redis, self.id, counts, self.clock(), self.settings.key_prefix
             )
-        except (redis.RedisError, OSError) as exc:
+        except (RedisError, RedisClusterException, OSError) as exc:
             log.warning("could not record members online: %s", exc)
 
     # ------------------------------------------------------------------ broadcasts
@@ -637,7 +645,7 @@ def _error_of(exc: Exception, seq: int | None) -> m.Error:
         )
     if isinstance(exc, PeerError):
         return m.Error(code=exc.code, message=exc.message, seq=seq)
-    if isinstance(exc, BackendError | ScoringError | redis.RedisError | OSError):
+    if isinstance(exc, (BackendError, ScoringError, RedisError, RedisClusterException, OSError)):
         return m.Error(code=ErrorCode.UNAVAILABLE, message=str(exc)[:200], seq=seq)
     log.error("request of member failed", exc_info=exc)
     return m.Error(code=ErrorCode.INTERNAL, seq=seq)

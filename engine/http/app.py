@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import importlib
 
-import redis.asyncio
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from engine.core.settings import Settings
+from engine.runtime.redisconn import AsyncRedis
 
 __all__ = ["ROUTE_MODULES", "create_app"]
 
@@ -40,7 +40,7 @@ def _collect_routes() -> list[BaseRoute]:
     return routes
 
 
-def create_app(settings: Settings, redis_client: redis.asyncio.Redis) -> Starlette:
+def create_app(settings: Settings, redis_client: AsyncRedis) -> Starlette:
     """The HTTP application over *redis_client*, configured by *settings*."""
     from engine.http.errors import install_error_handlers
     from engine.http.health import HttpMetrics

@@ -31,7 +31,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import cast
 
 import msgspec
-import redis.asyncio
 
 from engine.core import messages
 from engine.core.errors import LeaseLost
@@ -53,6 +52,7 @@ from engine.core.views import question_message
 from engine.live.show_messages import leaderboard_message, redis_now, reveal_message
 from engine.runtime.lease import HOLDER_CHECK, Lease
 from engine.runtime.metrics import CONDUCTOR_LEASES, CONDUCTOR_STEPS
+from engine.runtime.redisconn import AsyncRedis
 from question_bank.ids import ContestId, QuestionId
 from question_bank.models import Question
 from scoring.keys import DEFAULT_PREFIX, ContestKeys, GlobalKeys
@@ -177,7 +177,7 @@ def _decode_view(raw: Mapping[bytes, bytes]) -> ShowView | None:
 
 
 async def read_show(
-    client: redis.asyncio.Redis, contest: ContestId, prefix: str = DEFAULT_PREFIX
+    client: AsyncRedis, contest: ContestId, prefix: str = DEFAULT_PREFIX
 ) -> ShowView | None:
     """The show's plan and state, or ``None`` if no conductor has started it yet.
 
@@ -201,7 +201,7 @@ class Conductor:
 
     def __init__(
         self,
-        client: redis.asyncio.Redis,
+        client: AsyncRedis,
         contest: ContestId,
         plan: ShowPlan,
         questions: Mapping[QuestionId, Question],

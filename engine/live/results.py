@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import msgspec
-import redis.asyncio
 
 from engine.core import messages as m
 from engine.modes.standings import ranks
+from engine.runtime.redisconn import AsyncRedis
 from question_bank.ids import ContestId, MemberId, QuestionId
 from scoring.keys import DEFAULT_PREFIX, ContestKeys
 from scoring.live import RecordedAnswer, streak_at
@@ -19,7 +19,7 @@ _record = msgspec.json.Decoder(RecordedAnswer).decode
 
 
 async def results_after_reveal(
-    client: redis.asyncio.Redis,
+    client: AsyncRedis,
     contest: ContestId,
     reveal: m.Reveal,
     members: Sequence[MemberId],

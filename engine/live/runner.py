@@ -14,7 +14,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-import redis.asyncio
 from redis.exceptions import RedisError
 
 from engine.core.contest import Contest
@@ -23,6 +22,7 @@ from engine.core.lifecycle import Event
 from engine.core.show import Phase, ShowPlan
 from engine.live.conductor import Conductor, read_show
 from engine.modes.base import Runner, RunnerHooks
+from engine.runtime.redisconn import AsyncRedis
 from question_bank.draws import draw, draw_seed
 from question_bank.ids import ContestId, QuestionId
 from question_bank.models import Bank, Question
@@ -64,7 +64,7 @@ class LiveRunner(Runner):
     their final standings."""
 
     def __init__(
-        self, redis_client: redis.asyncio.Redis, prefix: str, hooks: RunnerHooks | None = None
+        self, redis_client: AsyncRedis, prefix: str, hooks: RunnerHooks | None = None
     ) -> None:
         super().__init__(redis_client, prefix, hooks)
         self.conductors: dict[ContestId, asyncio.Task[None]] = {}

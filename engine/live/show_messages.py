@@ -9,10 +9,9 @@ answers are only in :class:`~engine.core.messages.Reveal`, sent after the questi
 
 from __future__ import annotations
 
-import redis.asyncio
-
 from engine.core import messages
 from engine.core.views import standing_message
+from engine.runtime.redisconn import AsyncRedis
 from question_bank.checking import correct_answer
 from question_bank.display import correct_text
 from question_bank.models import Question
@@ -25,7 +24,7 @@ LEADERBOARD_SIZE = 10
 """Rows of the leaderboard broadcast after each question."""
 
 
-async def redis_now(client: redis.asyncio.Redis) -> int:
+async def redis_now(client: AsyncRedis) -> int:
     """Redis's clock in ms, the clock every deadline is on."""
     seconds, micros = await client.time()
     return int(seconds) * 1000 + int(micros) // 1000
@@ -55,7 +54,7 @@ def reveal_message(
 
 
 async def leaderboard_message(
-    client: redis.asyncio.Redis, keys: ContestKeys, size: int = LEADERBOARD_SIZE
+    client: AsyncRedis, keys: ContestKeys, size: int = LEADERBOARD_SIZE
 ) -> messages.Leaderboard:
     """The global top *size* of a show (ties share a rank: 1, 2, 2, 4), names joined."""
     board = Leaderboard(client, keys.contest, keys.prefix)

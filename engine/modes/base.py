@@ -23,8 +23,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple, Protocol, TypeVar
 
-import redis.asyncio
-
 from engine.core import messages as m
 from engine.core.contest import Contest
 from engine.core.errors import BackendError, ContestNotFound, ErrorCode, PeerError
@@ -35,6 +33,7 @@ from engine.directory.banks import BankStore
 from engine.runtime.clock import ServerClock
 from engine.runtime.counters import child
 from engine.runtime.metrics import ANSWERS_ACCEPTED, ANSWERS_REFUSED
+from engine.runtime.redisconn import REDIS_ERRORS, AsyncRedis
 from question_bank.checking import choice_key, grade
 from question_bank.errors import BankNotFound, InvalidAnswer
 from question_bank.ids import ContestId, MemberId, QuestionId
@@ -144,7 +143,7 @@ class PinnedBanks:
                 bank = await self.store.get(contest.org, contest.bank, contest.bank_version)
             except BankNotFound as exc:
                 raise ContestNotFound(f"the bank of contest {contest.id!r} is gone") from exc
-            except redis.RedisError as exc:
+            except REDIS_ERRORS as exc:
                 raise BackendError(str(exc)) from exc
             found = keep(self._banks, key, (bank, {q.id: q for q in bank.questions}))
         return found
@@ -175,7 +174,7 @@ class Services:
     def __init__(
         self,
         settings: Settings,
-        redis_client: redis.asyncio.Redis,
+        redis_client: AsyncRedis,
         *,
         clock: ServerClock,
         scripts: Scripts,
@@ -305,7 +304,7 @@ class Runner(abc.ABC):
     """Statistics count answers per attempt question (``True``) or per released question."""
 
     def __init__(
-        self, redis_client: redis.asyncio.Redis, prefix: str, hooks: RunnerHooks | None = None
+        self, redis_client: AsyncRedis, prefix: str, hooks: RunnerHooks | None = None
     ) -> None:
         self.redis = redis_client
         self.prefix = prefix

@@ -15,11 +15,11 @@ import asyncio
 from collections.abc import Sequence
 
 import msgspec
-import redis.asyncio
 
 from engine.core import messages as m
 from engine.core.contest import Contest
 from engine.core.views import standing_message
+from engine.runtime.redisconn import AsyncRedis
 from question_bank.ids import ContestId, MemberId
 from scoring.finalize import Finalizer
 from scoring.keys import DEFAULT_PREFIX, ContestKeys
@@ -45,7 +45,7 @@ class Rank(msgspec.Struct, frozen=True):
 
 
 async def ranks(
-    client: redis.asyncio.Redis,
+    client: AsyncRedis,
     contest: ContestId,
     members: Sequence[MemberId],
     *,
@@ -61,7 +61,7 @@ async def ranks(
 
 
 async def leaderboard(
-    client: redis.asyncio.Redis,
+    client: AsyncRedis,
     contest: ContestId,
     *,
     scope: str = "global",
@@ -106,7 +106,7 @@ async def _nothing() -> None:
 
 
 async def closing_standings(
-    client: redis.asyncio.Redis,
+    client: AsyncRedis,
     contest: Contest,
     members: Sequence[MemberId],
     prefix: str = DEFAULT_PREFIX,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-import redis.asyncio
+from engine.runtime.redisconn import AsyncRedis
 
 __all__ = ["ServerClock", "local_ms"]
 
@@ -29,7 +29,7 @@ class ServerClock:
     def __init__(self, offset: int = 0) -> None:
         self.offset = offset
 
-    async def sync(self, redis_client: redis.asyncio.Redis) -> int:
+    async def sync(self, redis_client: AsyncRedis) -> int:
         """Measure the offset to Redis ``TIME``; returns it (ms)."""
         before = local_ms()
         seconds, micros = await redis_client.time()

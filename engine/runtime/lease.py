@@ -32,10 +32,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-import redis.asyncio
 from redis.exceptions import RedisError
 
 from engine.core.errors import LeaseLost
+from engine.runtime.redisconn import AsyncRedis
 
 __all__ = ["HOLDER_CHECK", "Lease", "new_holder_id"]
 
@@ -78,7 +78,7 @@ class Lease:
 
     def __init__(
         self,
-        client: redis.asyncio.Redis,
+        client: AsyncRedis,
         key: str,
         *,
         ttl_ms: int,

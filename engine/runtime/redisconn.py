@@ -25,6 +25,25 @@ API (all context managers yield once and clean up on exit)::
     async with async_client(settings, keep=False) as client: ...   # redis.asyncio.Redis
     running_url(data_dir) -> str | None    # URL of a live embedded server for that folder
     stop_embedded(data_dir) -> bool        # shut a kept server down (True if one was running)
+
+Redis Cluster: a URL ``redis+cluster://[user:password@]HOST:PORT[,HOST:PORT...]`` (or
+``rediss+cluster://`` for TLS) names startup nodes of a cluster. :func:`connect` and
+:func:`connect_sync` are the one place a URL becomes a client: a
+:class:`redis.asyncio.cluster.RedisCluster` (or :class:`redis.cluster.RedisCluster`) for
+a cluster URL, a plain client otherwise. Engine code types its client as
+:data:`AsyncRedis` (either kind) and keeps every multi-key command, pipeline transaction
+and script on one hash slot (:mod:`scoring.keys`)::
+
+    connect(url, *, pool_size=None, blocking=False, timeout=None) -> AsyncRedis
+    connect_sync(url, *, timeout=None) -> redis.Redis | redis.cluster.RedisCluster
+    is_cluster_url(url) -> bool
+    cluster_startup_nodes(url) -> list[tuple[str, int]]   # ValueError if malformed
+    await cluster_problem(client) -> str | None   # why a cluster is not usable (None: it is)
+    cluster_usable(sync_client) -> str | None     # the same, synchronously (start-up check)
+    await publish(client, channel, data) -> int   # SPUBLISH on a cluster, else PUBLISH
+    await server_ms(client, key=None) -> int      # TIME of the node holding *key*'s slot
+    on_node(client, key) -> dict                  # target_nodes= for a per-node command
+    REDIS_ERRORS                                  # what a Redis call of either kind raises
 """
 
 from __future__ import annotations
@@ -38,17 +57,35 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Any, TypeAlias
+from urllib.parse import parse_qs, unquote
 
 import redis
 import redis.asyncio
+import redis.asyncio.cluster
+import redis.cluster
+import redis.exceptions
 
 from engine.core.errors import BackendError
 from engine.core.settings import Settings
 from scoring.redis_server import RedisServer
 
 __all__ = [
+    "CLUSTER_SCHEMES",
     "STATE_FILE",
+    "AsyncRedis",
+    "SyncRedis",
     "async_client",
+    "cluster_startup_nodes",
+    "connect",
+    "connect_sync",
+    "REDIS_ERRORS",
+    "cluster_problem",
+    "cluster_usable",
+    "is_cluster_url",
+    "on_node",
+    "publish",
+    "server_ms",
     "embedded_server",
     "redis_url",
     "restart_embedded",
@@ -57,9 +94,181 @@ __all__ = [
     "sync_client",
 ]
 
+AsyncRedis: TypeAlias = "redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster"
+"""The engine's asyncio client: one Redis, or a Redis Cluster (same as
+:data:`scoring.scripts.AnyRedis`)."""
+
+SyncRedis: TypeAlias = "redis.Redis | redis.cluster.RedisCluster"
+"""A synchronous client of either kind (start-up checks, the CLI's blocking helpers)."""
+
+CLUSTER_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}
+"""URL schemes of a Redis Cluster, and whether each uses TLS."""
+
+REDIS_ERRORS: tuple[type[Exception], ...] = (
+    redis.exceptions.RedisError,
+    redis.exceptions.RedisClusterException,  # not a RedisError: SlotNotCovered, Unreachable
+)
+"""Exceptions a Redis call may raise besides OSError, with one Redis or a cluster."""
+
 STATE_FILE = "redis.json"
 """Name of the file, inside ``data_dir``, recording the embedded server's URL and pid."""
 _LOCK_FILE = "redis.lock"
+
+
+def is_cluster_url(url: str) -> bool:
+    """True if *url* names a Redis Cluster (``redis+cluster://`` or ``rediss+cluster://``)."""
+    scheme, sep, _rest = url.partition("://")
+    return bool(sep) and scheme.lower() in CLUSTER_SCHEMES
+
+
+def _cluster_parts(url: str) -> tuple[list[tuple[str, int]], dict[str, Any]]:
+    """Startup nodes and connection options of a cluster URL; ValueError if malformed."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in CLUSTER_SCHEMES:
+        raise ValueError(f"not a Redis Cluster URL (redis+cluster://HOST:PORT[,...]): {url!r}")
+    options: dict[str, Any] = {}
+    if CLUSTER_SCHEMES[scheme.lower()]:
+        options["ssl"] = True
+    rest, _, query = rest.partition("?")
+    rest = rest.rstrip("/")
+    if "/" in rest:
+        raise ValueError(f"a Redis Cluster URL has no database number or path: {url!r}")
+    credentials, at, hosts = rest.rpartition("@")
+    if at:
+        user, colon, password = credentials.partition(":")
+        if user:
+            options["username"] = unquote(user)
+        if colon:
+            options["password"] = unquote(password)
+    nodes: list[tuple[str, int]] = []
+    for item in hosts.split(","):
+        host, colon, port = item.strip().rpartition(":")
+        host = host.strip("[]")
+        if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"Redis Cluster node {item!r} is not HOST:PORT in {url!r}")
+        nodes.append((host, int(port)))
+    for name, values in parse_qs(query).items():
+        if name not in ("socket_timeout", "socket_connect_timeout"):
+            raise ValueError(f"unknown Redis Cluster URL option {name!r} in {url!r}")
+        options[name] = float(values[-1])
+    return nodes, options
+
+
+def cluster_startup_nodes(url: str) -> list[tuple[str, int]]:
+    """The ``(host, port)`` startup nodes a cluster URL lists; ValueError if malformed."""
+    return _cluster_parts(url)[0]
+
+
+def connect(
+    url: str,
+    *,
+    pool_size: int | None = None,
+    blocking: bool = False,
+    timeout: float | None = None,
+) -> AsyncRedis:
+    """An asyncio client for *url*: :class:`redis.asyncio.cluster.RedisCluster` for a cluster
+    URL, else :class:`redis.asyncio.Redis`.
+
+    *pool_size* bounds the connections (per node on a cluster); with *blocking* (one Redis
+    only) a caller waits up to 20 s for a free connection instead of failing with
+    ``MaxConnectionsError``. A cluster client opens connections to a node as they are
+    needed, without a bound unless *pool_size* is given. *timeout*: socket and connect
+    timeout in seconds (start-up checks)."""
+    extra: dict[str, Any] = {}
+    if timeout is not None:
+        extra = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+    if is_cluster_url(url):
+        nodes, options = _cluster_parts(url)
+        if pool_size is not None:
+            options["max_connections"] = pool_size
+        return redis.asyncio.cluster.RedisCluster(
+            startup_nodes=[redis.asyncio.cluster.ClusterNode(h, p) for h, p in nodes],
+            **{**options, **extra},
+        )
+    if blocking:
+        return redis.asyncio.Redis.from_pool(
+            redis.asyncio.BlockingConnectionPool.from_url(
+                url, max_connections=pool_size or 64, timeout=20, **extra
+            )
+        )
+    if pool_size is not None:
+        extra["max_connections"] = pool_size
+    return redis.asyncio.Redis.from_url(url, **extra)
+
+
+def connect_sync(url: str, *, timeout: float | None = None) -> SyncRedis:
+    """A synchronous client for *url*, of the kind :func:`connect` chooses."""
+    extra: dict[str, Any] = {}
+    if timeout is not None:
+        extra = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+    if is_cluster_url(url):
+        nodes, options = _cluster_parts(url)
+        return redis.cluster.RedisCluster(
+            startup_nodes=[redis.cluster.ClusterNode(h, p) for h, p in nodes],  # type: ignore[no-untyped-call]
+            **{**options, **extra},
+        )
+    return redis.Redis.from_url(url, **extra)
+
+
+def _cluster_state(infos: dict[str, Any]) -> str | None:
+    """Why the ``CLUSTER INFO`` replies *infos* (node -> reply) show an unusable cluster."""
+    for node, info in infos.items():
+        state = info.get("cluster_state") if isinstance(info, dict) else None
+        if isinstance(state, bytes):
+            state = state.decode()
+        if state != "ok":
+            return f"node {node} reports cluster_state {state!r}"
+    return None
+
+
+async def cluster_problem(client: AsyncRedis) -> str | None:
+    """Why *client*'s Redis Cluster cannot serve every contest now, or ``None``: every
+    primary the client knows must answer ``CLUSTER INFO`` with ``cluster_state:ok`` (all
+    16,384 slots served). Always ``None`` for one Redis. Redis errors propagate."""
+    if not isinstance(client, redis.asyncio.cluster.RedisCluster):
+        return None
+    await client.initialize()
+    infos: dict[str, Any] = {}
+    for node in client.get_primaries():
+        infos[node.name] = await client.cluster_info(target_nodes=node)
+    return _cluster_state(infos)
+
+
+def cluster_usable(client: SyncRedis) -> str | None:
+    """:func:`cluster_problem` for a synchronous client."""
+    if not isinstance(client, redis.cluster.RedisCluster):
+        return None
+    infos: dict[str, Any] = {}
+    for node in client.get_primaries():  # type: ignore[no-untyped-call]
+        infos[node.name] = client.cluster_info(target_nodes=node)
+    return _cluster_state(infos)
+
+
+def on_node(client: AsyncRedis, key: str) -> dict[str, Any]:
+    """Keyword arguments sending a keyless command (``TIME``, ``SCAN``) to the node that
+    holds *key*'s slot on a cluster (``{}`` for one Redis)."""
+    if isinstance(client, redis.asyncio.cluster.RedisCluster):
+        return {"target_nodes": client.get_node_from_key(key)}
+    return {}
+
+
+async def server_ms(client: AsyncRedis, key: str | None = None) -> int:
+    """Redis's clock (``TIME``) in ms: on a cluster, of the node holding *key*'s slot (the
+    clock its scripts read), or of any node without *key*."""
+    if isinstance(client, redis.asyncio.cluster.RedisCluster):
+        await client.initialize()
+    target = on_node(client, key) if key is not None else {}
+    seconds, micros = await client.time(**target)
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
+async def publish(client: AsyncRedis, channel: str, data: bytes | str) -> int:
+    """Publish *data* on *channel*: ``SPUBLISH`` (sharded pub/sub, Redis 7) on a cluster, so
+    only the shard holding the channel's slot carries it, else ``PUBLISH``. Returns the
+    number of receivers the server reports."""
+    if isinstance(client, redis.asyncio.cluster.RedisCluster):
+        return int(await client.spublish(channel, data))
+    return int(await client.publish(channel, data))
 
 
 def _answers(url: str, data_dir: Path) -> bool:
@@ -196,16 +405,18 @@ def stop_embedded(data_dir: str | Path) -> bool:
 
 
 @contextmanager
-def sync_client(settings: Settings, *, keep: bool = False) -> Iterator[redis.Redis]:
+def sync_client(settings: Settings, *, keep: bool = False) -> Iterator[SyncRedis]:
     """A synchronous client of the Redis :func:`redis_url` chooses; closed on exit."""
-    with redis_url(settings, keep=keep) as url, redis.Redis.from_url(url) as client:
-        yield client
+    with redis_url(settings, keep=keep) as url:
+        client = connect_sync(url)
+        try:
+            yield client
+        finally:
+            client.close()
 
 
 @asynccontextmanager
-async def async_client(
-    settings: Settings, *, keep: bool = False
-) -> AsyncIterator[redis.asyncio.Redis]:
+async def async_client(settings: Settings, *, keep: bool = False) -> AsyncIterator[AsyncRedis]:
     """An asyncio client of the Redis :func:`redis_url` chooses; closed on exit.
 
     Starting and stopping an embedded server blocks, so it runs in a worker thread.
@@ -213,7 +424,7 @@ async def async_client(
     manager = redis_url(settings, keep=keep)
     url = await asyncio.to_thread(manager.__enter__)
     try:
-        client = redis.asyncio.Redis.from_url(url)
+        client = connect(url)
         try:
             yield client
         finally:

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import asyncio
 
-import redis.asyncio
-
 from engine.core.settings import Settings
+from engine.runtime.redisconn import AsyncRedis
 from engine.scheduling.scheduler import Scheduler
 
 __all__ = ["run"]
 
 
-async def run(settings: Settings, redis_client: redis.asyncio.Redis, stop: asyncio.Event) -> None:
+async def run(settings: Settings, redis_client: AsyncRedis, stop: asyncio.Event) -> None:
     """Run the scheduler (and through it the conductors) until *stop* is set."""
     scheduler = Scheduler(
         redis_client,

@@ -31,7 +31,6 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-import redis.asyncio
 from redis.exceptions import RedisError
 
 from engine.contests.modes import MODES, mode_of
@@ -42,6 +41,7 @@ from engine.core.lifecycle import Mode
 from engine.modes.base import Runner, RunnerHooks
 from engine.runtime.lease import Lease, new_holder_id
 from engine.runtime.metrics import SCHEDULER_TRANSITIONS
+from engine.runtime.redisconn import AsyncRedis
 from question_bank.ids import ContestId
 from scoring.keys import DEFAULT_PREFIX, GlobalKeys
 
@@ -66,7 +66,7 @@ def next_due_ms(contests: list[Contest], now: int, tick_ms: int) -> int:
     return min(d for d in due if d > 0)
 
 
-async def default_finalizer(client: redis.asyncio.Redis, contest: Contest, prefix: str) -> None:
+async def default_finalizer(client: AsyncRedis, contest: Contest, prefix: str) -> None:
     """The scoring core's finalize (final ranking with the tie-break chain), with the
     prediction question's measure: :meth:`ContestStore.finalize_standings`."""
     await ContestStore(client, prefix).finalize_standings(contest)
@@ -77,7 +77,7 @@ class Scheduler:
 
     def __init__(
         self,
-        client: redis.asyncio.Redis,
+        client: AsyncRedis,
         *,
         prefix: str = DEFAULT_PREFIX,
         tick_ms: int = 1000,

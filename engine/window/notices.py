@@ -10,8 +10,8 @@ sockets and pushes each their attempt's ``expired`` state.
 from __future__ import annotations
 
 import msgspec
-import redis.asyncio
 
+from engine.runtime.redisconn import AsyncRedis
 from question_bank.ids import ContestId, MemberId
 from scoring.attempts import Attempts
 from scoring.keys import GlobalKeys
@@ -29,7 +29,7 @@ decode_notice = msgspec.json.Decoder(AttemptsExpired).decode
 _encode_notice = msgspec.json.Encoder().encode
 
 
-async def expire_attempts(client: redis.asyncio.Redis, contest: ContestId, prefix: str) -> int:
+async def expire_attempts(client: AsyncRedis, contest: ContestId, prefix: str) -> int:
     """Close the contest's window attempts past their deadline (the sweep,
     :meth:`scoring.attempts.Attempts.close_due`) and publish the ones closed on the
     contest's notice channel, so their members' gateways tell them. Returns how many."""

@@ -14,12 +14,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import redis.asyncio
-
 from engine.core.contest import Contest, WindowRanking
 from engine.core.lifecycle import Event
 from engine.modes.base import Runner, RunnerHooks
 from engine.runtime.metrics import ATTEMPTS_EXPIRED
+from engine.runtime.redisconn import AsyncRedis
 from engine.window.notices import expire_attempts
 from question_bank.ids import ContestId
 from question_bank.models import Bank, Prediction, PredictionMeasure
@@ -56,7 +55,7 @@ class WindowRunner(Runner):
     answers_per_attempt = True
 
     def __init__(
-        self, redis_client: redis.asyncio.Redis, prefix: str, hooks: RunnerHooks | None = None
+        self, redis_client: AsyncRedis, prefix: str, hooks: RunnerHooks | None = None
     ) -> None:
         super().__init__(redis_client, prefix, hooks)
         self._cut_attempts = redis_client.register_script(_CUT_ATTEMPTS)
