@@ -60,6 +60,10 @@ class ClientJob:
     deadline_s: float = 600.0
     """The process ends by itself after this many seconds, whatever happens."""
     seed: int = 0
+    failover_urls: list[str] = field(default_factory=list)
+    """Gateways (``ws://HOST:PORT/ws/CONTEST``) a member whose connection drops mid-show
+    rejoins, trying them in turn from a random one, as an app behind a load balancer does;
+    empty: a dropped member is out of the show (``closed_early``)."""
 
 
 @dataclass
@@ -92,6 +96,15 @@ class ClientReport:
     """Message type -> payload bytes of those frames."""
     play_cpu_s: float = 0.0
     """CPU seconds this process used from every member connected to the end of its play."""
+    rejoins: int = 0
+    """Members who lost their connection mid-show and joined again (``failover_urls``)."""
+    rejoin_ms: list[float] = field(default_factory=list)
+    """Connection lost -> ``welcome`` on the new one, per rejoin."""
+    rejoined_at: list[float] = field(default_factory=list)
+    """Wall-clock time of each rejoin's ``welcome``."""
+    in_flight_lost: int = 0
+    """Answers sent on a connection that dropped before their ack came (their fate is in
+    the audit stream: accepted there or not, never acknowledged)."""
 
 
 _TAG = b'{"type":"'
@@ -141,6 +154,12 @@ class _Member(WSListener):
         self.joined = False
         self.play: _Play | None = None
         self.report: ClientReport | None = None
+        self.deferred: tuple[str, Any, int] | None = None
+        """An answer due while the member was rejoining: sent once it has."""
+        self.rejoining = False
+        self.resent_ok = False
+        """Just rejoined: the current question sent again on the new connection is not a
+        repeat."""
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         kind = frame.msg_type
@@ -174,7 +193,10 @@ class _Member(WSListener):
             self.play.gone(self)
 
     def answer(self, question: str, value: Any, seq: int) -> None:
-        if self.done or self.transport is None:
+        if self.done:
+            return
+        if self.transport is None or self.rejoining:
+            self.deferred = (question, value, seq)
             return
         self.pending[seq] = time.perf_counter()
         self.transport.send(
@@ -193,6 +215,7 @@ class _Play:
         self.loop = asyncio.get_running_loop()
         self.playing = 0
         """Members joined and not yet done (show closed for them, or their socket gone)."""
+        self.rejoins: set[asyncio.Task[None]] = set()
 
     def received(self, member: _Member, msg: Any) -> None:
         report = self.report
@@ -202,7 +225,11 @@ class _Play:
                 if msg.id in member.seen:
                     # Published again (a conductor took the show over after its lease ran
                     # out): an app shows a question once; counted, not answered twice.
-                    report.repeated += 1
+                    # A member that just rejoined is sent the current question again.
+                    if member.resent_ok:
+                        member.resent_ok = False
+                    else:
+                        report.repeated += 1
                     return
                 member.seen.add(msg.id)
                 if msg.sent_at:
@@ -234,9 +261,65 @@ class _Play:
                 pass
 
     def gone(self, member: _Member) -> None:
-        if not member.done:
-            self.report.closed_early += 1
-            self.finish(member)
+        if member.done or member.rejoining:
+            return
+        if self.job.failover_urls:
+            member.rejoining = True
+            task = self.loop.create_task(self.rejoin(member))
+            self.rejoins.add(task)
+            task.add_done_callback(self.rejoins.discard)
+            return
+        self.report.closed_early += 1
+        self.finish(member)
+
+    async def rejoin(self, member: _Member) -> None:
+        """Join again on another gateway after the connection dropped mid-show; tries every
+        gateway three times, with a short random back-off, before giving up."""
+        report = self.report
+        lost = time.perf_counter()
+        report.in_flight_lost += len(member.pending)
+        member.pending.clear()
+        member.joined = False
+        member.transport = None
+        urls = self.job.failover_urls
+        first = self.rng.randrange(len(urls))
+        for attempt in range(3 * len(urls)):
+            if member.done:
+                return
+            await asyncio.sleep(self.rng.uniform(0.1, 0.6))
+            url = urls[(first + attempt) % len(urls)]
+            member.welcome = self.loop.create_future()
+            transport: WSTransport | None = None
+            try:
+                transport, _ = await ws_connect(
+                    lambda: member,
+                    f"{url}?token={member.token}",
+                    websocket_handshake_timeout=10,
+                    read_buffer_init_size=2048,
+                    local_addr=(self.job.source, 0),
+                )
+                await asyncio.wait_for(member.welcome, 15)
+            except Exception as exc:
+                if transport is not None:
+                    transport.disconnect()
+                member.joined = False
+                if len(report.errors) < 20:
+                    report.errors.append(f"rejoin {member.id} via {url}: {exc!r}")
+                continue
+            member.transport = transport
+            member.rejoining = False
+            member.resent_ok = True
+            report.rejoins += 1
+            report.rejoin_ms.append((time.perf_counter() - lost) * 1000.0)
+            report.rejoined_at.append(time.time())
+            if member.deferred is not None:
+                question, value, seq = member.deferred
+                member.deferred = None
+                member.answer(question, value, seq)
+            return
+        member.rejoining = False
+        report.closed_early += 1
+        self.finish(member)
 
     def finish(self, member: _Member) -> None:
         if member.done:
@@ -332,6 +415,8 @@ async def _run(job: ClientJob, progress: Any, stop: Any) -> ClientReport:
         if stop.is_set():
             break
     report.play_cpu_s = time.process_time() - cpu_connected
+    for task in list(play.rejoins):
+        task.cancel()
     for mb in joined:
         play.finish(mb)
         if mb.transport is not None and not mb.transport.is_disconnected:
