@@ -51,7 +51,7 @@ from .errors import CorruptData, ScoringError, ScoringUsageError, map_redis_erro
 from .keys import DEFAULT_PREFIX, ContestKeys
 from .profiles import Profile, encode_profile
 from .replies import text
-from .scripts import AnyRedis, Scripts
+from .scripts import AnyRedis, Scripts, node_time_ms
 
 __all__ = [
     "MAX_PREDICTION",
@@ -295,9 +295,10 @@ class Attempts:
         """Attempt *number* of the member exactly as stored (``None`` if there is none)."""
         with map_redis_errors():
             # Two calls, not a pipeline: redis-py's cluster pipeline refuses keyless TIME.
-            fields = await self.client.hgetall(self.keys.attempt(member, number))
-            secs, micros = await self.client.time()
+            key = self.keys.attempt(member, number)
+            fields = await self.client.hgetall(key)
+            now = await node_time_ms(self.client, key)
         if not fields:
             return None
         flat = [x for pair in fields.items() for x in pair]
-        return decode_attempt(member, number, secs * 1000 + micros // 1000, flat)
+        return decode_attempt(member, number, now, flat)

@@ -71,7 +71,7 @@ from .ranking import (
     true_figure,
 )
 from .replies import text
-from .scripts import AnyRedis, Scripts
+from .scripts import AnyRedis, Scripts, node_time_ms
 
 __all__ = [
     "Entry",
@@ -337,10 +337,8 @@ class Finalizer:
             flat = [x for p in part for x in (ranks[p], members[order[p]])]
             await self._write(tmp_order, "ZADD", flat)
         with map_redis_errors():
-            secs, micros = await self.client.time()
-            info = msgspec.structs.replace(
-                info, ranked=len(order), at=int(secs) * 1000 + int(micros) // 1000
-            )
+            now = await node_time_ms(self.client, tmp_order)
+            info = msgspec.structs.replace(info, ranked=len(order), at=now)
         await self.scripts.call(
             "final_swap",
             [tmp_final, k.final, tmp_order, k.final_order, k.final_info],

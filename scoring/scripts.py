@@ -37,6 +37,7 @@ __all__ = [
     "AnyRedis",
     "ScriptCall",
     "Scripts",
+    "node_time_ms",
     "script_names",
     "script_source",
 ]
@@ -47,6 +48,18 @@ _USES_PRELUDE = f"-- uses: {PRELUDE}"
 
 AnyRedis: TypeAlias = "redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster"
 """A client the scripts run on: one Redis, or a Redis Cluster."""
+
+
+async def node_time_ms(client: AnyRedis, key: str | None = None) -> int:
+    """Redis's clock (``TIME``) in ms. On a cluster, that of the node holding *key*'s slot:
+    the clock the scripts on that key read (nodes' clocks may differ a little); without
+    *key*, any node's."""
+    if isinstance(client, redis.asyncio.cluster.RedisCluster) and key is not None:
+        await client.initialize()
+        seconds, micros = await client.time(target_nodes=client.get_node_from_key(key))
+    else:
+        seconds, micros = await client.time()
+    return int(seconds) * 1000 + int(micros) // 1000
 
 
 class ScriptCall(NamedTuple):

@@ -1,6 +1,7 @@
 """A real 3-node Redis Cluster for tests: three ``redis-server --cluster-enabled yes`` on
 free loopback ports (cluster bus ports chosen free as well), joined with
-``CLUSTER ADDSLOTSRANGE`` and ``CLUSTER MEET``, and stopped afterwards.
+``CLUSTER ADDSLOTSRANGE`` and ``CLUSTER MEET``, and stopped afterwards; optionally with
+replicas (``CLUSTER REPLICATE``) and an AOF on every node, for failover tests.
 
 Test modules import the fixtures ``cluster_nodes`` (one cluster per module; the module is
 skipped when no cluster can be started) and ``cluster`` (a ``RedisCluster`` client on it)."""
@@ -8,7 +9,7 @@ skipped when no cluster can be started) and ``cluster`` (a ``RedisCluster`` clie
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
@@ -40,29 +41,44 @@ def _settled(client: redis.Redis, nodes: int) -> bool:
 
 
 @contextmanager
-def redis_cluster(nodes: int = 3, timeout: float = 30.0) -> Iterator[list[RedisServer]]:
-    """Start *nodes* cluster-enabled servers, join them into one cluster, yield the servers.
+def redis_cluster(
+    nodes: int = 3,
+    timeout: float = 30.0,
+    *,
+    replicas: int = 0,
+    appendonly: bool = False,
+    node_timeout_ms: int = 5000,
+) -> Iterator[list[RedisServer]]:
+    """Start *nodes* cluster-enabled primaries (and *replicas* replicas of each), join them
+    into one cluster, yield the servers: the primaries first, then the replicas of primary
+    0, 1, ... (``servers[nodes + i * replicas + j]`` is replica j of primary i).
 
     The cluster is made with plain commands (``CLUSTER ADDSLOTSRANGE`` for an even share of
-    the 16,384 slots on each node, then ``CLUSTER MEET``), so it needs no ``redis-cli`` (the
-    pip-installed Valkey ships none)."""
+    the 16,384 slots on each primary, ``CLUSTER MEET``, then ``CLUSTER REPLICATE`` on each
+    replica), so it needs no ``redis-cli`` (the pip-installed Valkey ships none).
+    *appendonly* keeps an AOF on every node (``appendfsync always``); *node_timeout_ms* is
+    ``cluster-node-timeout``: how long a primary may not answer before its replica takes
+    over."""
     servers: list[RedisServer] = []
+    total = nodes * (1 + replicas)
     try:
-        for _ in range(nodes):
+        for _ in range(total):
             server = RedisServer(
+                appendonly=appendonly,
+                appendfsync="always",
                 extra={
                     "cluster-enabled": "yes",
                     "cluster-port": str(free_port()),
-                    "cluster-node-timeout": "5000",
+                    "cluster-node-timeout": str(node_timeout_ms),
                     "cluster-config-file": "nodes.conf",
-                }
+                },
             )
             try:
                 servers.append(server.start())
             except (RuntimeError, TimeoutError, OSError) as exc:
                 raise ClusterUnavailable(f"a cluster-enabled server did not start: {exc}") from exc
         share = SLOTS // nodes
-        for i, server in enumerate(servers):
+        for i, server in enumerate(servers[:nodes]):
             first, last = i * share, SLOTS - 1 if i == nodes - 1 else (i + 1) * share - 1
             with redis.Redis(host=server.host, port=server.port) as client:
                 client.execute_command("CLUSTER", "ADDSLOTSRANGE", first, last)
@@ -71,16 +87,48 @@ def redis_cluster(nodes: int = 3, timeout: float = 30.0) -> Iterator[list[RedisS
                 bus = server.extra["cluster-port"]  # not port + 10000: chosen free above
                 client.execute_command("CLUSTER", "MEET", server.host, server.port, bus)
         deadline = time.monotonic() + timeout
+        if replicas:
+            _wait(lambda: all(_knows(s, total) for s in servers), deadline, "nodes to meet")
+            for i in range(nodes):
+                primary_id = _node_id(servers[i])
+                for j in range(replicas):
+                    replica = servers[nodes + i * replicas + j]
+                    with redis.Redis(host=replica.host, port=replica.port) as client:
+                        client.execute_command("CLUSTER", "REPLICATE", primary_id)
+            _wait(lambda: all(_synced(s) for s in servers[nodes:]), deadline, "replicas to sync")
         for server in servers:
             with redis.Redis(host=server.host, port=server.port) as client:
-                while not _settled(client, nodes):
-                    if time.monotonic() > deadline:
-                        raise ClusterUnavailable("cluster_state did not become ok")
-                    time.sleep(0.05)
+                _wait(lambda: _settled(client, total), deadline, "cluster_state to become ok")
         yield servers
     finally:
         for server in servers:
             server.stop()
+
+
+def _wait(ready: Callable[[], bool], deadline: float, what: str) -> None:
+    while not ready():
+        if time.monotonic() > deadline:
+            raise ClusterUnavailable(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def _node_id(server: RedisServer) -> str:
+    with redis.Redis(host=server.host, port=server.port) as client:
+        return str(client.execute_command("CLUSTER", "MYID").decode())
+
+
+def _knows(server: RedisServer, total: int) -> bool:
+    with redis.Redis(host=server.host, port=server.port) as client:
+        text = client.execute_command("CLUSTER", "NODES").decode()
+    lines = [line for line in text.splitlines() if line.strip()]
+    return len(lines) == total and all("handshake" not in line for line in lines)
+
+
+def _synced(server: RedisServer) -> bool:
+    """A replica whose link to its primary is up and whose first sync is done."""
+    with redis.Redis(host=server.host, port=server.port) as client:
+        info = client.info("replication")
+    return bool(info.get("role") == "slave" and info.get("master_link_status") == "up")
 
 
 def cluster_url(servers: list[RedisServer]) -> str:

@@ -21,6 +21,7 @@ from engine.core.contest import Contest, ContestSpec, WindowTiming
 from engine.core.settings import Settings
 from engine.directory import tokens
 from engine.gateway.server import Gateway
+from engine.runtime.redisconn import connect as connect_redis
 from question_bank.ids import OrgId, QuestionId
 from tests.contest_helpers import live_spec, now_ms, setup_org, window_spec
 from tests.utils import timeout
@@ -115,7 +116,7 @@ def token(contest: str, member: str = "m1", **overrides: Any) -> str:
 
 @contextlib.asynccontextmanager
 async def running_gateway(settings: Settings, **kwargs: Any) -> AsyncIterator[Gateway]:
-    client = redis.asyncio.Redis.from_url(settings.redis_url or "")
+    client = connect_redis(settings.redis_url or "")  # one Redis, or a redis+cluster:// URL
     gateway = Gateway(settings, client, **kwargs)
     try:
         await gateway.start(port=0)

@@ -9,6 +9,7 @@ import pytest
 import redis.asyncio
 
 from engine.cli import main
+from engine.runtime.redisconn import connect
 from question_bank.ids import ContestId, MemberId, QuestionId
 from scoring.audit import AuditEntry
 from scoring.keys import ContestKeys
@@ -41,7 +42,7 @@ def test_audit_lists_every_accepted_answer(
     redis_url: str, key_prefix: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     async def setup() -> None:
-        client = redis.asyncio.Redis.from_url(redis_url)
+        client = connect(redis_url)
         try:
             await _two_answers(client, key_prefix)
         finally:
@@ -73,7 +74,7 @@ def test_audit_fields_are_the_ones_the_doc_lists(
     assert set(documented.values()) == set(AuditEntry.__struct_fields__)
 
     async def setup() -> set[str]:
-        client = redis.asyncio.Redis.from_url(redis_url)
+        client = connect(redis_url)
         try:
             await _two_answers(client, key_prefix)
             rows = await client.xrange(ContestKeys(ContestId("aud"), key_prefix).audit)

@@ -8,6 +8,8 @@ said ready.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -17,16 +19,78 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.cli.demo import set_up
+from engine.core import messages
 from engine.core.settings import Settings
 from engine.runtime import redisconn
+from scoring.keys import GlobalKeys
 from scoring.redis_server import RedisServer
 from tests import cluster as cluster_support
 from tests.contest_helpers import make_bank
 from tests.e2e import settings_for, worker
-from tests.test_http_banks import yaml_of
+from tests.gateway_support import client as gateway_client
+from tests.gateway_support import (
+    create_contest,
+    make_settings,
+    recv,
+    recv_until,
+    running_gateway,
+    token,
+)
+from tests.test_contest_store import (
+    store,
+    test_a_missing_meta_state_counts_as_draft,
+    test_an_org_cannot_use_another_orgs_bank,
+    test_concurrent_moves_happen_once,
+    test_create_pins_the_latest_bank_version_and_writes_meta,
+    test_delete_hides_and_purges_scoring_data,
+    test_due_events_for_the_scheduler,
+    test_finalize_measures_the_prediction_question,
+    test_generated_ids_and_listing_by_org,
+    test_ids_are_never_reused,
+    test_illegal_moves_are_refused,
+    test_live_meta_has_what_the_scripts_read,
+    test_only_drafts_are_edited,
+    test_ownership,
+    test_provincial_contest_defaults_to_its_province,
+    test_the_active_index,
+)
+from tests.test_http_banks import (
+    api,
+    test_delete_hides_bank_but_keeps_versions,
+    test_organisations_see_only_their_own_banks,
+    test_post_existing_id_conflicts,
+    test_put_makes_new_version_old_one_kept,
+    test_upload_list_get_versions,
+    yaml_of,
+)
 from tests.utils import timeout
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+__all__ = [
+    "api",
+    "store",
+    "test_create_pins_the_latest_bank_version_and_writes_meta",
+    "test_generated_ids_and_listing_by_org",
+    "test_live_meta_has_what_the_scripts_read",
+    "test_provincial_contest_defaults_to_its_province",
+    "test_an_org_cannot_use_another_orgs_bank",
+    "test_ids_are_never_reused",
+    "test_ownership",
+    "test_illegal_moves_are_refused",
+    "test_concurrent_moves_happen_once",
+    "test_only_drafts_are_edited",
+    "test_delete_hides_and_purges_scoring_data",
+    "test_due_events_for_the_scheduler",
+    "test_a_missing_meta_state_counts_as_draft",
+    "test_the_active_index",
+    "test_finalize_measures_the_prediction_question",
+    "test_delete_hides_bank_but_keeps_versions",
+    "test_organisations_see_only_their_own_banks",
+    "test_post_existing_id_conflicts",
+    "test_put_makes_new_version_old_one_kept",
+    "test_upload_list_get_versions",
+]
 
 cluster_nodes = cluster_support.cluster_nodes
 
@@ -34,6 +98,21 @@ cluster_nodes = cluster_support.cluster_nodes
 @pytest.fixture
 def url(cluster_nodes: list[RedisServer]) -> str:
     return cluster_support.cluster_url(cluster_nodes)
+
+
+# The HTTP API's bank tests (upload, versions, organisations' scoping) and the contest
+# store's (create, lifecycle, delete and purge, the active index, finalize) on the cluster;
+# the store's announcement test subscribes with plain pub/sub, so it stays on one Redis.
+redis_url = url
+
+
+@pytest.fixture
+async def redis_client(url: str) -> AsyncIterator[redisconn.AsyncRedis]:
+    client = redisconn.connect(url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
 
 
 hosts = st.sampled_from(["127.0.0.1", "localhost", "redis-a.internal", "10.0.0.7"])
@@ -71,7 +150,9 @@ def test_plain_urls_are_not_cluster_urls() -> None:
     assert redisconn.is_cluster_url("rediss+cluster://u:p@h:1,h:2")
 
 
-async def test_connect_builds_a_cluster_client_with_credentials(url: str) -> None:
+async def test_connect_builds_a_cluster_client_or_a_plain_one(
+    url: str, redis_server: RedisServer
+) -> None:
     client = redisconn.connect(url)
     try:
         assert isinstance(client, redis.asyncio.cluster.RedisCluster)
@@ -79,7 +160,7 @@ async def test_connect_builds_a_cluster_client_with_credentials(url: str) -> Non
         assert await redisconn.cluster_problem(client) is None
     finally:
         await client.aclose()
-    plain = redisconn.connect("redis://127.0.0.1:1/0")
+    plain = redisconn.connect(redis_server.url)
     try:
         assert isinstance(plain, redis.asyncio.Redis)
         assert await redisconn.cluster_problem(plain) is None
@@ -132,3 +213,45 @@ async def test_serve_http_api_on_a_cluster(url: str, key_prefix: str) -> None:
             assert [b["id"] for b in listed.json()["banks"]] == ["cl-bank"]
             public = await http.get("/public/contests")
             assert public.status_code == 200, public.text
+
+
+async def test_relay_subscribes_to_its_contests_shard_channels_only(
+    url: str, key_prefix: str, redis_client: redis.asyncio.cluster.RedisCluster
+) -> None:
+    """On a cluster a gateway ``SSUBSCRIBE``s to the channels of the contests it has
+    members in (no pattern subscription, which every node would carry), hears a broadcast
+    published with ``SPUBLISH``, and drops the subscription when its last member leaves;
+    a refused join leaves none behind."""
+    contest = await create_contest(redis_client, key_prefix, "window")
+    channel = GlobalKeys(key_prefix).channel(contest.id)
+    await redis_client.initialize()
+    node = redis_client.get_node_from_key(channel)
+
+    async def subscribers() -> int:
+        reply = await redis_client.pubsub_shardnumsub(channel, target_nodes=node)
+        return int(dict(reply)[channel.encode()])
+
+    async def patterns() -> int:
+        counts = [
+            await redis_client.pubsub_numpat(target_nodes=n) for n in redis_client.get_primaries()
+        ]
+        return sum(int(c) for c in counts)
+
+    async with running_gateway(make_settings(url, key_prefix)) as gateway:
+        assert gateway.relay.sharded and await patterns() == 0
+        async with gateway_client(gateway, contest.id, "not-a-token") as ws:
+            await recv(ws)  # refused
+        assert await subscribers() == 0 and gateway.relay.watched == set()
+        async with gateway_client(gateway, contest.id, token(contest.id)) as ws:
+            await recv_until(ws, messages.Welcome)
+            assert await subscribers() == 1 and gateway.relay.watched == {contest.id}
+            frame = messages.encode(messages.StateChanged(state="open", at=1))
+            assert await redisconn.publish(redis_client, channel, frame) == 1
+            changed = await recv_until(ws, messages.StateChanged)
+            assert changed.at == 1
+        async with asyncio.timeout(timeout(5)):
+            while gateway.rooms.get(contest.id):
+                await asyncio.sleep(0.01)
+        await gateway._report_presence()
+        assert await subscribers() == 0 and gateway.relay.watched == set()
+        assert await patterns() == 0

@@ -424,7 +424,7 @@ def _cannot_reach(url: str) -> str | None:
     except (redis.RedisError, ValueError, OSError) as exc:
         return f"cannot reach Redis at {redacted(url)}: {exc}"
     if problem:
-        return f"Redis Cluster at {redacted(url)} is not usable: {problem}"
+        return f"Redis at {redacted(url)} is not usable: {problem}"
     return None
 
 

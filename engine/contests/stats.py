@@ -24,7 +24,7 @@ import msgspec
 
 from engine.contests.presence import members_online
 from engine.core.contest import Contest
-from engine.runtime.redisconn import AsyncRedis
+from engine.runtime.redisconn import AsyncRedis, server_ms
 from question_bank.ids import QuestionId
 from question_bank.models import Bank
 from scoring.keys import DEFAULT_PREFIX, ContestKeys
@@ -102,8 +102,7 @@ async def read(
     *per_attempt*: answers are counted per attempt question (window rounds), else per
     released question (the mode's :attr:`~engine.modes.base.Runner.answers_per_attempt`)."""
     keys = ContestKeys(contest.id, prefix)
-    seconds, micros = await client.time()
-    now = int(seconds) * 1000 + int(micros) // 1000
+    now = await server_ms(client, keys.leaderboard)
     if show_questions is not None:
         questions = list(show_questions)
     else:

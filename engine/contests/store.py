@@ -46,7 +46,7 @@ from engine.directory.banks import BankStore
 from engine.directory.orgs import OrgStore
 from engine.modes.base import Runner
 from engine.runtime.lease import Lease
-from engine.runtime.redisconn import AsyncRedis
+from engine.runtime.redisconn import AsyncRedis, on_node, publish
 from question_bank.errors import BankNotFound
 from question_bank.ids import ContestId, OrgId
 from question_bank.models import Bank
@@ -394,13 +394,15 @@ class ContestStore:
 
     async def _announce(self, contest_id: ContestId, state: State, at: int) -> None:
         frame = messages.encode(messages.StateChanged(state=state, at=at))
-        await self.redis.publish(self.keys.channel(contest_id), frame)
+        await publish(self.redis, self.keys.channel(contest_id), frame)
 
     async def _purge(self, contest_id: ContestId) -> None:
         """Remove a deleted contest's scoring data (keeps meta, history, presence)."""
-        pattern = ContestKeys(contest_id, self.prefix).pattern()
+        keys = ContestKeys(contest_id, self.prefix)
         batch: builtins.list[Any] = []
-        async for key in self.redis.scan_iter(match=pattern, count=1000):
+        # On a cluster, only the node holding the contest's slot has its keys.
+        where = await on_node(self.redis, keys.meta)
+        async for key in self.redis.scan_iter(match=keys.pattern(), count=1000, **where):
             if not _text(key).endswith(_KEEP_ON_DELETE):
                 batch.append(key)
             if len(batch) >= 500:

@@ -26,8 +26,9 @@ with it. ``contest serve`` warns when it is in use and refuses it outside a loca
 
 class Settings(msgspec.Struct, kw_only=True, frozen=True):
     redis_url: str | None = None
-    """Redis to use (``redis://host:port/db``). ``None``: start an embedded redis-server
-    with AOF in ``data_dir`` and stop it on exit."""
+    """Redis to use (``redis://host:port/db``), or a Redis Cluster
+    (``redis+cluster://host:port[,host:port...]``, :mod:`engine.runtime.redisconn`). ``None``:
+    start an embedded redis-server with AOF in ``data_dir`` and stop it on exit."""
     data_dir: str = "./var"
     """Folder for the embedded redis-server's AOF and logs."""
     key_prefix: str = "ce"

@@ -124,7 +124,7 @@ class MemberHandlers:
             pipe.hget(keys.attempt_counts, member.id)
             _, used = await pipe.execute()
         welcome = m.Welcome(
-            server_time=self.clock(),
+            server_time=self.clock.of(keys.meta)(),
             member=m.MemberInfo(
                 id=member.id, name=member.name, province=member.province, unit=member.unit
             ),

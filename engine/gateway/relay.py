@@ -1,4 +1,4 @@
-"""Relay: contest broadcasts from Redis pub/sub to this process's member sockets.
+r"""Relay: contest broadcasts from Redis pub/sub to this process's member sockets.
 
 Whoever publishes an event every member must see (the conductor: question released,
 reveal, leaderboard; the scheduler: state changes) encodes it once as an
@@ -25,6 +25,17 @@ decoded :class:`AttemptsExpired` to the ``notice`` hook, which finds the members
 among this process's sockets. The scheduler publishes one whenever its sweep expires
 window attempts (:func:`engine.window.notices.expire_attempts`), so a member connected to
 any gateway process gets their attempt's ``expired`` state at once.
+
+On a Redis Cluster (:func:`engine.runtime.redisconn.connect` gave a ``RedisCluster``) pattern
+subscriptions would reach every node with every broadcast, so publishers use sharded pub/sub
+(``SPUBLISH``, :func:`engine.runtime.redisconn.publish`, Redis 7) and the relay
+``SSUBSCRIBE``\ s, on the node holding each channel's slot (the contest's slot: the channel
+carries the contest's hash tag), to the two channels of each contest that has members in this
+process: the gateway calls :meth:`Relay.watch` before a member's join reads the contest's
+state (so no broadcast falls between the read and the subscription) and :meth:`Relay.unwatch`
+when its room is empty. redis-py's ``ClusterPubSub`` follows a channel to its new node after a
+failover or a slot migration; if every node is lost, the relay subscribes again and calls
+``resubscribed`` as with one Redis. With one Redis :meth:`Relay.watch` does nothing.
 """
 
 from __future__ import annotations
@@ -37,10 +48,12 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any
 
 import msgspec
+import redis.asyncio.cluster
 from redis.exceptions import RedisClusterException, RedisError
 from websockets.asyncio.server import ServerConnection, broadcast
 
 from engine.runtime.counters import child
+from engine.runtime.logs import FailureLog
 from engine.runtime.metrics import BROADCAST_RECIPIENTS, BROADCAST_SECONDS, MESSAGES_OUT
 from engine.runtime.redisconn import AsyncRedis
 from engine.window.notices import AttemptsExpired, decode_notice
@@ -60,6 +73,11 @@ class Peek(msgspec.Struct):
 
 
 _peek = msgspec.json.Decoder(Peek).decode
+
+SHARDED_POLL_SECONDS = 0.05
+"""Longest wait of one poll of the sharded subscriptions. ``ClusterPubSub`` polls the nodes
+holding watched channels in turn, splitting this among them, so a frame on one node waits at
+most about this long while the relay listens on another (one node: no wait)."""
 
 AfterHook = Callable[[ContestId, Peek, bytes], Coroutine[Any, Any, None]]
 
@@ -114,6 +132,14 @@ class Relay:
         """When (server ms) a frame was last broadcast to each contest's local sockets."""
         self._task: asyncio.Task[None] | None = None
         self._followups: set[asyncio.Task[None]] = set()
+        self.sharded = isinstance(redis_client, redis.asyncio.cluster.RedisCluster)
+        """Sharded pub/sub, one subscription per watched contest (a Redis Cluster)."""
+        self.watched: set[ContestId] = set()
+        """Contests whose channels are subscribed (sharded mode only)."""
+        self._keys = GlobalKeys(prefix)
+        self._notice_prefix = self.notice_pattern.partition("{")[0]
+        self._sharded_pubsub: redis.asyncio.cluster.ClusterPubSub | None = None
+        self._watching = asyncio.Event()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="relay")
@@ -130,20 +156,55 @@ class Relay:
         if self._followups:
             await asyncio.gather(*self._followups, return_exceptions=True)
 
+    def _channels(self, contest: ContestId) -> tuple[str, str]:
+        return self._keys.channel(contest), self._keys.notices(contest)
+
+    async def watch(self, contest: ContestId) -> None:
+        """Receive *contest*'s broadcasts and notices from now on: on a cluster, subscribe
+        to its shard channels (once); with one Redis they already arrive. Redis errors
+        propagate (the caller refuses the join as unavailable)."""
+        if not self.sharded or contest in self.watched:
+            return
+        self.watched.add(contest)
+        pubsub = self._sharded_pubsub
+        if pubsub is not None:
+            try:
+                await pubsub.ssubscribe(*self._channels(contest))
+            except BaseException:
+                self.watched.discard(contest)
+                raise
+        self._watching.set()
+
+    async def unwatch(self, contest: ContestId) -> None:
+        """Stop receiving *contest*'s channels (on a cluster; its room is empty)."""
+        if contest not in self.watched:
+            return
+        self.watched.discard(contest)
+        pubsub = self._sharded_pubsub
+        if pubsub is not None:
+            with contextlib.suppress(RedisError, RedisClusterException, OSError):
+                await pubsub.sunsubscribe(*self._channels(contest))
+
+    def _subscribed(self) -> None:
+        self.subscriptions += 1
+        self.ready.set()
+        if self.subscriptions > 1 and self.resubscribed is not None:
+            task = asyncio.create_task(self.resubscribed())
+            self._followups.add(task)
+            task.add_done_callback(self._followups.discard)
+
     async def _run(self) -> None:
         # Reconnect with a back-off if Redis goes away; broadcasts published meanwhile
         # are lost for this process's members, who get their state back on resume.
+        if self.sharded:
+            await self._run_sharded()
+            return
         delay = 0.1
         while True:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.psubscribe(self.pattern, self.notice_pattern)
-                self.subscriptions += 1
-                self.ready.set()
-                if self.subscriptions > 1 and self.resubscribed is not None:
-                    task = asyncio.create_task(self.resubscribed())
-                    self._followups.add(task)
-                    task.add_done_callback(self._followups.discard)
+                self._subscribed()
                 delay = 0.1
                 notices = self.notice_pattern.encode()
                 async for message in pubsub.listen():
@@ -162,6 +223,55 @@ class Relay:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
             finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    async def _run_sharded(self) -> None:
+        """The relay's loop on a Redis Cluster: sharded subscriptions to watched contests."""
+        assert isinstance(self.redis, redis.asyncio.cluster.RedisCluster)
+        delay = 0.1
+        failures = FailureLog(log, "relay subscription to the Redis Cluster")
+        while True:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                channels = [c for contest in self.watched for c in self._channels(contest)]
+                if channels:
+                    await pubsub.ssubscribe(*channels)
+                self._sharded_pubsub = pubsub
+                self._subscribed()
+                failures.succeeded()
+                delay = 0.1
+                while True:
+                    if not self.watched:
+                        self._watching.clear()
+                        await self._watching.wait()
+                        continue
+                    if not pubsub.node_pubsub_mapping:  # a subscription is being made
+                        await asyncio.sleep(0.01)
+                        continue
+                    message = await pubsub.get_sharded_message(
+                        ignore_subscribe_messages=True, timeout=SHARDED_POLL_SECONDS
+                    )
+                    if message is None or message["type"] not in (b"smessage", "smessage"):
+                        continue
+                    channel = message["channel"]
+                    name = channel.decode() if isinstance(channel, bytes) else channel
+                    if name.startswith(self._notice_prefix):
+                        self.hand_notice(name, message["data"])
+                    else:
+                        self.deliver(name, message["data"])
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, RedisClusterException, OSError) as exc:
+                # A primary gone: re-read which node serves each slot (its replica, once
+                # promoted) before subscribing again, at least once a second.
+                failures.failed(exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                with contextlib.suppress(RedisError, RedisClusterException, OSError):
+                    await self.redis.nodes_manager.initialize()
+            finally:
+                self._sharded_pubsub = None
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
 

@@ -40,7 +40,7 @@ import logging
 import math
 import socket
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Coroutine
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -84,6 +84,7 @@ from engine.runtime.redisconn import AsyncRedis
 from engine.window.notices import AttemptsExpired
 from question_bank.ids import ContestId
 from scoring.errors import ScoringError
+from scoring.keys import ContestKeys
 
 __all__ = ["Connection", "Gateway", "contest_of_path", "pings_per_sweep"]
 
@@ -180,6 +181,8 @@ class Gateway:
         self.rooms: defaultdict[ContestId, set[ServerConnection]] = defaultdict(set)
         self.members: dict[ServerConnection, Connection] = {}
         self.by_member: dict[tuple[ContestId, str], Connection] = {}
+        self._joining: Counter[ContestId] = Counter()
+        """Joins under way per contest (the relay keeps watching their contests)."""
         self.relay = Relay(
             redis_client,
             self.rooms,
@@ -309,7 +312,9 @@ class Gateway:
         self.connections.add(conn)
         WS_CONNECTS.inc()
         WS_CONNECTIONS.inc()
-        session, clock, recv = conn.session, self.clock, ws.recv
+        # The clock of the node holding the contest (the same as self.clock on one Redis).
+        clock = self.clock.of(ContestKeys(contest, self.settings.key_prefix).meta)
+        session, recv = conn.session, ws.recv
         try:
             await self._run(conn, session.start(clock(), token))
             while session.state is not State.CLOSED:
@@ -372,20 +377,35 @@ class Gateway:
             child(MESSAGES_IN, "ping").inc()
         await conn.ws.send(m.encode(message), text=True)
 
+    async def _unwatch_if_empty(self, contest: ContestId) -> None:
+        """A refused join: stop the relay's subscription it made if nobody else uses it (no
+        member in the room, no other join of the contest under way)."""
+        if not self.rooms.get(contest) and self._joining[contest] <= 1:
+            await self.relay.unwatch(contest)
+
     async def _close(self, ws: ServerConnection, code: int, reason: str) -> None:
         with contextlib.suppress(ConnectionClosed):
             await ws.close(code, reason[:120])
 
     async def _authenticate(self, conn: Connection, token: str) -> None:
+        self._joining[conn.contest] += 1
         try:
+            # Before the join reads the contest's state: no broadcast falls in between.
+            await self.relay.watch(conn.contest)
             joined = await self.handlers.join(token, conn.contest)
         except PeerError as exc:
+            await self._unwatch_if_empty(conn.contest)
             await self._run(conn, conn.session.refused(exc))
             return
         except (BackendError, ScoringError, RedisError, RedisClusterException, OSError):
+            await self._unwatch_if_empty(conn.contest)
             await self._send(conn, m.Error(code=ErrorCode.UNAVAILABLE))
             await self._close(conn.ws, CloseCode.UNAVAILABLE, "redis unavailable")
             return
+        finally:
+            self._joining[conn.contest] -= 1
+            if not self._joining[conn.contest]:
+                del self._joining[conn.contest]
         conn.joined = joined
         self._release(conn)
         self.rooms[conn.contest].add(conn.ws)
@@ -530,6 +550,9 @@ class Gateway:
         self._reported = {c for c, n in counts.items() if n}
         for contest in [c for c, room in self.rooms.items() if not room]:
             del self.rooms[contest]
+        for contest in [c for c in self.relay.watched if c not in self.rooms]:
+            if not self._joining.get(contest):
+                await self.relay.unwatch(contest)
         for contest in [c for c in self.relay.last_broadcast if c not in self.rooms]:
             del self.relay.last_broadcast[contest]
         try:

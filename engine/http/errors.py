@@ -7,6 +7,7 @@ raise typed errors.
 from __future__ import annotations
 
 import msgspec
+from redis.exceptions import ClusterDownError, RedisClusterException, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.applications import Starlette
@@ -100,5 +101,15 @@ def install_error_handlers(app: Starlette) -> None:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(PeerError, _peer_error)
     app.add_exception_handler(IllegalTransition, _engine_error)
-    for unavailable in (BackendError, RedisUnavailable, RedisConnectionError, RedisTimeoutError):
+    for unavailable in (
+        BackendError,
+        RedisUnavailable,
+        RedisConnectionError,
+        RedisTimeoutError,
+        # A Redis Cluster failing over or with slots not served (SlotNotCoveredError,
+        # RedisClusterUnreachableError are RedisClusterException, which is no RedisError).
+        ClusterDownError,
+        TryAgainError,
+        RedisClusterException,
+    ):
         app.add_exception_handler(unavailable, _engine_error)

@@ -3,7 +3,9 @@
 ==================  =====================================================================
 ``GET /healthz``    200 ``{"status": "ok"}`` while the process serves requests (liveness)
 ``GET /readyz``     200 ``{"status": "ready", "redis_ms": 0.4}`` when Redis answers a PING
-                    within :data:`READY_TIMEOUT` seconds, else 503 ``unavailable``
+                    within :data:`READY_TIMEOUT` seconds (on a Redis Cluster: and every
+                    primary answers ``CLUSTER INFO`` with ``cluster_state:ok``), else 503
+                    ``unavailable``
 ``GET /metrics``    Prometheus text exposition of every ``contest_*`` metric
                     (:mod:`engine.runtime.metrics`) plus the process collectors
 ==================  =====================================================================
@@ -23,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.http.errors import error_response
 from engine.runtime import metrics
+from engine.runtime.redisconn import cluster_problem
 
 __all__ = ["READY_TIMEOUT", "HttpMetrics", "routes"]
 
@@ -35,12 +38,16 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     start = time.perf_counter()
+    client = request.app.state.redis
     try:
         async with asyncio.timeout(READY_TIMEOUT):
             with metrics.redis_timer("ping"):
-                await request.app.state.redis.ping()
+                await client.ping()
+            problem = await cluster_problem(client)
     except Exception as exc:  # any failure to reach Redis means "not ready"
         return error_response(503, "unavailable", f"Redis does not answer: {exc!r}")
+    if problem is not None:
+        return error_response(503, "unavailable", f"Redis Cluster is not usable: {problem}")
     elapsed = round((time.perf_counter() - start) * 1000, 3)
     return JSONResponse({"status": "ready", "redis_ms": elapsed})
 

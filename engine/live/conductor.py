@@ -52,7 +52,7 @@ from engine.core.views import question_message
 from engine.live.show_messages import leaderboard_message, redis_now, reveal_message
 from engine.runtime.lease import HOLDER_CHECK, Lease
 from engine.runtime.metrics import CONDUCTOR_LEASES, CONDUCTOR_STEPS
-from engine.runtime.redisconn import AsyncRedis
+from engine.runtime.redisconn import AsyncRedis, publish
 from question_bank.ids import ContestId, QuestionId
 from question_bank.models import Question
 from scoring.keys import DEFAULT_PREFIX, ContestKeys, GlobalKeys
@@ -286,7 +286,7 @@ class Conductor:
                 # 3.11's asyncio.wait_for, which redis-py uses to send each command, does
                 # when the cancel lands as the command completes): stop, don't conduct on.
                 raise asyncio.CancelledError
-            now = await redis_now(self.client)
+            now = await redis_now(self.client, self.keys.show)
             tick = decide(self.plan, state, now)
             if tick.state is not None and tick.state != state:
                 await self._cas(state, tick.state)
@@ -298,7 +298,7 @@ class Conductor:
                 state = done
             if tick.wake_at is None and state.entered:
                 return
-            wait_ms = (tick.wake_at or now) - await redis_now(self.client)
+            wait_ms = (tick.wake_at or now) - await redis_now(self.client, self.keys.show)
             if wait_ms > 0:
                 await asyncio.sleep(wait_ms / 1000)
 
@@ -374,7 +374,7 @@ class Conductor:
         return opened.opens, opened.deadline
 
     async def _publish(self, message: messages.ServerMessage) -> None:
-        await self.client.publish(self.channel, messages.encode(message))
+        await publish(self.client, self.channel, messages.encode(message))
 
     async def _publish_question(self, step: PublishQuestion, state: ShowState) -> None:
         message = question_message(
@@ -383,7 +383,7 @@ class Conductor:
             count=self.plan.count,
             opens=state.since,
             deadline=state.ends,
-            sent_at=await redis_now(self.client),
+            sent_at=await redis_now(self.client, self.keys.show),
         )
         await self._publish(message)
 
@@ -405,7 +405,7 @@ class Conductor:
                 index=step.index,
                 distribution=closed.distribution,
                 answered=int(answered),
-                sent_at=await redis_now(self.client),
+                sent_at=await redis_now(self.client, self.keys.show),
                 language=self.language,
             )
         )
@@ -420,5 +420,7 @@ class Conductor:
             await self.on_end()
         else:
             await self._publish(
-                messages.StateChanged(state="closed", at=await redis_now(self.client))
+                messages.StateChanged(
+                    state="closed", at=await redis_now(self.client, self.keys.show)
+                )
             )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from engine.core import messages
 from engine.core.views import standing_message
-from engine.runtime.redisconn import AsyncRedis
+from engine.runtime.redisconn import AsyncRedis, server_ms
 from question_bank.checking import correct_answer
 from question_bank.display import correct_text
 from question_bank.models import Question
@@ -24,10 +24,10 @@ LEADERBOARD_SIZE = 10
 """Rows of the leaderboard broadcast after each question."""
 
 
-async def redis_now(client: AsyncRedis) -> int:
-    """Redis's clock in ms, the clock every deadline is on."""
-    seconds, micros = await client.time()
-    return int(seconds) * 1000 + int(micros) // 1000
+async def redis_now(client: AsyncRedis, key: str | None = None) -> int:
+    """Redis's clock in ms, the clock every deadline is on: on a cluster, of the node
+    holding *key* (a key of the contest)."""
+    return await server_ms(client, key)
 
 
 def reveal_message(
@@ -59,4 +59,6 @@ async def leaderboard_message(
     """The global top *size* of a show (ties share a rank: 1, 2, 2, 4), names joined."""
     board = Leaderboard(client, keys.contest, keys.prefix)
     top = [standing_message(row) for row in await board.top(size)]
-    return messages.Leaderboard(top=top, of=await board.size(), at=await redis_now(client))
+    return messages.Leaderboard(
+        top=top, of=await board.size(), at=await redis_now(client, keys.leaderboard)
+    )

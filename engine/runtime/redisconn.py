@@ -42,7 +42,7 @@ and script on one hash slot (:mod:`scoring.keys`)::
     cluster_usable(sync_client) -> str | None     # the same, synchronously (start-up check)
     await publish(client, channel, data) -> int   # SPUBLISH on a cluster, else PUBLISH
     await server_ms(client, key=None) -> int      # TIME of the node holding *key*'s slot
-    on_node(client, key) -> dict                  # target_nodes= for a per-node command
+    await on_node(client, key) -> dict            # target_nodes= for a per-node command
     REDIS_ERRORS                                  # what a Redis call of either kind raises
 """
 
@@ -69,6 +69,7 @@ import redis.exceptions
 from engine.core.errors import BackendError
 from engine.core.settings import Settings
 from scoring.redis_server import RedisServer
+from scoring.scripts import node_time_ms
 
 __all__ = [
     "CLUSTER_SCHEMES",
@@ -221,12 +222,27 @@ def _cluster_state(infos: dict[str, Any]) -> str | None:
     return None
 
 
+_PLAIN_ON_CLUSTER = (
+    "this Redis is a node of a Redis Cluster, reached with a plain URL: every command on "
+    "a key of another node fails (MOVED); use redis+cluster://HOST:PORT[,HOST:PORT...]"
+)
+
+
+def _cluster_enabled(info: Any) -> bool:
+    return isinstance(info, dict) and str(info.get("cluster_enabled", "0")) == "1"
+
+
 async def cluster_problem(client: AsyncRedis) -> str | None:
-    """Why *client*'s Redis Cluster cannot serve every contest now, or ``None``: every
-    primary the client knows must answer ``CLUSTER INFO`` with ``cluster_state:ok`` (all
-    16,384 slots served). Always ``None`` for one Redis. Redis errors propagate."""
+    """Why *client*'s Redis cannot serve every contest now, or ``None``. On a cluster,
+    every primary the client knows must answer ``CLUSTER INFO`` with ``cluster_state:ok``
+    (all 16,384 slots served); one Redis must not be a cluster node (a plain URL of a
+    node of a cluster). Redis errors propagate."""
     if not isinstance(client, redis.asyncio.cluster.RedisCluster):
-        return None
+        try:
+            info = await client.info("cluster")
+        except redis.exceptions.ResponseError:  # INFO refused (a managed Redis)
+            return None
+        return _PLAIN_ON_CLUSTER if _cluster_enabled(info) else None
     await client.initialize()
     infos: dict[str, Any] = {}
     for node in client.get_primaries():
@@ -237,17 +253,22 @@ async def cluster_problem(client: AsyncRedis) -> str | None:
 def cluster_usable(client: SyncRedis) -> str | None:
     """:func:`cluster_problem` for a synchronous client."""
     if not isinstance(client, redis.cluster.RedisCluster):
-        return None
+        try:
+            info = client.info("cluster")
+        except redis.exceptions.ResponseError:
+            return None
+        return _PLAIN_ON_CLUSTER if _cluster_enabled(info) else None
     infos: dict[str, Any] = {}
     for node in client.get_primaries():  # type: ignore[no-untyped-call]
         infos[node.name] = client.cluster_info(target_nodes=node)
     return _cluster_state(infos)
 
 
-def on_node(client: AsyncRedis, key: str) -> dict[str, Any]:
-    """Keyword arguments sending a keyless command (``TIME``, ``SCAN``) to the node that
-    holds *key*'s slot on a cluster (``{}`` for one Redis)."""
+async def on_node(client: AsyncRedis, key: str) -> dict[str, Any]:
+    """Keyword arguments sending a keyless command (``SCAN``) to the node that holds
+    *key*'s slot on a cluster (``{}`` for one Redis)."""
     if isinstance(client, redis.asyncio.cluster.RedisCluster):
+        await client.initialize()
         return {"target_nodes": client.get_node_from_key(key)}
     return {}
 
@@ -255,11 +276,7 @@ def on_node(client: AsyncRedis, key: str) -> dict[str, Any]:
 async def server_ms(client: AsyncRedis, key: str | None = None) -> int:
     """Redis's clock (``TIME``) in ms: on a cluster, of the node holding *key*'s slot (the
     clock its scripts read), or of any node without *key*."""
-    if isinstance(client, redis.asyncio.cluster.RedisCluster):
-        await client.initialize()
-    target = on_node(client, key) if key is not None else {}
-    seconds, micros = await client.time(**target)
-    return int(seconds) * 1000 + int(micros) // 1000
+    return await node_time_ms(client, key)
 
 
 async def publish(client: AsyncRedis, channel: str, data: bytes | str) -> int:

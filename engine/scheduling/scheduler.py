@@ -19,6 +19,11 @@ each second it:
    show, waiting for the show's lease, :mod:`engine.live.runner`), so one process conducts
    each show, and when it dies another takes over within the lease's time-to-live.
 
+While Redis cannot be used (down, a Redis Cluster with slots not served), every tick still
+tries, so the first tick after it is back moves what is due; but only the first failure is
+logged, then a reminder once a minute while it lasts (how many ticks failed), and the
+recovery (:class:`engine.runtime.logs.FailureLog`), not a line every second.
+
 The scheduler lease is taken (or renewed) at each tick and lasts three ticks, so a dead
 scheduler is replaced within about three seconds. Each step is safe to repeat: transitions
 are compare-and-set, expiry and finalize are idempotent.
@@ -31,7 +36,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from engine.contests.modes import MODES, mode_of
 from engine.contests.store import ContestStore
@@ -40,6 +45,7 @@ from engine.core.errors import EngineError, IllegalTransition
 from engine.core.lifecycle import Mode
 from engine.modes.base import Runner, RunnerHooks
 from engine.runtime.lease import Lease, new_holder_id
+from engine.runtime.logs import FailureLog
 from engine.runtime.metrics import SCHEDULER_TRANSITIONS
 from engine.runtime.redisconn import AsyncRedis
 from question_bank.ids import ContestId
@@ -103,6 +109,7 @@ class Scheduler:
             bank=self.store.bank,
             close=self._close_show,
         )
+        self.failures = FailureLog(log, "scheduler tick")
         self.runners: dict[Mode, Runner] = {
             name: mode.runner(client, prefix, hooks) for name, mode in MODES.items()
         }
@@ -119,10 +126,12 @@ class Scheduler:
                 wait_ms = self.tick_ms
                 try:
                     wait_ms = await self.tick()
-                except (RedisError, EngineError, OSError) as exc:
-                    log.warning("scheduler tick failed: %s", exc)
+                except (RedisError, RedisClusterException, EngineError, OSError) as exc:
+                    self.failures.failed(exc)
                 except Exception:  # a bug must not stop every later transition
                     log.exception("scheduler tick failed")
+                else:
+                    self.failures.succeeded()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), max(wait_ms, 1) / 1000)
         finally:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import msgspec
 
-from engine.runtime.redisconn import AsyncRedis
+from engine.runtime.redisconn import AsyncRedis, publish
 from question_bank.ids import ContestId, MemberId
 from scoring.attempts import Attempts
 from scoring.keys import GlobalKeys
@@ -36,5 +36,5 @@ async def expire_attempts(client: AsyncRedis, contest: ContestId, prefix: str) -
     closed = await Attempts(client, contest, prefix=prefix).close_due()
     if closed:
         notice = _encode_notice(AttemptsExpired(expired=closed))
-        await client.publish(GlobalKeys(prefix).notices(contest), notice)
+        await publish(client, GlobalKeys(prefix).notices(contest), notice)
     return len(closed)
