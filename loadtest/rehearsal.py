@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import secrets
 import signal
@@ -649,7 +648,8 @@ def main(argv: list[str] | None = None) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(summary, indent=2, default=str))
     lost = summary["live"]["lost_answers"] + summary["window"]["lost_answers"]
-    return 0 if lost == 0 and not math.isnan(float(summary["live"]["connected"])) else 1
+    played = summary["live"]["accepted"] > 0 and summary["window"]["submitted"] > 0
+    return 0 if lost == 0 and played else 1
 
 
 if __name__ == "__main__":
