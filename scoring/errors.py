@@ -75,6 +75,7 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     redis.exceptions.TryAgainError,
     redis.exceptions.MasterDownError,
     redis.exceptions.SlotNotCoveredError,
+    redis.exceptions.RedisClusterUnreachableError,  # no node of the cluster answers
     redis.exceptions.ReadOnlyError,
     ConnectionError,  # OSError subclasses raised by the socket layer
     TimeoutError,
@@ -102,5 +103,10 @@ def map_redis_errors() -> Iterator[None]:
         yield
     except ScoringError:
         raise
-    except (redis.exceptions.RedisError, ConnectionError, TimeoutError) as exc:
+    except (
+        redis.exceptions.RedisError,
+        redis.exceptions.RedisClusterException,  # not a RedisError (SlotNotCovered, ...)
+        ConnectionError,
+        TimeoutError,
+    ) as exc:
         raise map_redis_error(exc) from exc

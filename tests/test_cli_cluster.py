@@ -1,10 +1,11 @@
 """The ``contest`` subcommands that use Redis, on a real 3-node Redis Cluster.
 
-The same tests as on one Redis (banks, organisations and keys, units, contests from a
-file, a 23-week campaign, results, the audit stream), collected with ``redis_url`` set to
-the cluster's ``redis+cluster://`` URL (and the clients the tests check with made by
-:func:`engine.runtime.redisconn.connect`). One cluster for the module; each test has its
-own key prefix.
+The same tests as on one Redis (banks, organisations and keys, units, a 23-week campaign,
+results, the audit stream; not ``contest contest`` from a file, whose test runs the
+executable a dozen times, ~25 s, for what the store's tests on the cluster already cover),
+collected with ``redis_url`` set to the cluster's ``redis+cluster://`` URL and the clients
+the tests check with made by :func:`engine.runtime.redisconn.connect`. One cluster for the
+module; each test has its own key prefix.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from tests.test_cli_bank import (
     test_units_import_refuses_digits_that_are_not_ascii_with_their_line,
 )
 from tests.test_cli_campaign import test_a_23_week_campaign_from_the_command_line
-from tests.test_cli_contests import test_a_window_round_from_a_yaml_file
 from tests.test_cli_results import test_results
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
@@ -41,7 +41,6 @@ __all__ = [
     "good",
     "redis_args",
     "test_a_23_week_campaign_from_the_command_line",
-    "test_a_window_round_from_a_yaml_file",
     "test_audit_lists_every_accepted_answer",
     "test_import_list_show_export",
     "test_orgs_and_keys",

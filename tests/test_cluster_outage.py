@@ -20,12 +20,14 @@ import redis.asyncio.cluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.cluster import key_slot
+from redis.exceptions import ClusterDownError, RedisClusterUnreachableError, SlotNotCoveredError
 
 from engine.cli.serve import _cannot_reach
 from engine.core.settings import Settings
 from engine.http.app import create_app
 from engine.runtime.redisconn import AsyncRedis, connect
 from engine.scheduling.scheduler import Scheduler
+from scoring.errors import RedisUnavailable, map_redis_errors
 from scoring.redis_server import RedisServer
 from tests import cluster as cluster_support
 from tests.http_server import serve_app
@@ -53,15 +55,12 @@ async def ready(client: AsyncRedis) -> AsyncIterator[httpx.AsyncClient]:
             yield http
 
 
-def prefix_on(slots: range) -> str:
-    """A key prefix whose scheduler index (``P:contests:active``) and scheduler lease
-    (``P:lease:scheduler``) both hash into *slots*."""
+def prefix_on(slots: range, names: tuple[str, ...] = ("contests:active", "lease:scheduler")) -> str:
+    """A key prefix whose keys *names* (default: the scheduler's index and lease) all hash
+    into *slots*."""
     for i in range(100_000):
         prefix = f"out{i}"
-        if all(
-            key_slot(f"{prefix}:{name}".encode()) in slots
-            for name in ("contests:active", "lease:scheduler")
-        ):
+        if all(key_slot(f"{prefix}:{name}".encode()) in slots for name in names):
             return prefix
     raise AssertionError("no such prefix")
 
@@ -96,7 +95,7 @@ async def test_a_primary_down_not_ready_and_one_log_line_for_many_failed_ticks(
     ready: httpx.AsyncClient,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Last in the module: stops the node serving the top third of the slots."""
+    """Last in the module: stops the node serving the top third of the slots, then all."""
     down = cluster_nodes[-1]
     prefix = prefix_on(range(2 * (16384 // 3), 16384))
     assert (await ready.get("/readyz")).status_code == 200
@@ -128,8 +127,38 @@ async def test_a_primary_down_not_ready_and_one_log_line_for_many_failed_ticks(
             await asyncio.sleep(0.05)
         stop.set()
         await asyncio.wait_for(running, timeout(30))
+    # An HTTP request that needs the missing node: 503 unavailable, not 500.
+    contests_key = prefix_on(range(2 * (16384 // 3), 16384), names=("contests",))
+    async with serve_app(create_app(Settings(key_prefix=contests_key), hasty)) as base:
+        async with httpx.AsyncClient(base_url=base, timeout=timeout(10)) as http:
+            public = await http.get("/public/contests")
+    assert public.status_code == 503, public.text
+    assert public.json()["error"]["code"] == "unavailable"
+    # Every node gone: redis-py raises RedisClusterUnreachableError, which is no RedisError.
+    for node in cluster_nodes:
+        node.stop()
+    async with serve_app(create_app(Settings(key_prefix=contests_key), hasty)) as base:
+        async with httpx.AsyncClient(base_url=base, timeout=timeout(10)) as http:
+            public = await http.get("/public/contests")
+    assert public.status_code == 503, public.text
     await hasty.aclose()
     failed = [r for r in caplog.records if "scheduler tick" in r.getMessage()]
     assert ticks >= 6
     assert len(failed) == 1, [r.getMessage() for r in failed]
     assert failed[0].levelno == logging.WARNING
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        RedisClusterUnreachableError("no node answers"),
+        SlotNotCoveredError("slot 7 is not covered"),
+        ClusterDownError("CLUSTERDOWN"),
+    ],
+)
+def test_cluster_errors_are_unavailable_in_the_scoring_core(exc: Exception) -> None:
+    """A cluster that cannot serve is ``RedisUnavailable`` (members: ``unavailable``), also
+    for redis-py's cluster exceptions that are no ``RedisError``."""
+    with pytest.raises(RedisUnavailable):
+        with map_redis_errors():
+            raise exc

@@ -9,6 +9,11 @@ said ready.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -23,7 +28,7 @@ from engine.core import messages
 from engine.core.settings import Settings
 from engine.runtime import redisconn
 from scoring.keys import GlobalKeys
-from scoring.redis_server import RedisServer
+from scoring.redis_server import RedisServer, free_port
 from tests import cluster as cluster_support
 from tests.contest_helpers import make_bank
 from tests.e2e import settings_for, worker
@@ -255,3 +260,37 @@ async def test_relay_subscribes_to_its_contests_shard_channels_only(
         await gateway._report_presence()
         assert await subscribers() == 0 and gateway.relay.watched == set()
         assert await patterns() == 0
+
+
+def test_contest_serve_two_workers_and_the_conductor_process_on_a_cluster(
+    url: str, tmp_path: Path
+) -> None:
+    """``contest serve --workers 2 --redis-url redis+cluster://...``: each worker and the
+    conductor process build their own cluster client; ready, serving, a clean exit."""
+    ws, http = free_port(), free_port()
+    env = dict(os.environ, CONTEST_TOKEN_SECRET="s" * 40, CONTEST_DATA_DIR=str(tmp_path))
+    command = [sys.executable, "-c", "import sys; from engine.cli import main; sys.exit(main())"]
+    args = ["serve", "--workers", "2", "--redis-url", url, "--insecure-dev-secret"]
+    process = subprocess.Popen(
+        [*command, *args, "--ws-port", str(ws), "--http-port", str(http)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + timeout(30)
+        ready = None
+        while ready is None and time.monotonic() < deadline:
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{http}/readyz", timeout=1)
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        assert ready is not None and ready.status_code == 200, ready
+        public = httpx.get(f"http://127.0.0.1:{http}/public/contests", timeout=5)
+        assert public.status_code == 200 and public.json() == []
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=timeout(30))[0].decode()
+    assert process.returncode == 0, output
+    assert "conductor (pid" in output and "redis+cluster://" in output
+    assert "Traceback" not in output

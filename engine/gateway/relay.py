@@ -139,6 +139,7 @@ class Relay:
         self._keys = GlobalKeys(prefix)
         self._notice_prefix = self.notice_pattern.partition("{")[0]
         self._sharded_pubsub: redis.asyncio.cluster.ClusterPubSub | None = None
+        self._pending: dict[ContestId, asyncio.Future[None]] = {}
         self._watching = asyncio.Event()
 
     async def start(self) -> None:
@@ -161,19 +162,31 @@ class Relay:
 
     async def watch(self, contest: ContestId) -> None:
         """Receive *contest*'s broadcasts and notices from now on: on a cluster, subscribe
-        to its shard channels (once); with one Redis they already arrive. Redis errors
-        propagate (the caller refuses the join as unavailable)."""
-        if not self.sharded or contest in self.watched:
+        to its shard channels (once; a second caller waits for the first one's
+        subscription); with one Redis they already arrive. Redis errors propagate (the
+        caller refuses the join as unavailable)."""
+        if not self.sharded:
+            return
+        pending = self._pending.get(contest)
+        if pending is not None:
+            await asyncio.shield(pending)
+            return
+        if contest in self.watched:
             return
         self.watched.add(contest)
-        pubsub = self._sharded_pubsub
-        if pubsub is not None:
-            try:
-                await pubsub.ssubscribe(*self._channels(contest))
-            except BaseException:
-                self.watched.discard(contest)
-                raise
         self._watching.set()
+        pubsub = self._sharded_pubsub
+        if pubsub is None:
+            return  # the relay is (re)connecting: it subscribes to every watched contest
+        subscribing = asyncio.ensure_future(pubsub.ssubscribe(*self._channels(contest)))
+        self._pending[contest] = subscribing
+        try:
+            await asyncio.shield(subscribing)
+        except BaseException:
+            self.watched.discard(contest)
+            raise
+        finally:
+            self._pending.pop(contest, None)
 
     async def unwatch(self, contest: ContestId) -> None:
         """Stop receiving *contest*'s channels (on a cluster; its room is empty)."""
@@ -234,10 +247,12 @@ class Relay:
         while True:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
+                # Published before the channels are read, with no await in between: a
+                # contest watched from now on subscribes itself (watch).
+                self._sharded_pubsub = pubsub
                 channels = [c for contest in self.watched for c in self._channels(contest)]
                 if channels:
                     await pubsub.ssubscribe(*channels)
-                self._sharded_pubsub = pubsub
                 self._subscribed()
                 failures.succeeded()
                 delay = 0.1
