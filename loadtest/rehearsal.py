@@ -501,6 +501,15 @@ def outcome_rows(
             f"{live['audit_not_acked']} (of {live['in_flight_lost']} answers in flight on "
             "dropped connections)",
         ),
+        (
+            "live show: each question delivered to",
+            ", ".join(str(q["n"]) for q in live["questions"].values()) + " members",
+        ),
+        (
+            "live show: question frames received again",
+            f"{live['repeated_questions']} (a conductor taking the show over re-sends the "
+            "current question)",
+        ),
         ("killed", "; ".join(str(v) for k, v in run.killed.items() if k in ("gateways", "redis"))),
         (
             "members rejoined another host",
