@@ -9,7 +9,7 @@ is killed by its PID a second in. Every answer a member got an ``ack`` for (acce
 refused as ``duplicate``: recorded by an earlier try) must be in the attempt afterwards,
 read from the promoted replica, and a broadcast afterwards (the round closed) must reach
 every member (the relay's sharded subscription followed the slot to the promoted replica).
-The gap (kill to the first ack after it) is printed, for docs/benchmarks.md.
+The stall (the longest pause between two acks) is printed, for docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -134,12 +134,14 @@ async def test_primary_killed_mid_round_no_acknowledged_answer_lost(
                 await member.wait(messages.StateChanged, lambda m: m.state == "closed", 20)
             for member in members:
                 await member.close()
-        after = [t for t, kind in log if kind == "ack" and t > killed_at]
+        acks = sorted(t for t, kind in log if kind == "ack")
         refused = sum(1 for t, kind in log if kind == "unavailable")
-        gap = after[0] - killed_at
+        # The stall: the longest pause between two acknowledgements (an answer the primary
+        # ran just before the kill may be acknowledged just after it).
+        stall = max(b - a for a, b in zip(acks, acks[1:], strict=False))
         print(
-            f"\nfailover: first ack {gap * 1000:.0f} ms after the kill; "
-            f"{refused} answers refused as unavailable meanwhile (and sent again); "
+            f"\nfailover: answers stalled {stall * 1000:.0f} ms (longest pause between two "
+            f"acks); {refused} answers refused as unavailable meanwhile (and sent again); "
             f"{sum(len(a) for a in acked.values())} answers acknowledged"
         )
         attempts = Attempts(client, contest, prefix=key_prefix)

@@ -149,6 +149,20 @@ def test_malformed_cluster_url_is_refused(url: str) -> None:
         redisconn.cluster_startup_nodes(url)
 
 
+async def test_cluster_url_credentials_tls_and_timeouts() -> None:
+    url = "rediss+cluster://ops%40site:p%3Aw@10.0.0.1:7000,[::1]:7001?socket_timeout=1.5"
+    assert redisconn.cluster_startup_nodes(url) == [("10.0.0.1", 7000), ("::1", 7001)]
+    client = redisconn.connect(url)  # no connection until the first command
+    try:
+        assert isinstance(client, redis.asyncio.cluster.RedisCluster)
+        kwargs = client.connection_kwargs
+        assert (kwargs["username"], kwargs["password"]) == ("ops@site", "p:w")
+        assert kwargs["socket_timeout"] == 1.5
+        assert kwargs["connection_class"].__name__ == "SSLConnection"
+    finally:
+        await client.aclose()
+
+
 def test_plain_urls_are_not_cluster_urls() -> None:
     assert not redisconn.is_cluster_url("redis://127.0.0.1:6379/0")
     assert not redisconn.is_cluster_url("rediss://h:1")
@@ -294,3 +308,16 @@ def test_contest_serve_two_workers_and_the_conductor_process_on_a_cluster(
     assert process.returncode == 0, output
     assert "conductor (pid" in output and "redis+cluster://" in output
     assert "Traceback" not in output
+
+
+async def test_a_join_storm_never_meets_the_cluster_clients_connection_bound(url: str) -> None:
+    """The workers' client (``blocking``, as ``run_worker`` builds it): 300 commands at once
+    to one node do not fail with ``MaxConnectionsError`` (redis-py's cluster client raises
+    at its bound, 100 per node by default, instead of waiting; the serve client's bound is
+    ``CLUSTER_NODE_CONNECTIONS``)."""
+    client = redisconn.connect(url, pool_size=4, blocking=True)
+    try:
+        results = await asyncio.gather(*(client.blpop(["{storm}:k"], 0.05) for _ in range(300)))
+        assert results == [None] * 300
+    finally:
+        await client.aclose()

@@ -72,6 +72,7 @@ from scoring.redis_server import RedisServer
 from scoring.scripts import node_time_ms
 
 __all__ = [
+    "CLUSTER_NODE_CONNECTIONS",
     "CLUSTER_SCHEMES",
     "STATE_FILE",
     "AsyncRedis",
@@ -101,6 +102,12 @@ AsyncRedis: TypeAlias = "redis.asyncio.Redis | redis.asyncio.cluster.RedisCluste
 
 SyncRedis: TypeAlias = "redis.Redis | redis.cluster.RedisCluster"
 """A synchronous client of either kind (start-up checks, the CLI's blocking helpers)."""
+
+CLUSTER_NODE_CONNECTIONS = 1024
+"""Connections a process may open to each cluster node (:func:`connect`): redis-py's
+cluster client fails a command beyond its bound rather than waiting, so the bound is high;
+connections are opened only as concurrent commands need them. Keep each node's
+``maxclients`` above this times the processes that serve."""
 
 CLUSTER_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}
 """URL schemes of a Redis Cluster, and whether each uses TLS."""
@@ -170,18 +177,21 @@ def connect(
     """An asyncio client for *url*: :class:`redis.asyncio.cluster.RedisCluster` for a cluster
     URL, else :class:`redis.asyncio.Redis`.
 
-    *pool_size* bounds the connections (per node on a cluster); with *blocking* (one Redis
-    only) a caller waits up to 20 s for a free connection instead of failing with
-    ``MaxConnectionsError``. A cluster client opens connections to a node as they are
-    needed, without a bound unless *pool_size* is given. *timeout*: socket and connect
-    timeout in seconds (start-up checks)."""
+    *pool_size* bounds the connections; with *blocking* a caller waits up to 20 s for a
+    free connection instead of failing with ``MaxConnectionsError``. redis-py's cluster
+    client cannot wait for one (it raises at its bound, 100 per node by default), so a
+    cluster client's bound is :data:`CLUSTER_NODE_CONNECTIONS` per node (opened only as
+    concurrent commands need them), or *pool_size* per node when given without *blocking*.
+    *timeout*: socket and connect timeout in seconds (start-up checks)."""
     extra: dict[str, Any] = {}
     if timeout is not None:
         extra = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
     if is_cluster_url(url):
         nodes, options = _cluster_parts(url)
-        if pool_size is not None:
+        if pool_size is not None and not blocking:
             options["max_connections"] = pool_size
+        else:
+            options["max_connections"] = max(pool_size or 0, CLUSTER_NODE_CONNECTIONS)
         return redis.asyncio.cluster.RedisCluster(
             startup_nodes=[redis.asyncio.cluster.ClusterNode(h, p) for h, p in nodes],
             **{**options, **extra},
