@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 UV     := uv==0.13.9
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup demo test lint bench swarm faults loadtest lock clean
+.PHONY: setup demo test lint bench swarm faults loadtest rehearsal lock clean
 
 $(STAMP): pyproject.toml requirements.lock scripts/check-python
 	@scripts/check-python "$(PYTHON)" "$(VENV)"
@@ -52,6 +52,12 @@ faults: setup
 
 loadtest: setup
 	$(BIN)/python -m loadtest.run
+
+## make rehearsal: three hosts (network namespaces; needs root), a Redis Cluster of 3 primaries
+## + 3 replicas, contest serve on each, a window round and a live show, one host's gateways and
+## one primary killed mid-show; prints acked answers against the audit stream (docs/operations.md).
+rehearsal: setup
+	$(BIN)/python -m loadtest.rehearsal $(REHEARSAL_ARGS)
 
 ## make lock: re-resolve every dependency to its newest allowed release (a deliberate upgrade:
 ## review the diff of requirements.lock, run make test lint, commit).

@@ -24,7 +24,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,25 @@ class Target:
     """Process id of ``contest serve`` (its workers are its children)."""
     log_path: Path | None = None
     """Where ``contest serve`` writes its output (default: ``serve.log`` in the data folder)."""
+    ws_urls: list[str] = field(default_factory=list)
+    """Every gateway of a target of several hosts (``ws://HOST:PORT``); empty: ``ws_url``."""
+    sources: list[str] = field(default_factory=list)
+    """Source addresses for the load's client processes; empty: ``127.0.0.2``, ``.3``..."""
+
+    def gateways(self) -> list[str]:
+        """Every gateway's ``ws://HOST:PORT``."""
+        return self.ws_urls or [self.ws_url]
+
+    def ws_url_for(self, index: int) -> str:
+        """The gateway client process *index* connects to: spread over :meth:`gateways`."""
+        urls = self.gateways()
+        return urls[index % len(urls)]
+
+    def source_for(self, index: int) -> str:
+        """The source address of client process *index*."""
+        if self.sources:
+            return self.sources[index % len(self.sources)]
+        return f"127.0.0.{2 + index % 250}"
 
     @property
     def log_file(self) -> Path:
@@ -112,12 +131,19 @@ class Target:
         return json.loads(text) if text else None
 
     def upload_bank(self, path: Path = SAMPLE_BANK, bank_id: str = "loadtest-bank") -> Any:
-        return self.call(
-            "POST",
-            f"/api/banks?format=yaml&id={bank_id}&filename={path.name}",
-            raw=path.read_bytes(),
-            content_type="application/yaml",
-        )
+        """Upload the bank; one of that id already there (a second run on the same
+        target) is kept and returned."""
+        try:
+            return self.call(
+                "POST",
+                f"/api/banks?format=yaml&id={bank_id}&filename={path.name}",
+                raw=path.read_bytes(),
+                content_type="application/yaml",
+            )
+        except RuntimeError as exc:
+            if ": HTTP 409:" not in str(exc):
+                raise
+            return self.call("GET", f"/api/banks/{bank_id}")
 
     def create_contest(self, spec: dict[str, Any]) -> dict[str, Any]:
         contest: dict[str, Any] = self.call("POST", "/api/contests", spec)

@@ -39,8 +39,8 @@ import queue
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -293,14 +293,24 @@ def _log_warnings(path: Path, keep: int = 10) -> dict[str, Any]:
     return {"count": len(found), "first": found[:keep]}
 
 
-def run(args: argparse.Namespace, hooks: ShowHooks | None = None) -> dict[str, Any]:
-    """One live show of ``args.members`` members (``main``'s options); *hooks* change it."""
+def run(
+    args: argparse.Namespace,
+    hooks: ShowHooks | None = None,
+    target: deploy.Target | None = None,
+    during: Callable[[str, float, int], None] | None = None,
+) -> dict[str, Any]:
+    """One live show of ``args.members`` members (``main``'s options); *hooks* change it.
+    *target*: an engine already running (several hosts: the client processes spread over its
+    gateways and a dropped member rejoins another one); default: one started here. *during*
+    is called about every half second of the show with the contest id, the seconds since its
+    start and the answers accepted so far (the rehearsal kills processes from it)."""
     hooks = hooks or ShowHooks()
     members = min(args.members, MAX_MEMBERS)
     procs = max(args.procs, math.ceil(members / PER_PROCESS))
     seed = getattr(args, "seed", 0)
     started = time.monotonic()
-    with serve_for(members, args.workers, args.timeout, hooks.serve_env) as target:
+    given = nullcontext(target) if target is not None else None
+    with given or serve_for(members, args.workers, args.timeout, hooks.serve_env) as target:
         target.upload_bank()
         spec = hooks.spec(_show_spec(args.questions, args.question_seconds, 2))
         contest = target.create_contest(spec)
@@ -320,13 +330,16 @@ def run(args: argparse.Namespace, hooks: ShowHooks | None = None) -> dict[str, A
         jobs = [
             ClientJob(
                 index=i,
-                url=f"{target.ws_url}/ws/{cid}",
+                url=f"{target.ws_url_for(i)}/ws/{cid}",
                 members=[(r["member"], r["token"]) for r in rows[i * chunk : (i + 1) * chunk]],
-                source=f"127.0.0.{2 + i % 250}",
+                source=target.source_for(i),
                 connect_concurrency=args.connect_concurrency,
                 deadline_s=args.timeout,
                 seed=seed if hooks.same_seed else seed + i,
                 **hooks.job_options,
+                failover_urls=(
+                    [f"{u}/ws/{cid}" for u in target.ws_urls] if len(target.ws_urls) > 1 else []
+                ),
             )
             for i in range(procs)
         ]
@@ -338,6 +351,7 @@ def run(args: argparse.Namespace, hooks: ShowHooks | None = None) -> dict[str, A
         state: dict[int, tuple[Any, ...]] = {}
         joined: dict[int, int] = {}
         show_started = False
+        show_began = 0.0
         connected_rss = idle_rss
         connect_done_at: float | None = None
         reports: list[ClientReport] = []
@@ -369,8 +383,12 @@ def run(args: argparse.Namespace, hooks: ShowHooks | None = None) -> dict[str, A
                 hooks.before_start(target, cid)
                 target.action(cid, "start")
                 show_started = True
+                show_began = time.monotonic()
             if show_started:
                 hooks.during(target)
+                if during is not None:
+                    accepted_now = sum(v[1] for v in state.values() if v[0] == "play")
+                    during(cid, time.monotonic() - show_began, accepted_now)
             if time.monotonic() - last_print >= 1.0:
                 print(_progress_line(state, joined, len(rows), started), flush=True)
                 last_print = time.monotonic()
@@ -400,6 +418,13 @@ def run(args: argparse.Namespace, hooks: ShowHooks | None = None) -> dict[str, A
         accepted = {pair for r in reports for pair in (*r.accepted, *r.confirmed)}
         summary["lost_answers"] = len(accepted - audit)
         summary["audit_entries"] = len(audit)
+        summary["audit_not_acked"] = len(audit - accepted)
+        summary["contest"] = cid
+        summary["rejoins"] = sum(r.reconnects for r in reports)
+        summary["rejoin_p50_ms"] = percentile([x for r in reports for x in r.rejoin_ms], 0.5)
+        summary["rejoin_max_ms"] = max((x for r in reports for x in r.rejoin_ms), default=0.0)
+        summary["in_flight_lost"] = sum(r.in_flight_lost for r in reports)
+        summary["answer_times"] = sorted(t for r in reports for t in r.answer_times)
         hooks.after(target, cid, reports, summary, audit)
     return summary
 

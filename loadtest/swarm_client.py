@@ -24,6 +24,9 @@ sent again while the question is open (a ``duplicate`` refusal then confirms it)
 With ``ClientJob.seed_per_member`` each member's answers and delays come from
 (seed, member, question) alone, so two runs with one seed answer alike
 (:mod:`loadtest.faults` compares a run with a fault to one without).
+``ClientJob.failover_urls`` (several hosts: :mod:`loadtest.rehearsal`) implies ``resume``
+and reconnects a member to the gateways in turn, from a random one, as an app behind a load
+balancer does.
 
 To stay cheap beside the servers it measures, a member reads a frame's type from its first
 bytes (msgspec writes the ``type`` tag first) and decodes only the frames it acts on:
@@ -74,6 +77,10 @@ class ClientJob:
     """Reconnect a lost socket and resume, and send again an answer whose fate was lost."""
     seed_per_member: bool = False
     """Draw each member's answer and delay from (seed, member, question) only."""
+    failover_urls: list[str] = field(default_factory=list)
+    """Gateways (``ws://HOST:PORT/ws/CONTEST``) a member whose socket drops mid-show joins
+    again, trying them in turn from a random one, as an app behind a load balancer does
+    (with :attr:`resume`'s behaviour); empty: only :attr:`url`, and only with ``resume``."""
 
 
 @dataclass
@@ -120,6 +127,11 @@ class ClientReport:
     as ``unavailable``."""
     scores: dict[str, int] = field(default_factory=dict)
     """Member -> score in their ``closed`` frame."""
+    rejoined_at: list[float] = field(default_factory=list)
+    """Wall-clock time of each reconnect's ``welcome``."""
+    in_flight_lost: int = 0
+    """Answers sent on a socket that dropped before their ack came (their fate is in the
+    audit stream, or confirmed on resume)."""
 
 
 _TAG = b'{"type":"'
@@ -181,6 +193,12 @@ class _Member(WSListener):
         self.joined = False
         self.play: _Play | None = None
         self.report: ClientReport | None = None
+        self.deferred: tuple[str, Any, int] | None = None
+        """An answer due while the member was rejoining: sent once it has."""
+        self.rejoining = False
+        self.resent_ok = False
+        """Just rejoined: the current question sent again on the new connection is not a
+        repeat."""
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         kind = frame.msg_type
@@ -237,6 +255,8 @@ class _Play:
         self.report = report
         self.rng = rng
         self.loop = asyncio.get_running_loop()
+        self.resuming = job.resume or bool(job.failover_urls)
+        """Members reconnect and resume (``resume``, or gateways to fail over to)."""
         self.playing = 0
         """Members joined and not yet done (show closed for them, or their socket gone)."""
         self.rejoining: set[asyncio.Task[None]] = set()
@@ -256,7 +276,7 @@ class _Play:
                     # out, or the member resumed): an app shows a question once; counted,
                     # not answered twice.
                     report.repeated += 1
-                    if self.job.resume:
+                    if self.resuming:
                         self.resumed(member, msg)
                     return
                 member.seen.add(msg.id)
@@ -292,7 +312,7 @@ class _Play:
                 question = member.sent[seq]
                 if question in member.settled:
                     return
-                if self.job.resume and msg.code == "unavailable":
+                if self.resuming and msg.code == "unavailable":
                     self.touch(member)
                     self.loop.call_later(self.RETRY_S, self.again, member, question)
                     return
@@ -334,8 +354,9 @@ class _Play:
     def gone(self, member: _Member) -> None:
         if member.done:
             return
-        if self.job.resume:
+        if self.resuming:
             self.touch(member)
+            self.report.in_flight_lost += len(member.pending)
             member.lost_at = time.perf_counter()
             member.joined = False
             member.transport = None
@@ -352,9 +373,13 @@ class _Play:
         await asyncio.sleep(0.2 + self.rng.random() * 0.8)
         if member.done:
             return
-        if await _connect_one(self.job, member, self.report, again=True):
+        urls = self.job.failover_urls or [self.job.url]
+        first = self.rng.randrange(len(urls))
+        order = urls[first:] + urls[:first]
+        if await _connect_one(self.job, member, self.report, again=True, urls=order):
             self.report.reconnects += 1
             self.report.rejoin_ms.append((time.perf_counter() - member.lost_at) * 1000.0)
+            self.report.rejoined_at.append(time.time())
         else:
             self.report.closed_early += 1
             self.finish(member)
@@ -371,11 +396,17 @@ class _Play:
 
 
 async def _connect_one(
-    job: ClientJob, member: _Member, report: ClientReport, *, again: bool = False
+    job: ClientJob,
+    member: _Member,
+    report: ClientReport,
+    *,
+    again: bool = False,
+    urls: list[str] | None = None,
 ) -> bool:
     """Connect and join, retrying a failed attempt twice after a short back-off, as an app
     does; connect latency counts from the first try. *again*: a member of the show opening
-    a lost socket (not counted as a new connection). Whether it joined."""
+    a lost socket (not counted as a new connection). *urls*: the gateways to try in turn
+    (default ``job.url``). Whether it joined."""
     started = time.perf_counter()
     loop = asyncio.get_running_loop()
     for attempt in range(3):
@@ -384,7 +415,7 @@ async def _connect_one(
         try:
             transport, _ = await ws_connect(
                 lambda: member,
-                f"{job.url}?token={member.token}",
+                f"{(urls or [job.url])[attempt % len(urls or [job.url])]}?token={member.token}",
                 websocket_handshake_timeout=60,
                 read_buffer_init_size=2048,
                 local_addr=(job.source, 0),

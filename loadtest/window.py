@@ -33,6 +33,7 @@ import queue
 import random
 import time
 from collections import Counter
+from contextlib import nullcontext
 from typing import Any
 
 from . import deploy
@@ -214,14 +215,17 @@ def _merge(reports: list[WindowReport]) -> dict[str, Any]:
     }
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: argparse.Namespace, target: deploy.Target | None = None) -> dict[str, Any]:
+    """Play the round on *target* (an engine already running; its client processes spread
+    over its gateways), or on one started here."""
     rng = random.Random(args.seed)
     offsets = arrivals(args.members, args.storm_seconds, args.steady_rate, args.duration, rng)
     offsets = offsets[:MAX_MEMBERS]
     total = len(offsets)
     procs = max(args.procs, math.ceil(total / PER_PROCESS))
     started = time.monotonic()
-    with serve_for(total, args.workers, args.timeout) as target:
+    given = nullcontext(target) if target is not None else None
+    with given or serve_for(total, args.workers, args.timeout) as target:
         target.upload_bank(bank_id=BANK)
         key = answer_key(target.call("GET", f"/api/banks/{BANK}"))
         contest = target.create_contest(
@@ -246,9 +250,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         jobs = [
             WindowJob(
                 index=i,
-                url=f"{target.ws_url}/ws/{cid}",
+                url=f"{target.ws_url_for(i)}/ws/{cid}",
                 members=slices[i],
-                source=f"127.0.0.{2 + i % 250}",
+                source=target.source_for(i),
                 key=key,
                 think_ms=args.think_ms,
                 wrong_share=args.wrong_share,
@@ -314,6 +318,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         accepted = {pair for r in reports for pair in r.accepted}
         summary["lost_answers"] = len(accepted - set(audit))
         summary["audit_entries"] = len(audit)
+        summary["audit_not_acked"] = len(set(audit) - accepted)
+        summary["contest"] = cid
         summary["serve_log_warnings"] = _log_warnings(target.log_file)
     return summary
 
