@@ -1,0 +1,369 @@
+"""The organiser console (/console): its session and CSRF rules over real HTTP on a real
+port, its catalogue, and its pages in a real Chromium against a real engine (gateway, HTTP
+API, conductor) with real WebSocket members."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import msgspec
+import pytest
+import redis.asyncio
+from playwright.async_api import Dialog, Page, expect
+
+from engine.core import messages
+from engine.directory.orgs import OrgStore
+from engine.http import console
+from engine.web import i18n
+from question_bank.ids import OrgId
+from tests import browser as browser_support
+from tests.browser import shoot
+from tests.contest_helpers import live_spec, now_ms
+from tests.e2e import Member, settings_for, worker
+from tests.http_server import Api, serve_api
+from tests.utils import timeout
+
+browser, page, phone = browser_support.browser, browser_support.page, browser_support.phone
+
+DATA = Path(__file__).parent / "data" / "banks"
+
+
+@pytest.fixture
+async def api(redis_client: redis.asyncio.Redis, key_prefix: str) -> AsyncIterator[Api]:
+    async with serve_api(redis_client, key_prefix) as served:
+        yield served
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'<meta name="csrf-token" content="([^"]+)"', html)
+    assert found, "the page has no CSRF token"
+    return found.group(1)
+
+
+async def signed_in(api: Api, key: str) -> tuple[httpx.AsyncClient, str]:
+    """A cookie-only client (no Authorization header) signed in with *key*, and the
+    session's CSRF token."""
+    client = httpx.AsyncClient(base_url=str(api.anon.base_url), timeout=timeout(10))
+    form = await client.get("/console/signin")
+    answer = await client.post(
+        "/console/signin", data={"key": key, "csrf": _csrf(form.text), "next": "/console"}
+    )
+    assert answer.status_code == 303, answer.text
+    assert answer.headers["location"] == "/console"
+    cookie = answer.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    home = await client.get("/console")
+    assert home.status_code == 200
+    return client, _csrf(home.text)
+
+
+async def key_of(api: Api, org: str) -> str:
+    """The API key of *org* (``central``: client ``a``; ``hanoi-org``: client ``b``)."""
+    client = api.a if org == "central" else api.b
+    return client.headers["authorization"].split()[1]
+
+
+async def test_the_session_authorises_the_api_and_unsafe_requests_need_the_csrf_token(
+    api: Api, redis_client: redis.asyncio.Redis
+) -> None:
+    client, csrf = await signed_in(api, await key_of(api, "central"))
+    async with contextlib.aclosing(client):
+        banks = await client.get("/api/banks")
+        assert banks.status_code == 200
+        assert [b["id"] for b in banks.json()["banks"]] == ["b1"]
+        spec = live_spec(await now_ms(redis_client), id="s1")
+        body = msgspec.json.encode(spec)
+        refused = await client.post(
+            "/api/contests", content=body, headers={"Content-Type": "application/json"}
+        )
+        assert refused.status_code == 403
+        assert refused.json()["error"]["code"] == "csrf_failed"
+        wrong = await client.post(
+            "/api/contests", content=body, headers={"X-CSRF-Token": csrf + "x"}
+        )
+        assert wrong.status_code == 403
+        assert wrong.json()["error"]["code"] == "csrf_failed"
+        assert (await api.a.get("/api/contests")).json() == []  # nothing was created
+        made = await client.post("/api/contests", content=body, headers={"X-CSRF-Token": csrf})
+        assert made.status_code == 201, made.text
+        assert made.json()["org"] == "central"
+        # A bearer key needs no CSRF token: a browser never sends one by itself.
+        assert (await api.a.post("/api/contests/s1/schedule")).status_code == 200
+
+
+async def test_a_revoked_key_ends_the_console_session_at_once(api: Api, key_prefix: str) -> None:
+    key = await key_of(api, "central")
+    client, _ = await signed_in(api, key)
+    async with contextlib.aclosing(client):
+        assert (await client.get("/api/contests")).status_code == 200
+        assert await OrgStore(api.redis, key_prefix).revoke_key(key)
+        gone = await client.get("/api/contests")
+        assert gone.status_code == 401
+        assert gone.json()["error"]["code"] == "unauthorized"
+        page = await client.get("/console")
+        assert page.status_code == 303
+        assert page.headers["location"].startswith("/console/signin")
+        # The session was cleared: a new key for the same organisation does not revive it.
+        await OrgStore(api.redis, key_prefix).install_key(OrgId("central"), key)
+        assert (await client.get("/api/contests")).status_code == 401
+
+
+async def test_one_organisation_s_session_cannot_see_another_s_contest(
+    api: Api, redis_client: redis.asyncio.Redis
+) -> None:
+    spec = live_spec(await now_ms(redis_client), id="theirs")
+    made = await api.a.post("/api/contests", content=msgspec.json.encode(spec))
+    assert made.status_code == 201
+    client, csrf = await signed_in(api, await key_of(api, "hanoi-org"))
+    async with contextlib.aclosing(client):
+        assert (await client.get("/api/contests")).json() == []
+        assert (await client.get("/api/contests/theirs")).status_code == 403
+        start = await client.post("/api/contests/theirs/schedule", headers={"X-CSRF-Token": csrf})
+        assert start.status_code == 403
+        assert start.json()["error"]["code"] == "forbidden"
+        page = await client.get("/console/contests/theirs")
+        assert page.status_code == 403
+        assert "forbidden" in page.text
+        assert "theirs" not in (await client.get("/console/contests")).text
+        # The contest is unchanged.
+        assert (await api.a.get("/api/contests/theirs")).json()["state"] == "draft"
+
+
+async def test_sign_in_refuses_a_wrong_key_and_a_missing_token_and_sign_out_ends_it(
+    api: Api,
+) -> None:
+    async with httpx.AsyncClient(base_url=str(api.anon.base_url), timeout=timeout(10)) as client:
+        form = await client.get("/console/signin")
+        token = _csrf(form.text)
+        wrong = await client.post("/console/signin", data={"key": "ce_nope", "csrf": token})
+        assert wrong.status_code == 401
+        assert 'id="signin-error"' in wrong.text
+        key = await key_of(api, "central")
+        no_token = await client.post("/console/signin", data={"key": key})
+        assert no_token.status_code == 403
+        assert (await client.get("/api/banks")).status_code == 401
+    client, csrf = await signed_in(api, await key_of(api, "central"))
+    async with contextlib.aclosing(client):
+        refused = await client.post("/console/signout", data={})
+        assert refused.status_code == 403
+        assert (await client.get("/api/banks")).status_code == 200
+        out = await client.post("/console/signout", data={"csrf": csrf})
+        assert out.status_code == 303
+        assert (await client.get("/api/banks")).status_code == 401
+
+
+async def test_sign_in_goes_only_to_console_pages(api: Api) -> None:
+    async with httpx.AsyncClient(base_url=str(api.anon.base_url), timeout=timeout(10)) as client:
+        token = _csrf((await client.get("/console/signin")).text)
+        key = await key_of(api, "central")
+        answer = await client.post(
+            "/console/signin", data={"key": key, "csrf": token, "next": "//evil.example/console"}
+        )
+        assert answer.status_code == 303
+        assert answer.headers["location"] == "/console"
+
+
+def test_every_console_text_has_a_vietnamese_translation_and_an_english_entry() -> None:
+    texts = console.console_texts()
+    assert len(texts) > 150  # the extraction finds the templates' and the script's texts
+    assert "Sign in" in texts and "Members online" in texts and "Uploading…" in texts
+    vi = i18n.messages("console", "vi")
+    missing = sorted(t for t in texts if not vi.get(t))
+    assert not missing, f"texts without a Vietnamese translation: {missing}"
+    same = sorted(t for t in texts if vi[t] == t)
+    assert not same, f"texts 'translated' as themselves: {same}"
+    en = (i18n.LOCALE_DIR / "en" / "LC_MESSAGES" / "console.po").read_text(encoding="utf-8")
+    quoted = {t: t.replace("\\", "\\\\").replace('"', '\\"') for t in texts}
+    absent = sorted(t for t in texts if f'msgid "{quoted[t]}"' not in en)
+    assert not absent, f"texts missing from the English catalogue: {absent}"
+
+
+# In a real browser, against a real engine.
+
+
+def workbook() -> bytes:
+    """A bank as an Excel workbook (the engine's template's columns): six single-choice
+    questions in two topics and three difficulties, option A always right."""
+    import io
+
+    import openpyxl
+
+    from question_bank.formats.xlsx import TEMPLATE
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(list(TEMPLATE[0]))
+    levels = ("dễ", "trung bình", "khó")
+    for i in range(6):
+        topic = "Địa lý" if i % 2 == 0 else "Lịch sử"
+        sheet.append(
+            [i + 1, "single", f"Câu hỏi số {i + 1}?", "Đúng", "Sai", "Không", "Có lẽ", "A", 10]
+            + [topic, levels[i % 3]]
+        )
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def accept_dialogs(page: Page) -> None:
+    """Confirm every confirmation the console asks for."""
+
+    def on_dialog(dialog: Dialog) -> None:
+        asyncio.ensure_future(dialog.accept())
+
+    page.on("dialog", on_dialog)
+
+
+async def sign_in_page(page: Page, base: str, key: str) -> None:
+    await page.goto(f"{base}/console")
+    await expect(page).to_have_url(re.compile(r"/console/signin"))
+    # The browser asks for English (Chromium's default): the switch chooses Vietnamese.
+    await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    await page.get_by_role("link", name="Tiếng Việt").click()
+    await expect(page.get_by_role("heading", name="Đăng nhập")).to_be_visible()
+    await page.get_by_label("Khóa API").fill(key)
+    await page.get_by_role("button", name="Đăng nhập").click()
+    await expect(page).to_have_url(f"{base}/console")
+
+
+async def drop_file(page: Page, selector: str, name: str, text: str) -> None:
+    """Drop a file on *selector* as a person dragging it from their desktop would."""
+    transfer = await page.evaluate_handle(
+        """([name, text]) => {
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([text], name, {type: "text/plain"}));
+            return transfer;
+        }""",
+        [name, text],
+    )
+    await page.dispatch_event(selector, "drop", {"dataTransfer": transfer})
+
+
+@pytest.fixture
+async def engine(
+    redis_client: redis.asyncio.Redis, redis_url: str, key_prefix: str
+) -> AsyncIterator[tuple[str, str, object]]:
+    """A whole engine (gateway, HTTP API, conductor) on free ports; the base URL of its
+    HTTP API, the key of organisation ``central`` (which has bank ``b1``), its settings."""
+    from tests.contest_helpers import setup_org
+
+    key = await setup_org(redis_client, key_prefix, "central")
+    async with worker(settings_for(redis_url, key_prefix)) as settings:
+        yield f"http://{settings.host}:{settings.http_port}", key, settings
+
+
+async def test_an_organiser_uploads_a_bank_and_runs_a_live_show_in_the_console(
+    page: Page, phone: Page, engine: tuple[str, str, object]
+) -> None:
+    base, key, settings = engine
+    accept_dialogs(page)
+    await sign_in_page(page, base, key)
+    await expect(page.get_by_role("heading", name="Central")).to_be_visible()
+
+    # Banks: an Excel file with the file input; an Aiken file dropped; a broken one.
+    await page.get_by_role("link", name="Ngân hàng câu hỏi", exact=True).click()
+    await page.get_by_label("Thả tệp vào đây, hoặc chọn tệp").set_input_files(
+        {"name": "Đố vui.xlsx", "mimeType": "application/octet-stream", "buffer": workbook()}
+    )
+    await page.get_by_label("Mã ngân hàng (không bắt buộc: lấy từ tên tệp)").fill("do-vui")
+    await page.get_by_role("button", name="Tải lên", exact=True).click()
+    await expect(page.locator("#upload-result")).to_contain_text("Đã lưu")
+    await expect(page.locator("#upload-result")).to_contain_text("6 câu hỏi")
+    await page.get_by_label("Định dạng").select_option("aiken")
+    await drop_file(page, "#dropzone", "aiken.txt", (DATA / "aiken.txt").read_text())
+    await expect(page.locator("#upload-result")).to_contain_text("Đã lưu")
+    await drop_file(page, "#dropzone", "hong.txt", (DATA / "aiken-errors.txt").read_text())
+    problems = page.locator("#upload-result table.problems tbody tr")
+    await expect(page.locator("#upload-result")).to_contain_text("bank_invalid")
+    assert await problems.count() >= 3
+    assert re.fullmatch(r"\d+", (await problems.first.locator("td").first.inner_text()).strip())
+    await shoot(page, "console-banks-desktop")
+    await page.reload()
+    await expect(page.locator("#bank-list")).to_contain_text("do-vui")
+    await expect(page.locator("#bank-list")).to_contain_text("aiken")
+
+    # Browse with filters, and preview a question as a member sees it.
+    await page.get_by_role("link", name="Đố vui").click()
+    await expect(page.locator("#question-count")).to_contain_text("6 / 6")
+    await page.get_by_label("Độ khó").select_option("hard")
+    await page.get_by_role("button", name="Lọc", exact=True).click()
+    await expect(page.locator("#question-count")).to_contain_text("2 / 6")
+    await page.get_by_label("Chủ đề").select_option(label="Lịch sử")
+    await page.get_by_role("button", name="Lọc", exact=True).click()
+    await expect(page.locator("#question-count")).to_contain_text("1 / 6")
+    await page.locator("#questions tbody a").first.click()
+    await expect(page.locator("#preview-text")).to_have_text("Câu hỏi số 6?")
+    await expect(page.locator(".preview")).to_contain_text("Đúng")
+
+    # Create a live show from the bank: available counts shown, timing in Vietnam's time.
+    await page.goto(f"{base}/console/contests/new?bank=do-vui")
+    await expect(page.locator("#drawable")).to_have_text("6")
+    await page.get_by_label("Tiêu đề", exact=True).fill("Đố vui trực tiếp")
+    await page.get_by_label("Mã cuộc thi (không bắt buộc)").fill("show-1")
+    await page.get_by_label("Số câu hỏi mỗi thí sinh").fill("2")
+    await expect(page.locator("#available")).to_contain_text("Lịch sử")
+    await page.get_by_label("Chủ đề 1").select_option(label="Địa lý")
+    await page.get_by_label("Số câu 1").fill("1")
+    await page.get_by_label("Bắt đầu lúc").fill("2030-01-02T19:30")
+    await page.get_by_label("Số giây mỗi câu hỏi").fill("60")
+    await page.get_by_role("button", name="Tạo cuộc thi (bản nháp)").click()
+    await expect(page).to_have_url(f"{base}/console/contests/show-1")
+    await expect(page.locator("#starts-at")).to_have_text("19:30 02/01/2030")
+    created = await page.evaluate("fetch('/api/contests/show-1').then(r => r.json())")
+    assert created["live"]["starts_at"] == 1_893_587_400_000  # 2030-01-02 12:30 UTC
+    [quota] = created["draw"]["quotas"]
+    assert (quota["topic"], quota["count"], created["draw"]["count"]) == ("dia-ly", 1, 2)
+
+    await page.get_by_role("button", name="Lên lịch").click()
+    await expect(page.locator("#contest-state")).to_have_text("Đã lên lịch")
+
+    # Three members wait for the show; the organiser starts it.
+    members = [Member(settings, "show-1", f"m{i}") for i in range(1, 4)]  # type: ignore[arg-type]
+    for member in members:
+        await member.connect()
+    try:
+        await page.get_by_role("button", name="Bắt đầu ngay").click()
+        await expect(page.locator("#contest-state")).to_have_text("Đang diễn ra")
+        questions = [await m.wait(messages.Question, seconds=15) for m in members]
+        first = questions[0]
+        assert all(q.id == first.id for q in questions)
+        right = next(o.id for o in first.options if o.text == "Đúng")
+        wrong = next(o.id for o in first.options if o.text == "Sai")
+        assert (await members[0].answer(first.id, right)).accepted
+        assert (await members[1].answer(first.id, wrong)).accepted
+        # members[2] does not answer.
+
+        await page.get_by_role("link", name="Trực tiếp").first.click()
+        await expect(page.locator("#answers")).to_have_text("2", timeout=15_000)
+        await expect(page.locator("#online")).to_have_text("3", timeout=20_000)
+        await expect(page.locator("#participants")).to_have_text("2")
+        chart = page.locator("#questions-chart")
+        await expect(chart).to_contain_text(f"{first.id} — đã trả lời: 2")
+        await expect(chart).to_contain_text("1 (50 %)")
+        board = page.locator("#board tbody tr")
+        await expect(board).to_have_count(2)
+        await expect(board.first).to_contain_text("M1")
+        stats = await page.evaluate("fetch('/api/contests/show-1/stats').then(r => r.json())")
+        assert stats["answers"] == 2 and stats["participants"] == 2
+        await shoot(page, "console-live-desktop")
+
+        await sign_in_page(phone, base, key)
+        await phone.goto(f"{base}/console/contests/show-1/live")
+        await expect(phone.locator("#answers")).to_have_text("2", timeout=15_000)
+        assert await phone.evaluate("document.documentElement.scrollWidth") <= 360
+        await shoot(phone, "console-live-phone")
+    finally:
+        for member in members:
+            await member.close()
+
+    # Sign out: the API no longer answers the page.
+    await page.get_by_role("button", name="Đăng xuất").click()
+    await expect(page).to_have_url(re.compile(r"/console/signin"))
+    status = await page.evaluate("fetch('/api/contests').then(r => r.status)")
+    assert status == 401
