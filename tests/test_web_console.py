@@ -344,8 +344,10 @@ async def test_an_organiser_uploads_a_bank_and_runs_a_live_show_in_the_console(
         await expect(page.locator("#online")).to_have_text("3", timeout=20_000)
         await expect(page.locator("#participants")).to_have_text("2")
         chart = page.locator("#questions-chart")
-        await expect(chart).to_contain_text(f"{first.id} — đã trả lời: 2")
-        await expect(chart).to_contain_text("1 (50 %)")
+        await expect(chart).to_contain_text(f"{first.text} — đã trả lời: 2 (hiện tại)")
+        bars = chart.locator("figure.current li")
+        await expect(bars).to_have_count(2)
+        assert sorted(await bars.all_inner_texts()) == ["Sai\n1 (50 %)", "Đúng\n1 (50 %)"]
         board = page.locator("#board tbody tr")
         await expect(board).to_have_count(2)
         await expect(board.first).to_contain_text("M1")
@@ -361,6 +363,36 @@ async def test_an_organiser_uploads_a_bank_and_runs_a_live_show_in_the_console(
     finally:
         for member in members:
             await member.close()
+
+    # Close and finalize (each confirmed), then the results: search, units, CSV, English.
+    await page.get_by_role("link", name="Tổng quan").click()
+    await page.get_by_role("button", name="Đóng", exact=True).click()
+    await expect(page.locator("#contest-state")).to_have_text("Đã đóng")
+    await page.get_by_role("button", name="Chốt kết quả").click()
+    await expect(page.locator("#contest-state")).to_have_text("Đã chốt kết quả")
+    await page.get_by_role("link", name="Kết quả").click()
+    rows = page.locator("#standings tbody tr")
+    await expect(rows).to_have_count(2)
+    await expect(rows.first).to_contain_text("M1")
+    await expect(page.locator("#standing-count")).to_have_text("2 / 2 thí sinh")
+    await page.get_by_label("Tìm theo tên, mã thí sinh, đơn vị hoặc tỉnh").fill("m2")
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_contain_text("M2")
+    units = page.locator("#units tbody tr")
+    await expect(units).to_have_count(1)
+    await expect(units.first).to_contain_text("u1")
+    csv = await page.evaluate(
+        "fetch('/api/contests/show-1/results?format=csv').then(r => r.text())"
+    )
+    assert "M1" in csv and "M2" in csv
+    async with page.expect_download() as download:
+        await page.get_by_role("link", name="Tải xuống (CSV)").click()
+    assert (await download.value).suggested_filename == "show-1.csv"
+    await shoot(page, "console-results-desktop")
+    await page.get_by_role("link", name="English").click()
+    await expect(page.get_by_role("heading", name="Final standings")).to_be_visible()
+    await expect(page.locator("#standing-count")).to_have_text("2 / 2 members")
+    await page.get_by_role("link", name="Tiếng Việt").click()
 
     # Sign out: the API no longer answers the page.
     await page.get_by_role("button", name="Đăng xuất").click()

@@ -54,7 +54,7 @@ from engine.http.common import store_of
 from engine.web import i18n
 from question_bank.errors import BankNotFound
 from question_bank.ids import BankId, OrgId
-from question_bank.models import Bank, Question
+from question_bank.models import Bank, MultipleChoice, Question, SingleChoice, TrueFalse
 
 __all__ = ["STATIC_DIR", "ZONE", "console_texts", "routes", "script_texts", "template_texts"]
 
@@ -356,10 +356,27 @@ async def contest(request: Request, org: OrgId) -> Response:
     return _render(request, "contest.html", org, contest=found)
 
 
+def _choice_texts(loaded: Bank, gettext: Any) -> dict[str, dict[str, Any]]:
+    """Per question, its text and the text of each choice the statistics count (option
+    ids; ``true``/``false``), so the live chart names them as members saw them."""
+    out: dict[str, dict[str, Any]] = {}
+    for q in loaded.questions:
+        choices: dict[str, str] = {}
+        if isinstance(q, SingleChoice | MultipleChoice):
+            choices = {o.id: o.text for o in q.options}
+        elif isinstance(q, TrueFalse):
+            choices = {"true": gettext("True"), "false": gettext("False")}
+        out[q.id] = {"text": q.text, "choices": choices}
+    return out
+
+
 @page
 async def live(request: Request, org: OrgId) -> Response:
-    found = await store_of(request).get_owned(org, request.path_params["id"])
-    return _render(request, "live.html", org, contest=found)
+    store = store_of(request)
+    found = await store.get_owned(org, request.path_params["id"])
+    gettext = i18n.translator("console", _lang(request))
+    choices = _choice_texts(await store.bank(found), gettext)
+    return _render(request, "live.html", org, contest=found, choices=choices)
 
 
 @page

@@ -253,13 +253,14 @@
   }
 
   // Live: polls the API's statistics and leaderboard (one request each at a time).
-  function bars(container, questions, current) {
+  function bars(container, questions, current, names) {
     container.replaceChildren();
     for (const q of questions) {
+      const known = names[q.id] || { text: q.id, choices: {} };
       const total = Object.values(q.distribution).reduce((a, b) => a + b, 0);
       const figure = el("figure", { class: "question" + (q.id === current ? " current" : "") });
       figure.append(el("figcaption", {},
-        el("strong", { text: (q.index + 1) + ". " + q.id }),
+        el("strong", { text: (q.index + 1) + ". " + known.text }),
         " — " + t("answered") + ": " + num(q.answered) + (q.id === current ? " (" + t("now") + ")" : "")));
       const list = el("ul", { class: "bars" });
       for (const [choice, count] of Object.entries(q.distribution)) {
@@ -267,7 +268,7 @@
         const bar = el("span", { class: "bar" });
         bar.style.width = (share * 100).toFixed(1) + "%";
         list.append(el("li", {},
-          el("span", { class: "choice", text: choice }), el("span", { class: "track" }, bar),
+          el("span", { class: "choice", text: known.choices[choice] || choice }), el("span", { class: "track" }, bar),
           el("span", { class: "count", text: num(count) + " (" + num(share * 100) + " %)" })));
       }
       figure.append(list);
@@ -278,10 +279,25 @@
     const root = document.getElementById("live");
     if (!root) return;
     const id = encodeURIComponent(root.dataset.contest);
+    const names = JSON.parse(document.getElementById("choices").textContent);
     const board = document.querySelector("#board tbody");
     const series = document.querySelector("#series tbody");
     const timeFormat = new Intl.DateTimeFormat(LANG === "vi" ? "vi-VN" : "en-GB", { timeZone: ZONE, hour: "2-digit", minute: "2-digit", second: "2-digit" });
     let lastRow = 0;
+    let lastFigures = "";
+    // Window rounds: members who started and who finished an attempt, summed over units.
+    async function addSeriesRow(s) {
+      const units = await api("GET", "/api/contests/" + id + "/units");
+      if (!units.ok) return;
+      const started = units.body.reduce((sum, u) => sum + u.participants, 0);
+      const finished = units.body.reduce((sum, u) => sum + u.completed, 0);
+      const figures = [started, finished, s.answers].join();
+      if (figures === lastFigures) return;
+      lastFigures = figures;
+      series.prepend(el("tr", {}, el("td", { text: timeFormat.format(new Date(s.at)) }),
+        el("td", { class: "num", text: num(started) }), el("td", { class: "num", text: num(finished) }),
+        el("td", { class: "num", text: num(s.answers) })));
+    }
     async function tick() {
       try {
         const [stats, top] = await Promise.all([
@@ -294,13 +310,13 @@
           document.getElementById("participants").textContent = num(s.participants);
           document.getElementById("answers").textContent = num(s.answers);
           document.getElementById("rate").textContent = num(s.answers_per_second);
-          document.getElementById("current").textContent = s.current_question ? "(" + t("now") + ": " + s.current_question + ")" : "";
+          const now = s.questions.find((q) => q.id === s.current_question);
+          document.getElementById("current").textContent = now ? "(" + t("now") + ": " + (now.index + 1) + ")" : "";
           document.getElementById("updated").textContent = t("Updated at") + " " + timeFormat.format(new Date(s.at));
-          bars(document.getElementById("questions-chart"), s.questions, s.current_question);
-          if (series && s.at - lastRow >= 60_000) {
+          bars(document.getElementById("questions-chart"), s.questions, s.current_question, names);
+          if (series && s.at - lastRow >= 10_000) {
             lastRow = s.at;
-            series.prepend(el("tr", {}, el("td", { text: timeFormat.format(new Date(s.at)) }),
-              el("td", { class: "num", text: num(s.participants) }), el("td", { class: "num", text: num(s.answers) })));
+            await addSeriesRow(s);
           }
         }
         if (top.ok) {
