@@ -399,3 +399,39 @@ async def test_an_organiser_uploads_a_bank_and_runs_a_live_show_in_the_console(
     await expect(page).to_have_url(re.compile(r"/console/signin"))
     status = await page.evaluate("fetch('/api/contests').then(r => r.status)")
     assert status == 401
+
+
+async def test_the_live_page_of_a_window_round_counts_attempts_started_and_finished(
+    page: Page, engine: tuple[str, str, object], redis_client: redis.asyncio.Redis
+) -> None:
+    from tests.contest_helpers import window_spec
+
+    base, key, settings = engine
+    now = await now_ms(redis_client)  # the Redis clock, as the contest store reads it
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=timeout(10)) as api:
+        spec = msgspec.json.encode(window_spec(now, id="week-1"))
+        assert (await api.post("/api/contests", content=spec)).status_code == 201
+        assert (await api.post("/api/contests/week-1/schedule")).status_code == 200
+        assert (await api.post("/api/contests/week-1/start")).status_code == 200
+    ana, bao = (Member(settings, "week-1", m) for m in ("ana", "bao"))  # type: ignore[arg-type]
+    try:
+        for member in (ana, bao):
+            await member.connect()
+            await member.send(messages.StartAttempt())
+            await member.wait(messages.AttemptState)
+        await ana.send(messages.Submit(prediction=3))
+        await ana.wait(messages.AttemptState, lambda m: m.state == "submitted")
+
+        await sign_in_page(page, base, key)
+        await page.goto(f"{base}/console/contests/week-1/live")
+        row = page.locator("#series tbody tr").first
+        await expect(row).to_be_visible(timeout=10_000)
+        cells = row.locator("td")
+        await expect(cells.nth(1)).to_have_text("2")  # members who started
+        await expect(cells.nth(2)).to_have_text("1")  # members who finished an attempt
+        await expect(page.locator("#participants")).to_have_text("2")
+        await shoot(page, "console-window-live-desktop")
+    finally:
+        for member in (ana, bao):
+            await member.close()
