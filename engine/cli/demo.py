@@ -14,7 +14,9 @@ its AOF in ``--data-dir``), then, once everything listens:
   attempt, 3 attempts, the bank's prediction question) and a **live show** starting a minute
   later (5 questions of 10 seconds, speed points and a streak bonus); the scheduler opens
   and starts them on time;
-* prints the WebSocket URL of each with a join token for a few members.
+* prints, for a few members, a player link for each contest (the member player in a
+  browser, ``/play``, with the member's join token: docs/player.md) and the WebSocket URL
+  with the token for any other client, and the organiser console's address (``/console``).
 
 It keeps serving until Ctrl-C, which stops the engine (and the embedded Redis). Contest ids
 carry the time they were made, so running the demo again on the same data folder adds new
@@ -36,6 +38,7 @@ from engine.cli._common import fail, load_settings, log_to_stderr, say
 from engine.cli.bank import input_format
 from engine.cli.serve import ServeInfo, add_serve_options, serve
 from engine.core.settings import Settings
+from engine.http import play
 from question_bank.draws import DrawRules, check_rules
 from question_bank.errors import QuestionBankError
 from question_bank.formats import load_file
@@ -69,6 +72,9 @@ class DemoMember(msgspec.Struct, frozen=True, kw_only=True):
     unit: str
     window_url: str
     live_url: str
+    window_play: str = ""
+    """The window round in the member player (``/play`` with the token in the fragment)."""
+    live_play: str = ""
 
 
 class DemoInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -162,6 +168,7 @@ async def set_up(
             name, province, unit = _MEMBERS[i % len(_MEMBERS)]
             member = f"member-{i + 1}"
             urls = {}
+            plays = {}
             for contest in (window, live):
                 token = tokens.issue(
                     settings.token_secret,
@@ -173,6 +180,7 @@ async def set_up(
                     ttl_seconds=TOKEN_TTL_SECONDS,
                 )
                 urls[contest.mode] = f"{ws_url}{contest.id}?token={token}"
+                plays[contest.mode] = play.link(http_url, f"{ws_url}{contest.id}", token)
             people.append(
                 DemoMember(
                     id=member,
@@ -181,6 +189,8 @@ async def set_up(
                     unit=unit,
                     window_url=urls["window"],
                     live_url=urls["live"],
+                    window_play=plays["window"],
+                    live_play=plays["live"],
                 )
             )
         return DemoInfo(
@@ -214,12 +224,16 @@ def render(info: DemoInfo) -> str:
         f"Sample bank    {info.bank} version {info.bank_version} ({info.questions} questions)",
         f"Window round   {info.window}: open now until {_when(info.closes_at)}",
         f"Live show      {info.live}: starts {_when(info.starts_at)} (in a minute)",
+        f"Console        {info.http_url}/console (sign in with the organiser key)",
         "",
-        "Members (join tokens valid 24 h; open a URL with any WebSocket client):",
+        "Members (join tokens valid 24 h): open a player link in a browser tab, or a WebSocket",
+        "URL with any WebSocket client:",
     ]
     for member in info.members:
         lines += [
             f"  {member.id}: {member.name} ({member.province}, {member.unit})",
+            f"    play window  {member.window_play}",
+            f"    play live    {member.live_play}",
             f"    window  {member.window_url}",
             f"    live    {member.live_url}",
         ]
@@ -229,7 +243,7 @@ def render(info: DemoInfo) -> str:
         '{"type": "answer", "question": "<id>", "answer": "<option id>"}, then '
         '{"type": "submit", "prediction": 3}.',
         "Live show: wait for each question, answer it before its deadline.",
-        "The protocol: docs/protocol.md. Ctrl-C stops the engine.",
+        "The player: docs/player.md; the protocol: docs/protocol.md. Ctrl-C stops the engine.",
         "",
     ]
     return "\n".join(lines)

@@ -25,6 +25,7 @@ ROUTE_MODULES = (
     "engine.http.campaigns",  # /api/campaigns ...
     "engine.http.public",  # /public/contests/{id} ...
     "engine.http.console",  # /console ... (the organiser console's pages)
+    "engine.http.play",  # /play: the member player
 )
 
 
