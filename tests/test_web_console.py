@@ -245,6 +245,45 @@ async def drop_file(page: Page, selector: str, name: str, text: str) -> None:
     await page.dispatch_event(selector, "drop", {"dataTransfer": transfer})
 
 
+async def upload_workbook(page: Page) -> None:
+    """Upload :func:`workbook` as bank ``do-vui`` with the file input of the banks page."""
+    await page.get_by_role("link", name="Ngân hàng câu hỏi", exact=True).click()
+    await page.get_by_label("Thả tệp vào đây, hoặc chọn tệp").set_input_files(
+        {"name": "Đố vui.xlsx", "mimeType": "application/octet-stream", "buffer": workbook()}
+    )
+    await page.get_by_label("Mã ngân hàng (không bắt buộc: lấy từ tên tệp)").fill("do-vui")
+    await page.get_by_role("button", name="Tải lên", exact=True).click()
+    await expect(page.locator("#upload-result")).to_contain_text("Đã lưu")
+    await expect(page.locator("#upload-result")).to_contain_text("6 câu hỏi")
+
+
+async def create_show(
+    page: Page,
+    base: str,
+    contest: str,
+    *,
+    question_seconds: int,
+    reveal_seconds: int = 5,
+    quota: bool = False,
+) -> None:
+    """Create a two-question live show from bank ``do-vui`` with the console's form (to
+    start on 2 January 2030 at 19:30, Vietnam's time) and open its page."""
+    await page.goto(f"{base}/console/contests/new?bank=do-vui")
+    await expect(page.locator("#drawable")).to_have_text("6")
+    await page.get_by_label("Tiêu đề", exact=True).fill("Đố vui trực tiếp")
+    await page.get_by_label("Mã cuộc thi (không bắt buộc)").fill(contest)
+    await page.get_by_label("Số câu hỏi mỗi thí sinh").fill("2")
+    await expect(page.locator("#available")).to_contain_text("Lịch sử")
+    if quota:
+        await page.get_by_label("Chủ đề 1").select_option(label="Địa lý")
+        await page.get_by_label("Số câu 1").fill("1")
+    await page.get_by_label("Bắt đầu lúc").fill("2030-01-02T19:30")
+    await page.get_by_label("Số giây mỗi câu hỏi").fill(str(question_seconds))
+    await page.get_by_label("Số giây công bố đáp án").fill(str(reveal_seconds))
+    await page.get_by_role("button", name="Tạo cuộc thi (bản nháp)").click()
+    await expect(page).to_have_url(f"{base}/console/contests/{contest}")
+
+
 @pytest.fixture
 async def engine(
     redis_client: redis.asyncio.Redis, redis_url: str, key_prefix: str
@@ -267,14 +306,7 @@ async def test_an_organiser_uploads_a_bank_and_runs_a_live_show_in_the_console(
     await expect(page.get_by_role("heading", name="Central")).to_be_visible()
 
     # Banks: an Excel file with the file input; an Aiken file dropped; a broken one.
-    await page.get_by_role("link", name="Ngân hàng câu hỏi", exact=True).click()
-    await page.get_by_label("Thả tệp vào đây, hoặc chọn tệp").set_input_files(
-        {"name": "Đố vui.xlsx", "mimeType": "application/octet-stream", "buffer": workbook()}
-    )
-    await page.get_by_label("Mã ngân hàng (không bắt buộc: lấy từ tên tệp)").fill("do-vui")
-    await page.get_by_role("button", name="Tải lên", exact=True).click()
-    await expect(page.locator("#upload-result")).to_contain_text("Đã lưu")
-    await expect(page.locator("#upload-result")).to_contain_text("6 câu hỏi")
+    await upload_workbook(page)
     await page.get_by_label("Định dạng").select_option("aiken")
     await drop_file(page, "#dropzone", "aiken.txt", (DATA / "aiken.txt").read_text())
     await expect(page.locator("#upload-result")).to_contain_text("Đã lưu")
@@ -302,18 +334,7 @@ async def test_an_organiser_uploads_a_bank_and_runs_a_live_show_in_the_console(
     await expect(page.locator(".preview")).to_contain_text("Đúng")
 
     # Create a live show from the bank: available counts shown, timing in Vietnam's time.
-    await page.goto(f"{base}/console/contests/new?bank=do-vui")
-    await expect(page.locator("#drawable")).to_have_text("6")
-    await page.get_by_label("Tiêu đề", exact=True).fill("Đố vui trực tiếp")
-    await page.get_by_label("Mã cuộc thi (không bắt buộc)").fill("show-1")
-    await page.get_by_label("Số câu hỏi mỗi thí sinh").fill("2")
-    await expect(page.locator("#available")).to_contain_text("Lịch sử")
-    await page.get_by_label("Chủ đề 1").select_option(label="Địa lý")
-    await page.get_by_label("Số câu 1").fill("1")
-    await page.get_by_label("Bắt đầu lúc").fill("2030-01-02T19:30")
-    await page.get_by_label("Số giây mỗi câu hỏi").fill("60")
-    await page.get_by_role("button", name="Tạo cuộc thi (bản nháp)").click()
-    await expect(page).to_have_url(f"{base}/console/contests/show-1")
+    await create_show(page, base, "show-1", question_seconds=60, quota=True)
     await expect(page.locator("#starts-at")).to_have_text("19:30 02/01/2030")
     created = await page.evaluate("fetch('/api/contests/show-1').then(r => r.json())")
     assert created["live"]["starts_at"] == 1_893_587_400_000  # 2030-01-02 12:30 UTC
@@ -435,3 +456,112 @@ async def test_the_live_page_of_a_window_round_counts_attempts_started_and_finis
     finally:
         for member in (ana, bao):
             await member.close()
+
+
+@pytest.fixture
+async def players(browser: object) -> AsyncIterator[tuple[Page, Page]]:
+    """Two more members' pages (desktop and mid-sized), each in its own context; no
+    JavaScript error allowed."""
+    sizes = ({"width": 1024, "height": 768}, {"width": 800, "height": 900})
+    generators = [browser_support._page(browser, viewport=size) for size in sizes]
+    pages = [await anext(g) for g in generators]
+    assert all(isinstance(p, Page) for p in pages)
+    try:
+        yield pages[0], pages[1]  # type: ignore[return-value]
+    finally:
+        for g in generators:
+            with contextlib.suppress(StopAsyncIteration):
+                await anext(g)
+
+
+async def test_a_live_show_run_from_the_console_and_played_in_three_player_pages(
+    page: Page,
+    phone: Page,
+    players: tuple[Page, Page],
+    engine: tuple[str, str, object],
+) -> None:
+    """The organiser creates and starts a live show in the console; three members play it
+    in the player (/play): right, wrong, no answer; their reveals and ranks are the API's,
+    and the console's live page shows the counts."""
+    from engine.directory import tokens
+    from engine.http.play import link
+    from tests.e2e import SECRET
+    from tests.test_web_player import choose, question_text, revealed, shown, standing
+
+    base, key, settings = engine
+    accept_dialogs(page)
+    await sign_in_page(page, base, key)
+    await upload_workbook(page)
+    await create_show(page, base, "final", question_seconds=8, reveal_seconds=4)
+    await page.get_by_role("button", name="Lên lịch").click()
+    await expect(page.locator("#contest-state")).to_have_text("Đã lên lịch")
+
+    alice, bob, carol = phone, *players
+    names = {alice: "alice", bob: "bob", carol: "carol"}
+    ws = f"ws://{settings.host}:{settings.ws_port}/ws/final"  # type: ignore[attr-defined]
+    for member_page, member in names.items():
+        token = tokens.issue(
+            SECRET,
+            contest="final",
+            member=member,
+            name=member.title(),
+            province="hanoi",
+            unit="hn-01",
+        )
+        await member_page.goto(link(base, ws, token))
+    for member_page in names:
+        await expect(member_page.locator("#status")).to_have_text("Đã kết nối", timeout=20_000)
+
+    await page.get_by_role("button", name="Bắt đầu ngay").click()
+    await expect(page.locator("#contest-state")).to_have_text("Đang diễn ra")
+    text = await question_text(alice, 0, 2)
+    assert await question_text(bob, 0, 2) == await question_text(carol, 0, 2) == text
+    await choose(alice, "Đúng")
+    await choose(bob, "Sai", keyboard=True)
+    # carol does not answer.
+
+    assert await revealed(alice) == ("✓ Bạn trả lời đúng. Bạn chọn: Đúng", "+10", "10", "1/2")
+    assert await revealed(bob) == ("✗ Bạn trả lời sai. Bạn chọn: Sai", "+0", "0", "2/2")
+    assert await revealed(carol) == ("– Bạn không trả lời.", "+0", "0", "chưa được xếp hạng")
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=timeout(10)
+    ) as api:
+        a, b, c = [await standing(api, "final", m) for m in ("alice", "bob", "carol")]
+        stats = (await api.get("/api/contests/final/stats")).json()
+    assert a["size"] == 2
+    assert (a["member"]["rank"], a["member"]["score"]) == (1, 10)
+    assert (b["member"]["rank"], b["member"]["score"]) == (2, 0)
+    assert c["member"] is None
+    assert (stats["answers"], stats["participants"]) == (2, 2)
+
+    # The console's live page shows the same counts.
+    await page.get_by_role("link", name="Trực tiếp").first.click()
+    await expect(page.locator("#answers")).to_have_text("2", timeout=15_000)
+    await expect(page.locator("#participants")).to_have_text("2")
+    await expect(page.locator("#online")).to_have_text("3", timeout=20_000)
+    first = page.locator("#questions-chart figure").first
+    await expect(first).to_contain_text(f"1. {text} — đã trả lời: 2")
+    assert sorted(await first.locator("li").all_inner_texts()) == [
+        "Sai\n1 (50 %)",
+        "Đúng\n1 (50 %)",
+    ]
+    board = page.locator("#board tbody tr")
+    await expect(board).to_have_count(2)
+    await expect(board.first).to_contain_text("Alice")
+    await shoot(page, "console-with-players-live-desktop")
+
+    # Nobody answers question 2; each page's final standing is the API's.
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=timeout(10)
+    ) as api:
+        for member_page, member in names.items():
+            # Question 2 and its reveal pass first (8 + 4 s).
+            await expect(member_page.locator("#final-rank")).to_be_visible(timeout=40_000)
+            final = await shown(member_page, "#final-rank")
+            body = await standing(api, "final", member)
+            if body["member"] is None:
+                assert member == "carol"
+                continue
+            assert final == f"Hạng {body['member']['rank']}/{body['size']}"
+            assert await shown(member_page, "#final-score") == f"Điểm: {body['member']['score']}"
+    await shoot(alice, "console-with-players-final-phone")
