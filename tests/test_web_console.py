@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import msgspec
+import openpyxl
 import pytest
 import redis.asyncio
 from playwright.async_api import Dialog, Page, expect
@@ -189,10 +191,6 @@ def test_every_console_text_has_a_vietnamese_translation_and_an_english_entry() 
 def workbook() -> bytes:
     """A bank as an Excel workbook (the engine's template's columns): six single-choice
     questions in two topics and three difficulties, option A always right."""
-    import io
-
-    import openpyxl
-
     from question_bank.formats.xlsx import TEMPLATE
 
     book = openpyxl.Workbook()
@@ -285,7 +283,7 @@ async def create_show(
 
 
 @pytest.fixture
-async def engine(
+async def engine(  # tests ask for it before their pages: it stops after they close
     redis_client: redis.asyncio.Redis, redis_url: str, key_prefix: str
 ) -> AsyncIterator[tuple[str, str, object]]:
     """A whole engine (gateway, HTTP API, conductor) on free ports; the base URL of its
@@ -298,7 +296,7 @@ async def engine(
 
 
 async def test_an_organiser_uploads_a_bank_and_runs_a_live_show_in_the_console(
-    page: Page, phone: Page, engine: tuple[str, str, object]
+    engine: tuple[str, str, object], page: Page, phone: Page
 ) -> None:
     base, key, settings = engine
     accept_dialogs(page)
@@ -409,6 +407,19 @@ async def test_an_organiser_uploads_a_bank_and_runs_a_live_show_in_the_console(
     async with page.expect_download() as download:
         await page.get_by_role("link", name="Tải xuống (CSV)").click()
     assert (await download.value).suggested_filename == "show-1.csv"
+    async with page.expect_download() as download:
+        await page.get_by_role("link", name="Tải xuống (Excel)").click()
+    saved = await (await download.value).path()
+    sheet = openpyxl.load_workbook(io.BytesIO(Path(saved).read_bytes())).worksheets[0]
+    api_rows = await page.evaluate("fetch('/api/contests/show-1/results').then(r => r.json())")
+    table = [list(row) for row in sheet.iter_rows(values_only=True)]
+    assert table[0][:6] == ["rank", "member", "name", "unit", "province", "score"]
+    assert [r[:6] for r in table[1:]] == [
+        [r["rank"], r["member"], r["name"], r["unit"], r["province"], r["score"]] for r in api_rows
+    ]
+    await expect(page.locator("#provinces tbody tr")).to_have_text(
+        ["(không có trong danh sách đơn vị)02—"]
+    )
     await shoot(page, "console-results-desktop")
     await page.get_by_role("link", name="English").click()
     await expect(page.get_by_role("heading", name="Final standings")).to_be_visible()
@@ -423,7 +434,7 @@ async def test_an_organiser_uploads_a_bank_and_runs_a_live_show_in_the_console(
 
 
 async def test_the_live_page_of_a_window_round_counts_attempts_started_and_finished(
-    page: Page, engine: tuple[str, str, object], redis_client: redis.asyncio.Redis
+    engine: tuple[str, str, object], page: Page, redis_client: redis.asyncio.Redis
 ) -> None:
     from tests.contest_helpers import window_spec
 
@@ -475,10 +486,10 @@ async def players(browser: object) -> AsyncIterator[tuple[Page, Page]]:
 
 
 async def test_a_live_show_run_from_the_console_and_played_in_three_player_pages(
+    engine: tuple[str, str, object],
     page: Page,
     phone: Page,
     players: tuple[Page, Page],
-    engine: tuple[str, str, object],
 ) -> None:
     """The organiser creates and starts a live show in the console; three members play it
     in the player (/play): right, wrong, no answer; their reveals and ranks are the API's,

@@ -325,6 +325,9 @@
             el("td", { text: row.province || "" }), el("td", { text: row.unit || "" }),
             el("td", { class: "num", text: num(row.score) }), el("td", { class: "num", text: num(row.time_used / 1000) }))));
         }
+      } catch (error) {
+        // The engine out of reach (a restart, a network cut): say so, keep polling.
+        document.getElementById("updated").textContent = t("Connection lost; retrying…");
       } finally {
         setTimeout(tick, 1000);
       }
@@ -338,12 +341,26 @@
     if (!root) return;
     const id = encodeURIComponent(root.dataset.contest);
     const pageSize = 50;
+    const rate = (part, registered) => (registered ? num((part / registered) * 100) + " %" : "—");
     api("GET", "/api/contests/" + id + "/units").then((result) => {
       if (!result.ok) return;
       document.querySelector("#units tbody").replaceChildren(...result.body.map((u) => el("tr", {},
-        el("td", { text: u.province }), el("td", { text: u.name || u.unit }),
+        el("td", { text: u.province || t("(not in the units list)") }), el("td", { text: u.name || u.unit }),
         el("td", { class: "num", text: num(u.registered) }), el("td", { class: "num", text: num(u.participants) }),
-        el("td", { class: "num", text: u.participation_rate === null ? "—" : num(u.participation_rate * 100) + " %" }))));
+        el("td", { class: "num", text: rate(u.participants, u.registered) }))));
+      // Per province: the sums of its units (a rate only where every unit's roll is known).
+      const provinces = new Map();
+      for (const u of result.body) {
+        const p = provinces.get(u.province) || { registered: 0, participants: 0, known: true };
+        p.registered += u.registered;
+        p.participants += u.participants;
+        p.known = p.known && u.registered > 0;
+        provinces.set(u.province, p);
+      }
+      document.querySelector("#provinces tbody").replaceChildren(...[...provinces].sort().map(([name, p]) => el("tr", {},
+        el("td", { text: name || t("(not in the units list)") }), el("td", { class: "num", text: num(p.registered) }),
+        el("td", { class: "num", text: num(p.participants) }),
+        el("td", { class: "num", text: p.known ? rate(p.participants, p.registered) : "—" }))));
     });
     if (root.dataset.finalized !== "yes") return;
     let rows = [];
