@@ -576,3 +576,50 @@ async def test_a_live_show_run_from_the_console_and_played_in_three_player_pages
             assert final == f"Hạng {body['member']['rank']}/{body['size']}"
             assert await shown(member_page, "#final-score") == f"Điểm: {body['member']['score']}"
     await shoot(alice, "console-with-players-final-phone")
+
+
+_UNLABELLED = """() => [...document.querySelectorAll("input, select, textarea, button")]
+    .filter((el) => el.type !== "hidden")
+    .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute("aria-label")
+                    && !(el.tagName === "BUTTON" && el.textContent.trim()))
+    .map((el) => el.outerHTML.slice(0, 80))"""
+
+
+async def test_every_console_page_labels_its_controls_and_fits_a_phone(
+    engine: tuple[str, str, object], phone: Page, redis_client: redis.asyncio.Redis
+) -> None:
+    """Signed in from the keyboard (the key typed, Enter); then every page: each control
+    has a label (or is a button with text), the page says its language, has one h1, and
+    fits 360 px."""
+    base, key, _ = engine
+    spec = msgspec.json.encode(live_spec(await now_ms(redis_client), id="s1"))
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=timeout(10)
+    ) as api:
+        assert (await api.post("/api/contests", content=spec)).status_code == 201
+    await phone.goto(f"{base}/console/lang/vi?next=/console")
+    await expect(phone.get_by_label("Khóa API")).to_be_focused()  # autofocus
+    await phone.keyboard.type(key)
+    await phone.keyboard.press("Enter")
+    await expect(phone).to_have_url(f"{base}/console")
+    pages = [
+        "/console",
+        "/console/banks",
+        "/console/banks/b1",
+        "/console/banks/b1/questions/q1",
+        "/console/banks/b1/questions/tf",
+        "/console/contests",
+        "/console/contests/new",
+        "/console/contests/s1",
+        "/console/contests/s1/live",
+        "/console/contests/s1/results",
+    ]
+    for path in pages:
+        await phone.goto(base + path)
+        assert await phone.evaluate(_UNLABELLED) == [], path
+        assert await phone.get_attribute("html", "lang") == "vi"
+        await expect(phone.locator("h1")).to_have_count(1)
+        width = await phone.evaluate("document.documentElement.scrollWidth")
+        assert width <= 360, f"{path} is {width} px wide on a 360-px phone"
+        if path.endswith("/new"):
+            await shoot(phone, "console-new-contest-phone")
