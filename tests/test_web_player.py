@@ -21,6 +21,7 @@ import redis.asyncio
 from playwright.async_api import Page, WebSocketRoute, expect
 
 from engine.contests.store import ContestStore
+from engine.core import messages as protocol_messages
 from engine.core.contest import LiveTiming, ScoringRules, WindowTiming
 from engine.core.settings import Settings
 from engine.directory import tokens
@@ -96,6 +97,13 @@ async def shown(page: Page, selector: str) -> str:
     return (await element.text_content() or "").strip()
 
 
+async def leave(*pages: Page) -> None:
+    """Close the players before the engine stops: a player whose server went away retries,
+    and the browser logs each refused connection as an error."""
+    for p in pages:
+        await p.goto("about:blank")
+
+
 async def says(page: Page, selector: str, text: str | re.Pattern[str]) -> None:
     """Wait until the element at *selector* (one that is always there) shows *text*."""
     await expect(page.locator(selector)).to_have_text(text, timeout=timeout(20) * 1000)
@@ -164,9 +172,16 @@ async def test_three_members_play_a_live_show(
         await asyncio.gather(
             *(p.goto(player_link(settings, "show-web", m, m.title())) for p, m in names.items())
         )
-        # Before the start: the show's start time and a countdown, in Vietnamese.
-        assert (await shown(alice, "h2")).startswith("Cuộc thi bắt đầu lúc ")
+        # Before the start: the show's start time, the Vietnamese way, and a countdown.
+        assert re.fullmatch(
+            r"Cuộc thi bắt đầu lúc \d\d:\d\d \d\d/\d\d/\d{4}", await shown(alice, "h2")
+        )
+        assert re.fullmatch(r"0:0\d", await shown(alice, ".clock"))
         await says(alice, "#status", "Đã kết nối")
+        # The page speaks the server's protocol version (2 sends the rank's histogram in the
+        # reveal, 1 a result to each member; see docs/player.md).
+        protocol = getattr(protocol_messages, "PROTOCOL_VERSION", 1)
+        assert await alice.evaluate("document.documentElement.dataset.protocol") == str(protocol)
         await shoot(alice, "player-live-waiting-phone")
 
         # Question 1: alice right, bob wrong, carol nothing.
@@ -225,6 +240,7 @@ async def test_three_members_play_a_live_show(
             assert await shown(p, "#final-score") == f"Điểm: {row['score']}"
         await shoot(alice, "player-live-final-phone")
         await shoot(bob, "player-live-final-desktop")
+        await leave(alice, bob, carol)
 
 
 async def test_a_window_attempt_survives_a_reload(
@@ -249,13 +265,18 @@ async def test_a_window_attempt_survives_a_reload(
     for event in ("schedule", "open"):
         await store.apply(contest.id, event)  # type: ignore[arg-type]
 
-    # The page's WebSocket goes through Playwright, which can drop its answers on the way:
-    # a network that loses what the member sent.
-    drop = {"answers": False}
+    # The page's WebSocket goes through Playwright, which can drop its answers on the way
+    # (a network that loses what the member sent) or cut it (a network that goes down).
+    drop = {"answers": False, "network": False}
     dropped: list[str] = []
+    sockets: list[WebSocketRoute] = []
 
-    def route(ws: WebSocketRoute) -> None:
+    async def route(ws: WebSocketRoute) -> None:
+        if drop["network"]:
+            await ws.close(code=4000, reason="the network is down (test)")
+            return
         server = ws.connect_to_server()
+        sockets.append(ws)
 
         def from_page(message: str | bytes) -> None:
             if drop["answers"] and '"answer"' in str(message):
@@ -300,11 +321,37 @@ async def test_a_window_attempt_survives_a_reload(
         jump = await phone.locator(".jump button").all_text_contents()
         assert [j.strip() for j in jump] == ["1 ✓", "2 ✓", "3"]
 
+        # The network goes down; question 3 is answered meanwhile, and sent once it is back.
+        drop["network"] = True
+        await sockets[-1].close(code=4000, reason="the network is down (test)")
+        await says(phone, "#status", re.compile("^Mất kết nối: thử lại sau"))
+        await phone.get_by_role("button", name="Câu sau →").click()
+        text3 = await shown(phone, ".qtext")
+        assert text3 not in (text1, text2)
+        await phone.get_by_role("button", name=re.compile(re.escape(RIGHT[text3]))).click()
+        assert await shown(phone, ".ack.sending") == "Đang gửi câu trả lời…"
+        await shoot(phone, "player-window-offline-phone")
+        drop["network"] = False
+        await says(phone, ".ack", "✓ Đã nhận câu trả lời.")
+        await says(phone, "#status", "Đã kết nối")
+        await expect(phone.locator(".jump button")).to_have_text(["1 ✓", "2 ✓", "3 ✓"])
+
         # Hand in with the prediction (two steps: a confirmation first).
         await phone.click("#submit")
         await phone.click("#confirm")
-        assert await shown(phone, ".verdict") == "Lượt 1 đã nộp: 200 điểm."
+        assert await shown(phone, ".verdict") == "Lượt 1 đã nộp: 300 điểm."
+        assert await shown(phone, "#start") == "Thi lượt mới"  # a second attempt is allowed
         await shoot(phone, "player-window-submitted-phone")
+
+        # The organiser closes, then finalizes the round: the standing, provisional then final.
+        await store.apply(contest.id, "close")
+        await says(phone, "#fhead", "Kết quả tạm thời (chính thức khi kết quả được xác nhận)")
+        await says(phone, "#final-rank", "Hạng 1/1")
+        await store.finalize(contest.id)  # as the API's finalize does: standings, then the state
+        await says(phone, "#fhead", "Kết quả chung cuộc")
+        await says(phone, "#final-score", "Điểm: 300")
+        await shoot(phone, "player-window-final-phone")
+        await leave(phone)
 
 
 def _msgids_in_javascript() -> tuple[set[str], int]:
@@ -375,7 +422,48 @@ async def test_the_demo_prints_player_links_that_play(
         await says(page, "#who", "Trần Thị Bình")
         assert (await shown(page, "h2")).startswith("Cuộc thi bắt đầu lúc ")
         # The member may switch to English; numbers and times follow the language.
+        number = "import('/play/js/i18n.js').then((m) => m.num(1234567.5))"
+        assert await page.evaluate(number) == "1.234.567,5"
         await page.click("#lang")
         await says(page, "h2", re.compile("^The show starts at "))
         assert await page.evaluate("document.documentElement.lang") == "en"
+        assert await page.evaluate(number) == "1,234,567.5"
         await shoot(page, "player-demo-live-desktop-en")
+        await leave(phone, page)
+
+
+async def test_the_player_routes(redis_client: redis.asyncio.Redis, key_prefix: str) -> None:
+    from engine.http.app import create_app
+    from tests.http_server import serve_app
+
+    app = create_app(Settings(key_prefix=key_prefix), redis_client)
+    async with serve_app(app) as base, httpx.AsyncClient(base_url=base) as http:
+        page = await http.get("/play")
+        assert page.status_code == 200, page.text
+        assert page.headers["content-type"].startswith("text/html")
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        assert '<script type="module" src="/play/js/app.js">' in page.text
+        module = await http.get("/play/js/app.js")
+        assert module.status_code == 200
+        # Browsers run a module only with a JavaScript media type.
+        assert module.headers["content-type"].startswith("text/javascript")
+        assert (await http.get("/play/player.css")).headers["content-type"].startswith("text/css")
+        vi = await http.get("/play/i18n/vi.json")
+        assert vi.status_code == 200 and vi.json()["Leaderboard"] == "Bảng xếp hạng"
+        assert (await http.get("/play/i18n/en.json")).json() == {}  # English is the msgid
+        other = await http.get("/play/i18n/fr.json")
+        assert other.status_code == 404
+        assert other.json()["error"]["code"] == "http_404"
+        missing = await http.get("/play/js/missing.js")
+        assert missing.status_code == 404
+        assert missing.json()["error"]["code"] == "http_404"
+
+
+def test_a_player_link_keeps_the_token_in_the_fragment() -> None:
+    from engine.http.play import link
+
+    url = link("http://127.0.0.1:8080", "ws://127.0.0.1:8765/ws/show-1", "a.b-c_d.e", "en")
+    assert url == (
+        "http://127.0.0.1:8080/play#ws=ws://127.0.0.1:8765/ws/show-1&token=a.b-c_d.e&lang=en"
+    )
+    assert "?" not in url  # nothing a server would log

@@ -361,6 +361,23 @@ ENDPOINTS: list[Endpoint] = [
         errors=(400, 404),
         query=_BOARD_QUERY,
     ),
+    # The member player (engine/http/play.py, docs/player.md); its scripts and styles are
+    # static files under /play/.
+    Endpoint(
+        method="get",
+        path="/play",
+        summary="the member player's page (HTML; the link's fragment carries ws and token)",
+        tag="player",
+        auth=False,
+    ),
+    Endpoint(
+        method="get",
+        path="/play/i18n/{lang}.json",
+        summary="the member player's texts in vi or en: an object English text -> translation",
+        tag="player",
+        auth=False,
+        errors=(404,),
+    ),
 ]
 
 _ERROR_SCHEMA: dict[str, Any] = {
@@ -405,7 +422,7 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
     operation: dict[str, Any] = {"summary": endpoint.summary, "tags": [endpoint.tag]}
     params: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        for name in ("id", "bank_id")
+        for name in ("id", "bank_id", "lang")
         if f"{{{name}}}" in endpoint.path
     ]
     params += [

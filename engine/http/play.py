@@ -7,7 +7,8 @@ the engine itself, and the player's texts as JSON.
 ``GET /play/js/<file>.js``         its JavaScript modules (no build step)
 ``GET /play/player.css``           its style sheet
 ``GET /play/i18n/<lang>.json``     the ``player`` catalogue of *lang* (``vi``, ``en``):
-                                   English text → translated text
+                                   English text → translated text (another
+                                   language: 404 ``http_404``)
 =================================  ==========================================================
 
 The page talks to the gateway over the member protocol only (docs/protocol.md); the HTTP
@@ -19,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import quote
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -62,10 +64,8 @@ async def page(request: Request) -> Response:
 async def catalogue(request: Request) -> Response:
     lang = request.path_params["lang"]
     if lang not in i18n.LOCALES:
-        return JSONResponse(
-            {"code": "not_found", "message": f"no texts for {lang!r}: one of {i18n.LOCALES}"},
-            status_code=404,
-        )
+        # The API's error body, as for any unknown path (engine.http.errors).
+        raise HTTPException(404, f"no player texts for {lang!r}: one of {', '.join(i18n.LOCALES)}")
     return JSONResponse(i18n.messages("player", lang), headers={"Cache-Control": "no-cache"})
 
 

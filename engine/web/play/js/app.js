@@ -101,6 +101,14 @@ function answer(question, value, attempt = 0) {
   render();
 }
 
+/** Send a request that only makes sense now (start, submit): say so if we are offline. */
+function send(message) {
+  if (!connection.send(message)) {
+    S.alert = t("Not connected: try again in a moment.");
+    render();
+  }
+}
+
 /** Send again every answer of `attempt` the server has not acknowledged (after a rejoin). */
 function resend(attempt, questions, known) {
   for (const id of questions) {
@@ -120,6 +128,7 @@ const HANDLERS = {
     S.contest = m.contest;
     S.member = m.member;
     S.protocol = m.protocol || 1; // a server that sends no version speaks version 1
+    document.documentElement.dataset.protocol = S.protocol; // for people and tests to read
     S.fatal = null;
     S.alert = null;
     // A live member who reloaded has lost the acks that carried its total: its own row of
@@ -131,17 +140,16 @@ const HANDLERS = {
     if (m.attempt) return; // window questions come inside `attempt`
     const key = keyOf(m.id);
     if (m.yours) S.answers[key] = { ...m.yours, state: "accepted", seq: S.answers[key]?.seq };
-    if (S.question && S.question.id === m.id) {
-      S.question = m; // a repeat (rejoin, takeover): same question and deadline
-      return;
-    }
+    const repeat = S.question && S.question.id === m.id; // rejoin, takeover: same deadline
     S.question = m;
-    S.reveal = null;
-    S.mine = null;
-    S.alert = null;
-    // An answer sent just before a reload and never acknowledged: send it again.
+    if (!repeat) {
+      S.reveal = null;
+      S.mine = null;
+      S.alert = null;
+      announce(t("Question {n} of {count}", { n: num(m.index + 1), count: num(m.count) }));
+    }
+    // After a reload or a reconnection, an answer the server has not recorded goes again.
     if (!m.yours && connection.serverNow() < m.deadline) resend(0, [m.id], {});
-    announce(t("Question {n} of {count}", { n: num(m.index + 1), count: num(m.count) }));
   },
 
   ack(m) {
@@ -387,8 +395,13 @@ function answerForm(q, attempt = 0) {
   return h("form", { class: "options", onsubmit: (e) => {
     e.preventDefault();
     const raw = (S.drafts[key] || "").trim();
+    // A decimal comma is fine (3,14); spaces are dropped.
     const value = numeric ? Number(raw.replace(/\s/g, "").replace(",", ".")) : raw;
-    if (!raw || (numeric && !Number.isFinite(value))) return;
+    if (!raw || (numeric && !Number.isFinite(value))) {
+      S.alert = reason("bad_answer");
+      render();
+      return;
+    }
     answer(q.id, value, attempt);
   } },
   h("label", { for: field }, numeric ? t("Your answer (a number)") : t("Your answer")),
@@ -513,7 +526,7 @@ function windowScreen() {
       : t("Attempt {n} handed in: score {score}.", { n: num(a.attempt), score: num(a.score) })) : null,
     a ? h("p", {}, t("Best score: {score}", { score: num(a.best_score) })) : null,
     c.state === "open" && used < allowed
-      ? h("button", { type: "button", class: "primary", id: "start", onclick: () => connection.send({ type: "start_attempt" }) },
+      ? h("button", { type: "button", class: "primary", id: "start", onclick: () => send({ type: "start_attempt" }) },
         used ? t("Start another attempt") : t("Start the attempt"))
       : null);
   return [out];
@@ -551,7 +564,9 @@ function submitForm(a) {
   const c = S.contest;
   const field = "prediction";
   const stored = a.prediction;
-  const parse = () => (/^\d+$/.test(S.prediction.trim()) ? Number(S.prediction.trim()) : null);
+  // A whole number; thousands separators (1.200, 1,200, 1 200) are dropped.
+  const digits = () => S.prediction.replace(/[\s.,]/g, "");
+  const parse = () => (/^\d+$/.test(digits()) ? Number(digits()) : null);
   const submit = (e) => {
     e.preventDefault();
     const value = parse();
@@ -562,7 +577,7 @@ function submitForm(a) {
       return;
     }
     if (!S.confirming) { S.confirming = true; render(); document.getElementById("confirm")?.focus(); return; }
-    connection.send(value === null ? { type: "submit" } : { type: "submit", prediction: value });
+    send(value === null ? { type: "submit" } : { type: "submit", prediction: value });
   };
   return h("form", { class: "submit", onsubmit: submit },
     c.has_prediction ? [

@@ -50,13 +50,11 @@ export function when(ms) {
   }).format(new Date(ms));
 }
 
-/** A duration as the countdown shows it: "7" below a minute, else "m:ss" (or "h:mm:ss"). */
+/** A duration as the countdowns show it: "0:07", "9:41", "1:02:03" (hours only when needed). */
 export function countdown(ms) {
   const total = Math.max(0, Math.ceil(ms / 1000));
   const h = Math.floor(total / 3600);
   const m = Math.floor((total % 3600) / 60);
-  const s = total % 60;
   const two = (n) => String(n).padStart(2, "0");
-  if (h) return `${h}:${two(m)}:${two(s)}`;
-  return m ? `${m}:${two(s)}` : String(s);
+  return h ? `${h}:${two(m)}:${two(total % 60)}` : `${m}:${two(total % 60)}`;
 }
