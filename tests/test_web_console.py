@@ -9,7 +9,9 @@ import contextlib
 import io
 import re
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import msgspec
@@ -623,3 +625,40 @@ async def test_every_console_page_labels_its_controls_and_fits_a_phone(
         assert width <= 360, f"{path} is {width} px wide on a 360-px phone"
         if path.endswith("/new"):
             await shoot(phone, "console-new-contest-phone")
+    # A window round from the form, on the phone: its own fieldset, its times.
+    await phone.goto(f"{base}/console/contests/new")
+    await phone.get_by_label("Vòng thi tự do (làm bài có giới hạn thời gian").check()
+    await expect(phone.get_by_label("Mở lúc")).to_be_visible()
+    await expect(phone.get_by_label("Bắt đầu lúc")).to_be_hidden()
+    await phone.get_by_label("Tiêu đề", exact=True).fill("Tuần 1")
+    await phone.get_by_label("Mã cuộc thi (không bắt buộc)").fill("w1")
+    await phone.get_by_label("Số câu hỏi mỗi thí sinh").fill("3")
+    await phone.get_by_label("Mở lúc").fill("2031-03-02T08:00")
+    await phone.get_by_label("Đóng lúc").fill("2031-03-09T20:00")
+    await phone.get_by_label("Câu hỏi dự đoán").select_option("pred")
+    await phone.get_by_label("Lượt thi được tính").select_option("last")
+    await phone.get_by_role("button", name="Tạo cuộc thi (bản nháp)").click()
+    await expect(phone).to_have_url(f"{base}/console/contests/w1")
+    await expect(phone.locator("#main")).to_contain_text("08:00 02/03/2031")
+    await expect(phone.locator("#main")).to_contain_text("20:00 09/03/2031")
+    made = await phone.evaluate("fetch('/api/contests/w1').then(r => r.json())")
+    window = made["window"]
+    vietnam = ZoneInfo("Asia/Ho_Chi_Minh")
+    opens, closes = (
+        datetime(2031, 3, 2, 8, tzinfo=vietnam),
+        datetime(2031, 3, 9, 20, tzinfo=vietnam),
+    )
+    assert (window["opens_at"], window["closes_at"]) == (
+        int(opens.timestamp()) * 1000,
+        int(closes.timestamp()) * 1000,
+    )
+    assert (window["prediction_question"], window["ranking"]["counts"]) == ("pred", "last")
+    # A refused definition lists its problems by field and creates nothing.
+    await phone.goto(f"{base}/console/contests/new")
+    await phone.get_by_label("Vòng thi tự do (làm bài có giới hạn thời gian").check()
+    await phone.get_by_label("Tiêu đề", exact=True).fill("Sai giờ")
+    await phone.get_by_label("Mở lúc").fill("2031-03-09T08:00")
+    await phone.get_by_label("Đóng lúc").fill("2031-03-02T08:00")
+    await phone.get_by_role("button", name="Tạo cuộc thi (bản nháp)").click()
+    await expect(phone.locator("#form-result")).to_contain_text("contest_invalid")
+    await expect(phone.locator("#form-result")).to_contain_text("window.closes_at")
