@@ -599,6 +599,13 @@ async def test_every_console_page_labels_its_controls_and_fits_a_phone(
         base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=timeout(10)
     ) as api:
         assert (await api.post("/api/contests", content=spec)).status_code == 201
+        made = await api.post("/api/campaigns", json={"title": "Tìm hiểu luật", "id": "luat"})
+        assert made.status_code == 201, made.text
+        rounds = {"rule": {"weeks": 2, "starting": "2031-01-06"}, "bank": "b1"}
+        rounds |= {"draw": {"count": 3}}
+        made = await api.post("/api/campaigns/luat/rounds", json=rounds)
+        assert made.status_code == 201, made.text
+        round_ids = [r["id"] for r in made.json()["rounds"]]
     await phone.goto(f"{base}/console/lang/vi?next=/console")
     await expect(phone.get_by_label("Khóa API")).to_be_focused()  # autofocus
     await phone.keyboard.type(key)
@@ -615,6 +622,7 @@ async def test_every_console_page_labels_its_controls_and_fits_a_phone(
         "/console/contests/s1",
         "/console/contests/s1/live",
         "/console/contests/s1/results",
+        "/console/campaigns/luat",
     ]
     for path in pages:
         await phone.goto(base + path)
@@ -625,6 +633,17 @@ async def test_every_console_page_labels_its_controls_and_fits_a_phone(
         assert width <= 360, f"{path} is {width} px wide on a 360-px phone"
         if path.endswith("/new"):
             await shoot(phone, "console-new-contest-phone")
+    # The campaign's rounds, as the API lists them, linked to their contests' pages.
+    rows = phone.locator("#rounds tbody tr")
+    await expect(rows).to_have_count(2)
+    await expect(phone.locator("#campaign-title")).to_have_text("Tìm hiểu luật")
+    await expect(rows.first).to_contain_text("Đã lên lịch")
+    await expect(rows.first).to_contain_text("06/01/2031")
+    href = await rows.first.get_by_role("link").get_attribute("href")
+    assert href == f"/console/contests/{round_ids[0]}"
+    await phone.goto(f"{base}/console/contests")
+    await expect(phone.locator("#campaigns tbody")).to_contain_text("Tìm hiểu luật")
+
     # A window round from the form, on the phone: its own fieldset, its times.
     await phone.goto(f"{base}/console/contests/new")
     await phone.get_by_label("Vòng thi tự do (làm bài có giới hạn thời gian").check()

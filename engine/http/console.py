@@ -17,6 +17,7 @@ token in ``X-CSRF-Token``.
 ``GET  /console/banks/{id}``               a bank's questions with filters, its versions
 ``GET  /console/banks/{id}/questions/{q}`` a question as a member sees it
 ``GET  /console/contests``                 contests and campaigns
+``GET  /console/campaigns/{id}``           a campaign's rounds and report
 ``GET  /console/contests/new``             create a contest from a bank
 ``GET  /console/contests/{id}``            a contest: timing, history, lifecycle actions
 ``GET  /console/contests/{id}/live``       live figures (polled from the API)
@@ -50,7 +51,6 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from engine.campaigns.export import XLSX_MEDIA_TYPE
-from engine.campaigns.store import CampaignStore
 from engine.core.errors import ContestConflict, ErrorCode, PeerError, Unauthorized
 from engine.directory.banks import BankStore
 from engine.directory.orgs import OrgStore
@@ -325,11 +325,14 @@ async def question(request: Request, org: OrgId) -> Response:
 
 @page
 async def contests(request: Request, org: OrgId) -> Response:
-    rows = await store_of(request).list(org)
-    campaigns = await CampaignStore(
-        request.app.state.redis, request.app.state.settings.key_prefix
-    ).list(org)
-    return _render(request, "contests.html", org, contests=rows, campaigns=campaigns)
+    # The campaigns come from GET /api/campaigns in the page: exactly what the key reads.
+    return _render(request, "contests.html", org, contests=await store_of(request).list(org))
+
+
+@page
+async def campaign(request: Request, org: OrgId) -> Response:
+    # Filled from GET /api/campaigns/{id} in the page (its rules: owner or province slice).
+    return _render(request, "campaign.html", org, campaign_id=request.path_params["id"])
 
 
 def _available(loaded: Bank) -> dict[str, Any]:
@@ -461,6 +464,7 @@ routes: list[BaseRoute] = [
     Route("/console/banks/{id}", bank, methods=["GET"]),
     Route("/console/banks/{id}/questions/{qid}", question, methods=["GET"]),
     Route("/console/contests", contests, methods=["GET"]),
+    Route("/console/campaigns/{id}", campaign, methods=["GET"]),
     Route("/console/contests/new", new_contest, methods=["GET"]),
     Route("/console/contests/{id}", contest, methods=["GET"]),
     Route("/console/contests/{id}/live", live, methods=["GET"]),

@@ -395,7 +395,60 @@
     });
   }
 
+  // Campaigns: the API's list (the organisation's own, and others' open to its province)
+  // and one campaign's rounds.
+  function stateName(state) {
+    const names = {
+      draft: t("Draft"), scheduled: t("Scheduled"), open: t("Open"), running: t("Running"),
+      closed: t("Closed"), finalized: t("Finalized"), cancelled: t("Cancelled"), deleted: t("Deleted"),
+    };
+    return names[state] || state;
+  }
+  function setUpCampaigns() {
+    const table = document.getElementById("campaigns");
+    if (table) {
+      api("GET", "/api/campaigns").then((result) => {
+        if (!result.ok) return;
+        const body = table.querySelector("tbody");
+        if (!result.body.length) {
+          body.replaceChildren(el("tr", {}, el("td", { colspan: "3", text: t("No campaigns yet.") })));
+          return;
+        }
+        body.replaceChildren(...result.body.map((c) => {
+          const id = encodeURIComponent(c.id);
+          return el("tr", {},
+            el("td", {}, el("a", { href: "/console/campaigns/" + id, text: c.title }), " ", el("small", { class: "muted", text: c.id })),
+            el("td", { text: c.org }),
+            el("td", {}, el("a", { href: "/api/campaigns/" + id + "/report?format=xlsx", text: t("Download (Excel)") })));
+        }));
+      });
+    }
+    const root = document.getElementById("campaign");
+    if (!root) return;
+    api("GET", "/api/campaigns/" + encodeURIComponent(root.dataset.campaign)).then((result) => {
+      if (!result.ok) {
+        root.replaceChildren(errorBlock(result));
+        return;
+      }
+      const { campaign, rounds } = result.body;
+      document.getElementById("campaign-title").textContent = campaign.title;
+      document.getElementById("campaign-facts").textContent =
+        t("Organisation") + ": " + campaign.org + " · " + t("time zone") + ": " + campaign.zone;
+      const when = new Intl.DateTimeFormat(LANG === "vi" ? "vi-VN" : "en-GB", {
+        timeZone: campaign.zone, hour: "2-digit", minute: "2-digit", day: "2-digit", month: "2-digit", year: "numeric",
+      });
+      const own = campaign.org === root.dataset.org;
+      document.querySelector("#rounds tbody").replaceChildren(...rounds.map((r) => el("tr", {},
+        el("td", {}, own ? el("a", { href: "/console/contests/" + encodeURIComponent(r.id), text: r.title }) : r.title),
+        el("td", { text: r.mode === "live" ? t("Live show") : t("Window round") }),
+        el("td", { text: stateName(r.state) }),
+        el("td", { text: when.format(new Date(r.opens_at)) }),
+        el("td", { text: r.closes_at === null ? "—" : when.format(new Date(r.closes_at)) }))));
+    });
+  }
+
   setUpBanks();
+  setUpCampaigns();
   setUpContestForm();
   setUpActions();
   setUpLive();
