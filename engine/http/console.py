@@ -37,6 +37,7 @@ import collections
 import functools
 import io
 import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -176,7 +177,9 @@ def _to_signin(request: Request) -> Response:
     return RedirectResponse(f"/console/signin?next={quote(request.url.path)}", status_code=303)
 
 
-def page(handler: Any) -> Any:
+def page(
+    handler: Callable[[Request, OrgId], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
     """A console page: signed in (else to the sign-in form); a refused read (another
     organisation's contest, an unknown bank) renders the error page with its status."""
 
@@ -187,7 +190,7 @@ def page(handler: Any) -> Any:
         except Unauthorized:
             return _to_signin(request)
         try:
-            response: Response = await handler(request, org)
+            response = await handler(request, org)
         except PeerError as exc:
             return _render(request, "error.html", org, exc.status, code=str(exc.code), message=exc)
         except BankNotFound as exc:
