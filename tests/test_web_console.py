@@ -172,6 +172,34 @@ async def test_sign_in_goes_only_to_console_pages(api: Api) -> None:
         assert answer.headers["location"] == "/console"
 
 
+async def test_the_console_speaks_vietnamese_first_and_english_on_request(
+    api: Api, redis_client: redis.asyncio.Redis
+) -> None:
+    # live_spec starts a minute after the time given: 19:30 on 2 January 2030, in Vietnam.
+    spec = live_spec(1_893_587_400_000 - 60_000, id="s1")
+    assert (await api.a.post("/api/contests", content=msgspec.json.encode(spec))).is_success
+    async with httpx.AsyncClient(base_url=str(api.anon.base_url), timeout=timeout(10)) as client:
+        plain = await client.get("/console/signin")
+        assert '<html lang="vi">' in plain.text and "Đăng nhập" in plain.text
+        english = await client.get("/console/signin", headers={"Accept-Language": "en-US,en"})
+        assert '<html lang="en">' in english.text and ">Sign in<" in english.text
+        preferred = await client.get(
+            "/console/signin", headers={"Accept-Language": "fr;q=1, vi;q=0.5, en;q=0.2"}
+        )
+        assert '<html lang="vi">' in preferred.text
+    client, _ = await signed_in(api, await key_of(api, "central"))
+    async with contextlib.aclosing(client):
+        page = await client.get("/console/contests/s1")
+        assert "19:30 02/01/2030" in page.text and "Bắt đầu lúc" in page.text
+        switched = await client.get("/console/lang/en?next=/console/contests/s1")
+        assert switched.headers["location"] == "/console/contests/s1"
+        page = await client.get("/console/contests/s1", headers={"Accept-Language": "vi"})
+        assert '<html lang="en">' in page.text  # the choice wins over the browser's
+        assert "2 Jan 2030, 19:30" in page.text and "Starts at" in page.text
+        away = await client.get("/console/lang/vi?next=https://evil.example/")
+        assert away.headers["location"] == "/console"
+
+
 def test_every_console_text_has_a_vietnamese_translation_and_an_english_entry() -> None:
     texts = console.console_texts()
     assert len(texts) > 150  # the extraction finds the templates' and the script's texts
