@@ -25,6 +25,7 @@ committed) for people to look at; tests never compare pixels.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -75,6 +76,9 @@ async def browser() -> AsyncIterator[object]:
             await launched.close()
 
 
+_REFUSED = re.compile(r"Failed to load resource: the server responded with a status of 4\d\d\b")
+
+
 async def _page(browser: object, **context: object) -> AsyncIterator[object]:
     from playwright.async_api import Browser
 
@@ -86,8 +90,12 @@ async def _page(browser: object, **context: object) -> AsyncIterator[object]:
 
     def console(msg: Any) -> None:
         # The browser's own favicon fetch is not the page's doing (it may be cut off when
-        # a test's server stops first); every other failed load or error counts.
-        if msg.type == "error" and not msg.location.get("url", "").endswith("/favicon.ico"):
+        # a test's server stops first), and Chromium logs every 4xx answer of the engine's
+        # API (a typed refusal the page shows: a bank's problems, a missing key) as an
+        # error; every other failed load or error counts.
+        url = msg.location.get("url", "")
+        refusal = "/api/" in url and _REFUSED.match(msg.text) is not None
+        if msg.type == "error" and not url.endswith("/favicon.ico") and not refusal:
             errors.append(f"console.error: {msg.text} ({msg.location.get('url')})")
 
     page.on("console", console)

@@ -19,6 +19,7 @@ HTTP_ONLY = {
     "contest_exists",
     "unauthorized",
     "forbidden",
+    "csrf_failed",
     "bank_exists",
     "org_not_found",
     "org_exists",

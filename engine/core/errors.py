@@ -131,6 +131,7 @@ class ErrorCode(StrEnum):
     NOT_FINALIZED = "not_finalized"
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
+    CSRF_FAILED = "csrf_failed"
     # Campaigns (engine.campaigns).
     CAMPAIGN_NOT_FOUND = "campaign_not_found"
     CAMPAIGN_INVALID = "campaign_invalid"
@@ -183,6 +184,9 @@ ERROR_DESCRIPTIONS: Mapping[ErrorCode, str] = {
     ErrorCode.NOT_FINALIZED: "The contest has no final standings yet: finalize it first.",
     ErrorCode.UNAUTHORIZED: "No organiser API key, or an unknown one.",
     ErrorCode.FORBIDDEN: "The contest or bank belongs to another organisation.",
+    ErrorCode.CSRF_FAILED: (
+        "A request authorised by the console's session cookie lacks its CSRF token."
+    ),
     ErrorCode.CAMPAIGN_NOT_FOUND: "No such campaign.",
     ErrorCode.CAMPAIGN_INVALID: "The campaign or its schedule has problems; `problems` lists them.",
     ErrorCode.CAMPAIGN_EXISTS: "A campaign with that id exists (ids are never reused).",

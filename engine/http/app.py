@@ -24,6 +24,7 @@ ROUTE_MODULES = (
     "engine.http.contests",  # /api/contests ...
     "engine.http.campaigns",  # /api/campaigns ...
     "engine.http.public",  # /public/contests/{id} ...
+    "engine.http.console",  # /console ... (the organiser console's pages)
     "engine.http.play",  # /play: the member player
 )
 
@@ -43,10 +44,14 @@ def _collect_routes() -> list[BaseRoute]:
 
 def create_app(settings: Settings, redis_client: AsyncRedis) -> Starlette:
     """The HTTP application over *redis_client*, configured by *settings*."""
+    from engine.http.auth import session_middleware
     from engine.http.errors import install_error_handlers
     from engine.http.health import HttpMetrics
 
-    app = Starlette(routes=_collect_routes(), middleware=[Middleware(HttpMetrics)])
+    app = Starlette(
+        routes=_collect_routes(),
+        middleware=[Middleware(HttpMetrics), session_middleware(settings)],
+    )
     app.state.settings = settings
     app.state.redis = redis_client
     install_error_handlers(app)

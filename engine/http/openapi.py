@@ -432,7 +432,7 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
     if params:
         operation["parameters"] = params
     if endpoint.auth:
-        operation["security"] = [{"bearer": []}]
+        operation["security"] = [{"bearer": []}, {"console": []}]
     if endpoint.request is not None:
         operation["requestBody"] = {"required": True, "content": _content(endpoint.request)}
     ok: dict[str, Any] = {"description": "OK"}
@@ -492,7 +492,17 @@ def spec() -> dict[str, Any]:
                     "type": "http",
                     "scheme": "bearer",
                     "description": "an organiser API key (contest key create ORG)",
-                }
+                },
+                "console": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "ce_console",
+                    "description": (
+                        "the organiser console's session (docs/console.md), signed in with"
+                        " an API key; a POST, PUT or DELETE also needs the session's CSRF"
+                        " token in X-CSRF-Token (else 403 csrf_failed)"
+                    ),
+                },
             },
         },
     }

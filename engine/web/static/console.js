@@ -1,0 +1,456 @@
+// The organiser console's script: plain JavaScript, no framework, no build step.
+//
+// Every change goes to the engine's own HTTP API (docs/api.md) with the session cookie and
+// the session's CSRF token (the page's <meta name="csrf-token">) in X-CSRF-Token. Texts
+// come translated from the page (<script id="texts">): t(english) gives the page's
+// language. Numbers use the page's locale (1.234,5 in Vietnamese).
+"use strict";
+
+(function () {
+  const TEXTS = JSON.parse(document.getElementById("texts").textContent);
+  const LANG = document.body.dataset.lang || "vi";
+  const ZONE = document.body.dataset.zone || "Asia/Ho_Chi_Minh";
+  const CSRF = document.querySelector('meta[name="csrf-token"]').content;
+  const NUMBER = new Intl.NumberFormat(LANG === "vi" ? "vi-VN" : "en-GB", { maximumFractionDigits: 1 });
+
+  function t(text) {
+    return TEXTS[text] || text;
+  }
+  function num(value) {
+    return value === null || value === undefined ? "—" : NUMBER.format(value);
+  }
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs || {})) {
+      if (name === "text") node.textContent = value;
+      else node.setAttribute(name, value);
+    }
+    for (const child of children) node.append(child);
+    return node;
+  }
+  function announce(message) {
+    document.getElementById("announcer").textContent = message;
+  }
+
+  // One API call: JSON in and out, the CSRF token on every unsafe method. Resolves to
+  // {ok, status, body}; an error body is the API's {"error": {code, message, problems}}.
+  async function api(method, url, body, headers) {
+    const init = { method, credentials: "same-origin", headers: Object.assign({}, headers) };
+    if (method !== "GET") init.headers["X-CSRF-Token"] = CSRF;
+    if (body !== undefined) init.body = body;
+    const response = await fetch(url, init);
+    let data = null;
+    const type = response.headers.get("content-type") || "";
+    if (type.includes("json")) data = await response.json();
+    if (response.status === 401) window.location.assign("/console/signin?next=" + encodeURIComponent(location.pathname));
+    return { ok: response.ok, status: response.status, body: data };
+  }
+
+  // An API error as a block: the message, and each problem with its line or field.
+  function errorBlock(result) {
+    const error = (result.body && result.body.error) || { code: "http_" + result.status, message: "" };
+    const box = el("div", { class: "error", role: "alert" });
+    box.append(el("p", {}, el("strong", { text: t("Error") + ": " }), error.message + " ", el("code", { text: error.code })));
+    if (error.problems && error.problems.length) {
+      const table = el("table", { class: "problems" });
+      table.append(el("thead", {}, el("tr", {},
+        el("th", { scope: "col", text: t("Line") }), el("th", { scope: "col", text: t("Question") }),
+        el("th", { scope: "col", text: t("Field") }), el("th", { scope: "col", text: t("Problem") }))));
+      const body = el("tbody");
+      for (const p of error.problems) {
+        const where = p.where || {};
+        body.append(el("tr", {},
+          el("td", { text: where.line ? String(where.line) : "—" }), el("td", { text: where.question || "—" }),
+          el("td", { text: where.field || p.field || "—" }), el("td", { text: p.message })));
+      }
+      table.append(body);
+      box.append(table);
+    }
+    return box;
+  }
+
+  // Banks: upload by drag and drop or the file input.
+  function setUpBanks() {
+    const form = document.getElementById("upload");
+    if (!form) return;
+    const input = document.getElementById("bank-file");
+    const zone = document.getElementById("dropzone");
+    const out = document.getElementById("upload-result");
+    for (const name of ["dragenter", "dragover"]) {
+      zone.addEventListener(name, (event) => { event.preventDefault(); zone.classList.add("over"); });
+    }
+    for (const name of ["dragleave", "drop"]) {
+      zone.addEventListener(name, () => zone.classList.remove("over"));
+    }
+    zone.addEventListener("drop", (event) => {
+      event.preventDefault();
+      if (event.dataTransfer && event.dataTransfer.files.length) {
+        input.files = event.dataTransfer.files;
+        form.requestSubmit();
+      }
+    });
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const file = input.files[0];
+      if (!file) return;
+      const params = new URLSearchParams({ filename: file.name });
+      const id = form.elements.id.value.trim();
+      const title = form.elements.title.value.trim();
+      if (title) params.set("title", title);
+      if (form.elements.format.value) params.set("format", form.elements.format.value);
+      const replace = form.elements.replace.checked;
+      let url = "/api/banks?";
+      if (replace) url = "/api/banks/" + encodeURIComponent(id || idFromName(file.name)) + "?";
+      else if (id) params.set("id", id);
+      out.replaceChildren(el("p", { text: t("Uploading…") }));
+      const result = await api(replace ? "PUT" : "POST", url + params, file);
+      if (!result.ok) {
+        out.replaceChildren(errorBlock(result));
+        announce(t("The bank was refused."));
+        return;
+      }
+      const bank = result.body;
+      const done = el("div", { class: "ok", role: "status" },
+        el("p", {}, "✔ " + t("Stored") + ": ",
+          el("a", { href: "/console/banks/" + encodeURIComponent(bank.id), text: bank.title }),
+          " — " + t("version") + " " + bank.version + ", " + num(bank.questions) + " " + t("questions")));
+      if (bank.warnings && bank.warnings.length) {
+        done.append(el("p", { text: t("Left out (the engine cannot run them)") + ": " + bank.warnings.length }));
+        const list = el("ul");
+        for (const w of bank.warnings) list.append(el("li", { text: (w.where && w.where.line ? t("Line") + " " + w.where.line + ": " : "") + w.message }));
+        done.append(list);
+      }
+      out.replaceChildren(done);
+      form.elements.id.value = "";
+      form.elements.title.value = "";
+      announce(t("Stored"));
+    });
+  }
+
+  // The same id the engine makes from a file name (lower case, no diacritics or spaces).
+  function idFromName(name) {
+    return name.replace(/\.[^.]*$/, "").normalize("NFD").replace(/[\u0300-\u036f]/g, "")
+      .replace(/đ/g, "d").replace(/Đ/g, "D").toLowerCase().replace(/[^a-z0-9_.-]+/g, "-").replace(/^-+|-+$/g, "");
+  }
+
+  // Times: a datetime-local value read in the organisation's zone, as epoch ms.
+  function zoneOffsetMs(epoch) {
+    const parts = new Intl.DateTimeFormat("en-GB", {
+      timeZone: ZONE, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", second: "2-digit",
+    }).formatToParts(new Date(epoch));
+    const get = (type) => Number(parts.find((p) => p.type === type).value);
+    return Date.UTC(get("year"), get("month") - 1, get("day"), get("hour"), get("minute"), get("second")) - epoch;
+  }
+  function localToEpoch(value) {
+    if (!value) return null;
+    const [day, time] = value.split("T");
+    const [y, m, d] = day.split("-").map(Number);
+    const [hh, mm] = time.split(":").map(Number);
+    const wall = Date.UTC(y, m - 1, d, hh, mm);
+    let epoch = wall - zoneOffsetMs(wall);
+    epoch = wall - zoneOffsetMs(epoch);
+    return epoch;
+  }
+  function epochToLocal(epoch) {
+    const shifted = new Date(epoch + zoneOffsetMs(epoch));
+    return shifted.toISOString().slice(0, 16);
+  }
+
+  function setUpContestForm() {
+    const form = document.getElementById("contest-form");
+    if (!form) return;
+    const out = document.getElementById("form-result");
+    const soon = Math.ceil((Date.now() + 3600_000) / 60_000) * 60_000;
+    form.elements.starts_at.value = epochToLocal(soon);
+    form.elements.opens_at.value = epochToLocal(soon);
+    form.elements.closes_at.value = epochToLocal(soon + 7 * 86400_000);
+    const showMode = () => {
+      const mode = form.elements.mode.value;
+      for (const set of form.querySelectorAll("fieldset[data-mode]")) set.hidden = set.dataset.mode !== mode;
+    };
+    for (const radio of form.elements.mode) radio.addEventListener("change", showMode);
+    showMode();
+    const list = (value) => value.split(",").map((s) => s.trim()).filter(Boolean);
+    const int = (name) => Number(form.elements[name].value || 0);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const f = form.elements;
+      const mode = f.mode.value;
+      const spec = {
+        title: f.title.value.trim(),
+        description: f.description.value.trim(),
+        mode,
+        bank: form.dataset.bank,
+        bank_version: Number(form.dataset.version),
+        draw: { count: int("count"), quotas: [] },
+        eligibility: { provinces: list(f.provinces.value), units: list(f.units.value) },
+      };
+      if (f.id.value.trim()) spec.id = f.id.value.trim();
+      for (let i = 0; i < 3; i++) {
+        const count = Number(f["q" + i + "-count"].value || 0);
+        if (count > 0) {
+          const quota = { count };
+          if (f["q" + i + "-topic"].value) quota.topic = f["q" + i + "-topic"].value;
+          if (f["q" + i + "-difficulty"].value) quota.difficulty = f["q" + i + "-difficulty"].value;
+          spec.draw.quotas.push(quota);
+        }
+      }
+      if (mode === "live") {
+        spec.live = {
+          starts_at: localToEpoch(f.starts_at.value), question_seconds: int("question_seconds"),
+          reveal_seconds: int("reveal_seconds"), leaderboard_seconds: int("leaderboard_seconds"),
+          elimination: f.elimination.checked,
+        };
+        spec.scoring = { speed: f.speed.checked, streak_step: int("streak_step"), streak_cap: int("streak_cap") };
+      } else {
+        spec.window = {
+          opens_at: localToEpoch(f.opens_at.value), closes_at: localToEpoch(f.closes_at.value),
+          attempt_seconds: int("attempt_minutes") * 60, attempts_allowed: int("attempts_allowed"),
+          ranking: { counts: f.counts.value },
+        };
+        if (f.prediction_question.value) spec.window.prediction_question = f.prediction_question.value;
+      }
+      out.replaceChildren(el("p", { text: t("Saving…") }));
+      const result = await api("POST", "/api/contests", JSON.stringify(spec), { "Content-Type": "application/json" });
+      if (!result.ok) {
+        out.replaceChildren(errorBlock(result));
+        announce(t("The contest was refused."));
+        return;
+      }
+      window.location.assign("/console/contests/" + encodeURIComponent(result.body.id));
+    });
+  }
+
+  // Lifecycle actions, each confirmed first.
+  function setUpActions() {
+    const box = document.getElementById("actions");
+    if (!box) return;
+    const out = document.getElementById("action-result");
+    const id = box.dataset.contest;
+    const texts = {
+      schedule: t("Schedule this contest? Members will see it, and it starts at its time."),
+      unschedule: t("Take this contest back to draft?"),
+      start: t("Start this contest now?"),
+      close: t("Close this contest now? Members can no longer answer."),
+      finalize: t("Finalize this contest? The final standings are computed."),
+      cancel: t("Cancel this contest? This cannot be undone."),
+      delete: t("Delete this contest and its scoring data? This cannot be undone."),
+    };
+    for (const button of box.querySelectorAll("button[data-action]")) {
+      button.addEventListener("click", async () => {
+        const action = button.dataset.action;
+        if (!window.confirm(texts[action])) return;
+        const url = "/api/contests/" + encodeURIComponent(id) + (action === "delete" ? "" : "/" + action);
+        const result = await api(action === "delete" ? "DELETE" : "POST", url);
+        if (!result.ok) {
+          out.replaceChildren(errorBlock(result));
+          return;
+        }
+        window.location.assign(action === "delete" ? "/console/contests" : location.pathname);
+      });
+    }
+  }
+
+  // Live: polls the API's statistics and leaderboard (one request each at a time).
+  function bars(container, questions, current, names) {
+    container.replaceChildren();
+    for (const q of questions) {
+      const known = names[q.id] || { text: q.id, choices: {} };
+      const total = Object.values(q.distribution).reduce((a, b) => a + b, 0);
+      const figure = el("figure", { class: "question" + (q.id === current ? " current" : "") });
+      figure.append(el("figcaption", {},
+        el("strong", { text: (q.index + 1) + ". " + known.text }),
+        " — " + t("answered") + ": " + num(q.answered) + (q.id === current ? " (" + t("now") + ")" : "")));
+      const list = el("ul", { class: "bars" });
+      for (const [choice, count] of Object.entries(q.distribution)) {
+        const share = total ? count / total : 0;
+        const bar = el("span", { class: "bar" });
+        bar.style.width = (share * 100).toFixed(1) + "%";
+        list.append(el("li", {},
+          el("span", { class: "choice", text: known.choices[choice] || choice }), el("span", { class: "track" }, bar),
+          el("span", { class: "count", text: num(count) + " (" + num(share * 100) + " %)" })));
+      }
+      figure.append(list);
+      container.append(figure);
+    }
+  }
+  function setUpLive() {
+    const root = document.getElementById("live");
+    if (!root) return;
+    const id = encodeURIComponent(root.dataset.contest);
+    const names = JSON.parse(document.getElementById("choices").textContent);
+    const board = document.querySelector("#board tbody");
+    const series = document.querySelector("#series tbody");
+    const timeFormat = new Intl.DateTimeFormat(LANG === "vi" ? "vi-VN" : "en-GB", { timeZone: ZONE, hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    let lastRow = 0;
+    let lastFigures = "";
+    // Window rounds: members who started and who finished an attempt, summed over units.
+    async function addSeriesRow(s) {
+      const units = await api("GET", "/api/contests/" + id + "/units");
+      if (!units.ok) return;
+      const started = units.body.reduce((sum, u) => sum + u.participants, 0);
+      const finished = units.body.reduce((sum, u) => sum + u.completed, 0);
+      const figures = [started, finished, s.answers].join();
+      if (figures === lastFigures) return;
+      lastFigures = figures;
+      series.prepend(el("tr", {}, el("td", { text: timeFormat.format(new Date(s.at)) }),
+        el("td", { class: "num", text: num(started) }), el("td", { class: "num", text: num(finished) }),
+        el("td", { class: "num", text: num(s.answers) })));
+    }
+    async function tick() {
+      try {
+        const [stats, top] = await Promise.all([
+          api("GET", "/api/contests/" + id + "/stats"),
+          api("GET", "/api/contests/" + id + "/leaderboard?limit=20"),
+        ]);
+        if (stats.ok) {
+          const s = stats.body;
+          document.getElementById("online").textContent = num(s.members_online);
+          document.getElementById("participants").textContent = num(s.participants);
+          document.getElementById("answers").textContent = num(s.answers);
+          document.getElementById("rate").textContent = num(s.answers_per_second);
+          const now = s.questions.find((q) => q.id === s.current_question);
+          document.getElementById("current").textContent = now ? "(" + t("now") + ": " + (now.index + 1) + ")" : "";
+          document.getElementById("updated").textContent = t("Updated at") + " " + timeFormat.format(new Date(s.at));
+          bars(document.getElementById("questions-chart"), s.questions, s.current_question, names);
+          if (series && s.at - lastRow >= 10_000) {
+            lastRow = s.at;
+            await addSeriesRow(s);
+          }
+        }
+        if (top.ok) {
+          board.replaceChildren(...top.body.top.map((row) => el("tr", {},
+            el("td", { class: "num", text: num(row.rank) }), el("td", { text: row.name || row.member }),
+            el("td", { text: row.province || "" }), el("td", { text: row.unit || "" }),
+            el("td", { class: "num", text: num(row.score) }), el("td", { class: "num", text: num(row.time_used / 1000) }))));
+        }
+      } catch (error) {
+        // The engine out of reach (a restart, a network cut): say so, keep polling.
+        document.getElementById("updated").textContent = t("Connection lost; retrying…");
+      } finally {
+        setTimeout(tick, 1000);
+      }
+    }
+    tick();
+  }
+
+  // Results: the final standings, searched and paged in the page; units from the API.
+  function setUpResults() {
+    const root = document.getElementById("results");
+    if (!root) return;
+    const id = encodeURIComponent(root.dataset.contest);
+    const pageSize = 50;
+    const rate = (part, registered) => (registered ? num((part / registered) * 100) + " %" : "—");
+    api("GET", "/api/contests/" + id + "/units").then((result) => {
+      if (!result.ok) return;
+      document.querySelector("#units tbody").replaceChildren(...result.body.map((u) => el("tr", {},
+        el("td", { text: u.province || t("(not in the units list)") }), el("td", { text: u.name || u.unit }),
+        el("td", { class: "num", text: num(u.registered) }), el("td", { class: "num", text: num(u.participants) }),
+        el("td", { class: "num", text: rate(u.participants, u.registered) }))));
+      // Per province: the sums of its units (a rate only where every unit's roll is known).
+      const provinces = new Map();
+      for (const u of result.body) {
+        const p = provinces.get(u.province) || { registered: 0, participants: 0, known: true };
+        p.registered += u.registered;
+        p.participants += u.participants;
+        p.known = p.known && u.registered > 0;
+        provinces.set(u.province, p);
+      }
+      document.querySelector("#provinces tbody").replaceChildren(...[...provinces].sort().map(([name, p]) => el("tr", {},
+        el("td", { text: name || t("(not in the units list)") }), el("td", { class: "num", text: num(p.registered) }),
+        el("td", { class: "num", text: num(p.participants) }),
+        el("td", { class: "num", text: p.known ? rate(p.participants, p.registered) : "—" }))));
+    });
+    if (root.dataset.finalized !== "yes") return;
+    let rows = [];
+    let shown = [];
+    let page = 0;
+    const search = document.getElementById("search");
+    function render() {
+      const pages = Math.max(1, Math.ceil(shown.length / pageSize));
+      page = Math.min(page, pages - 1);
+      document.querySelector("#standings tbody").replaceChildren(...shown.slice(page * pageSize, (page + 1) * pageSize).map((r) => el("tr", {},
+        el("td", { class: "num", text: num(r.rank) }), el("td", { text: r.name || r.member }),
+        el("td", { text: r.unit || "" }), el("td", { text: r.province || "" }),
+        el("td", { class: "num", text: num(r.score) }), el("td", { class: "num", text: num(r.time_used_ms / 1000) }))));
+      document.getElementById("standing-count").textContent = num(shown.length) + " / " + num(rows.length) + " " + t("members");
+      document.getElementById("page").textContent = t("Page") + " " + num(page + 1) + " / " + num(pages);
+      document.getElementById("prev").disabled = page === 0;
+      document.getElementById("next").disabled = page >= pages - 1;
+    }
+    search.addEventListener("input", () => {
+      const q = search.value.trim().toLowerCase();
+      shown = rows.filter((r) => [r.name, r.member, r.unit, r.province].some((v) => (v || "").toLowerCase().includes(q)));
+      page = 0;
+      render();
+    });
+    document.getElementById("prev").addEventListener("click", () => { page -= 1; render(); });
+    document.getElementById("next").addEventListener("click", () => { page += 1; render(); });
+    api("GET", "/api/contests/" + id + "/results").then((result) => {
+      if (!result.ok) return;
+      rows = result.body;
+      shown = rows;
+      render();
+    });
+  }
+
+  // Campaigns: the API's list (the organisation's own, and others' open to its province)
+  // and one campaign's rounds.
+  function stateName(state) {
+    const names = {
+      draft: t("Draft"), scheduled: t("Scheduled"), open: t("Open"), running: t("Running"),
+      closed: t("Closed"), finalized: t("Finalized"), cancelled: t("Cancelled"), deleted: t("Deleted"),
+    };
+    return names[state] || state;
+  }
+  function setUpCampaigns() {
+    const table = document.getElementById("campaigns");
+    if (table) {
+      api("GET", "/api/campaigns").then((result) => {
+        if (!result.ok) return;
+        const body = table.querySelector("tbody");
+        if (!result.body.length) {
+          body.replaceChildren(el("tr", {}, el("td", { colspan: "3", text: t("No campaigns yet.") })));
+          return;
+        }
+        body.replaceChildren(...result.body.map((c) => {
+          const id = encodeURIComponent(c.id);
+          return el("tr", {},
+            el("td", {}, el("a", { href: "/console/campaigns/" + id, text: c.title }), " ", el("small", { class: "muted", text: c.id })),
+            el("td", { text: c.org }),
+            el("td", {}, el("a", { href: "/api/campaigns/" + id + "/report?format=xlsx", text: t("Download (Excel)") })));
+        }));
+      });
+    }
+    const root = document.getElementById("campaign");
+    if (!root) return;
+    api("GET", "/api/campaigns/" + encodeURIComponent(root.dataset.campaign)).then((result) => {
+      if (!result.ok) {
+        root.replaceChildren(errorBlock(result));
+        return;
+      }
+      const { campaign, rounds } = result.body;
+      document.getElementById("campaign-title").textContent = campaign.title;
+      document.getElementById("campaign-facts").textContent =
+        t("Organisation") + ": " + campaign.org + " · " + t("time zone") + ": " + campaign.zone;
+      const when = new Intl.DateTimeFormat(LANG === "vi" ? "vi-VN" : "en-GB", {
+        timeZone: campaign.zone, hour: "2-digit", minute: "2-digit", day: "2-digit", month: "2-digit", year: "numeric",
+      });
+      const own = campaign.org === root.dataset.org;
+      document.querySelector("#rounds tbody").replaceChildren(...rounds.map((r) => el("tr", {},
+        el("td", {}, own ? el("a", { href: "/console/contests/" + encodeURIComponent(r.id), text: r.title }) : r.title),
+        el("td", { text: r.mode === "live" ? t("Live show") : t("Window round") }),
+        el("td", { text: stateName(r.state) }),
+        el("td", { text: when.format(new Date(r.opens_at)) }),
+        el("td", { text: r.closes_at === null ? "—" : when.format(new Date(r.closes_at)) }))));
+    });
+  }
+
+  setUpBanks();
+  setUpCampaigns();
+  setUpContestForm();
+  setUpActions();
+  setUpLive();
+  setUpResults();
+})();
