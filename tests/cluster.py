@@ -16,6 +16,7 @@ import pytest
 import redis
 import redis.asyncio.cluster
 
+from engine.runtime.redisconn import AsyncRedis, connect
 from scoring.redis_server import RedisServer, free_port
 
 __all__ = ["ClusterUnavailable", "cluster", "cluster_nodes", "cluster_url", "redis_cluster"]
@@ -152,6 +153,25 @@ async def cluster(
     client = redis.asyncio.cluster.RedisCluster(
         host=cluster_nodes[0].host, port=cluster_nodes[0].port
     )
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+# The engine's own view of the cluster, for modules that run one-Redis tests on it: bind
+# ``redis_url = cluster_support.engine_url`` and ``redis_client = cluster_support.engine_client``
+# to override the one-Redis fixtures of tests/conftest.py.
+@pytest.fixture
+def engine_url(cluster_nodes: list[RedisServer]) -> str:
+    """The cluster's URL as the engine takes it (``redis+cluster://``, every node)."""
+    return cluster_url(cluster_nodes)
+
+
+@pytest.fixture
+async def engine_client(redis_url: str) -> AsyncIterator[AsyncRedis]:
+    """A ``RedisCluster`` client on *redis_url*, made as the engine makes its own."""
+    client = connect(redis_url)
     try:
         yield client
     finally:

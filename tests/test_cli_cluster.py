@@ -10,12 +10,11 @@ module; each test has its own key prefix.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 
-from engine.runtime.redisconn import AsyncRedis, SyncRedis, connect, connect_sync
-from scoring.redis_server import RedisServer
+from engine.runtime.redisconn import SyncRedis, connect_sync
 from tests import cluster as cluster_support
 from tests.test_cli_audit import test_audit_lists_every_accepted_answer
 from tests.test_cli_bank import (
@@ -52,18 +51,8 @@ __all__ = [
 ]
 
 
-@pytest.fixture
-def redis_url(cluster_nodes: list[RedisServer]) -> str:
-    return cluster_support.cluster_url(cluster_nodes)
-
-
-@pytest.fixture
-async def redis_client(redis_url: str) -> AsyncIterator[AsyncRedis]:
-    client = connect(redis_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
+redis_url = cluster_support.engine_url
+redis_client = cluster_support.engine_client
 
 
 @pytest.fixture

@@ -12,12 +12,8 @@ each test has its own key prefix. Skipped, with the reason, where no cluster can
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
-from engine.runtime.redisconn import AsyncRedis, connect
-from scoring.redis_server import RedisServer
 from tests import cluster as cluster_support
 from tests.test_e2e_live import test_whole_live_show
 from tests.test_e2e_processes import (
@@ -50,17 +46,5 @@ __all__ = [
 ]
 
 
-@pytest.fixture
-def redis_url(cluster_nodes: list[RedisServer]) -> str:
-    """The cluster's URL (this module's override of the one-Redis fixture)."""
-    return cluster_support.cluster_url(cluster_nodes)
-
-
-@pytest.fixture
-async def redis_client(redis_url: str) -> AsyncIterator[AsyncRedis]:
-    """A ``RedisCluster`` client, made as the engine makes its own."""
-    client = connect(redis_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
+redis_url = cluster_support.engine_url
+redis_client = cluster_support.engine_client

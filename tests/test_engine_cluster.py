@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -100,9 +99,7 @@ __all__ = [
 cluster_nodes = cluster_support.cluster_nodes
 
 
-@pytest.fixture
-def url(cluster_nodes: list[RedisServer]) -> str:
-    return cluster_support.cluster_url(cluster_nodes)
+url = cluster_support.engine_url
 
 
 # The HTTP API's bank tests (upload, versions, organisations' scoping) and the contest
@@ -111,13 +108,7 @@ def url(cluster_nodes: list[RedisServer]) -> str:
 redis_url = url
 
 
-@pytest.fixture
-async def redis_client(url: str) -> AsyncIterator[redisconn.AsyncRedis]:
-    client = redisconn.connect(url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
+redis_client = cluster_support.engine_client
 
 
 hosts = st.sampled_from(["127.0.0.1", "localhost", "redis-a.internal", "10.0.0.7"])
