@@ -49,6 +49,10 @@ WELCOME = b'{"type":"welcome","pad":"' + b"w" * 400 + b'"}'
 ATTEMPT = b'{"type":"attempt","pad":"' + b"a" * 2600 + b'"}'
 """About the sizes of the engine's ``welcome`` and of an ``attempt`` with 10 questions."""
 TOKEN = "t" * 330
+MEMBER_WAIT = 90.0
+"""A member with no ``attempt`` this long after its arrival gives up (counted apart as
+``no attempt in time``: the swarm's members give up after their reply timeout too), so a
+connection that hangs (a SYN retried, a handshake never answered) cannot hold the run."""
 """About the length of a join token in the URL."""
 
 
@@ -108,6 +112,7 @@ def client_process(
                 done.set()
 
         lost = 0
+        stuck = 0
 
         class Member(WSListener):  # type: ignore[misc]
             def __init__(self) -> None:
@@ -137,9 +142,17 @@ def client_process(
 
         source = loopback_source(index)
 
+        def give_up(member: Member) -> None:
+            nonlocal stuck
+            if not member.admitted and not done.is_set():
+                member.admitted = True
+                stuck += 1
+                finished()
+
         async def arrive() -> None:
             nonlocal failures
             member = Member()
+            loop.call_later(MEMBER_WAIT, give_up, member)
             try:
                 await ws_connect(
                     lambda: member,
@@ -166,7 +179,7 @@ def client_process(
             await done.wait()
         for transport in transports:
             transport.disconnect()
-        out.put((latencies, failures + lost, time.process_time()))
+        out.put((latencies, failures + lost, stuck, time.process_time()))
 
     run_loop(main())
 
@@ -221,7 +234,8 @@ def run(members: int, storm_seconds: float, servers: int, clients: int, timeout:
             w.join(30)
     latencies = [x for r in results for x in r[0]]
     failures = sum(r[1] for r in results)
-    client_cpu = sum(r[2] for r in results)
+    stuck = sum(r[2] for r in results)
+    client_cpu = sum(r[3] for r in results)
     print(
         f"bare storm: {members:,} members in {storm_seconds:g} s, {servers} server process(es), "
         f"{procs} client process(es)"
@@ -230,7 +244,10 @@ def run(members: int, storm_seconds: float, servers: int, clients: int, timeout:
         f"arrival to attempt latency: p50 {percentile(latencies, 50):.0f} ms, "
         f"p99 {percentile(latencies, 99):.0f} ms, max {max(latencies, default=math.nan):.0f} ms"
     )
-    print(f"admitted {len(latencies):,}, failed (connect failed or closed first) {failures}")
+    print(
+        f"admitted {len(latencies):,}, failed (connect failed or closed first) {failures}, "
+        f"no attempt within {MEMBER_WAIT:g} s {stuck}"
+    )
     print(f"listen overflows during the run: {overflowed} (system-wide counter)")
     print(f"CPU s: servers {server_cpu:.1f}, clients {client_cpu:.1f}")
     print(f"load average after: {load_average()}")
