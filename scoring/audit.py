@@ -40,7 +40,7 @@ import msgspec
 from question_bank.ids import ContestId, MemberId, QuestionId
 
 from .errors import CorruptData, map_redis_errors
-from .keys import DEFAULT_PREFIX, ContestKeys
+from .keys import DEFAULT_PREFIX, ContestKeys, ContestShards
 from .leaderboard import composite
 from .replies import text
 from .scripts import AnyRedis
@@ -131,18 +131,21 @@ async def entries(
     prefix: str = DEFAULT_PREFIX,
     *,
     page: int = 10_000,
+    shards: int = 1,
 ) -> AsyncIterator[AuditEntry]:
-    """Every audit entry of *contest* in stream order, read in pages of *page*."""
-    key = ContestKeys(contest, prefix).audit
-    start = "-"
-    while True:
-        with map_redis_errors():
-            rows: Any = await redis.xrange(key, min=start, max="+", count=page)
-        for entry_id, fields in rows:
-            yield _entry(entry_id, fields)
-        if len(rows) < page:
-            return
-        start = "(" + text(rows[-1][0])
+    """Every audit entry of *contest* in stream order, read in pages of *page*; of a
+    member-sharded contest (*shards* > 1), every shard's stream, one after another (each
+    member's entries are on one shard, in order)."""
+    for keys in ContestShards(contest, prefix, shards).keys:
+        start = "-"
+        while True:
+            with map_redis_errors():
+                rows: Any = await redis.xrange(keys.audit, min=start, max="+", count=page)
+            for entry_id, fields in rows:
+                yield _entry(entry_id, fields)
+            if len(rows) < page:
+                break
+            start = "(" + text(rows[-1][0])
 
 
 def fold(stream: Iterable[AuditEntry]) -> Rebuilt:

@@ -78,14 +78,18 @@ class LiveRunner(Runner):
             return
         # The question opened last: closing it again changes nothing, and applies any
         # answer still pending (totals and boards are written at a question's close).
-        await LiveScoring(self.redis, contest.id, self.prefix).close_current()
+        await self._scoring(contest).close_current()
+
+    def _scoring(self, contest: Contest) -> LiveScoring:
+        return LiveScoring(self.redis, contest.id, self.prefix, shards=contest.shards)
 
     async def final_standings(
         self, contest: Contest, bank: Callable[[Contest], Awaitable[Bank]]
     ) -> None:
         """By score, then time used (every accepted answer applied first)."""
-        await LiveScoring(self.redis, contest.id, self.prefix).close_current()
-        await Finalizer(self.redis, contest.id, prefix=self.prefix).finalize_live()
+        await self._scoring(contest).close_current()
+        finalizer = Finalizer(self.redis, contest.id, prefix=self.prefix, shards=contest.shards)
+        await finalizer.finalize_live()
 
     async def asked(self, contest: Contest) -> tuple[list[QuestionId] | None, QuestionId | None]:
         view = await read_show(self.redis, contest.id, self.prefix)
@@ -136,6 +140,7 @@ class LiveRunner(Runner):
                 streak_cap=contest.scoring.streak_cap,
                 on_end=lambda: hooks.close(contest.id),
                 language=bank.language,
+                shards=contest.shards,
             )
             await conductor.run()
             self._finished.add(contest.id)
