@@ -57,7 +57,11 @@ def _mid(member: int) -> MemberId:
 
 
 async def _figures(
-    client: Any, live: LiveScoring, qid: QuestionId, members: list[MemberId], asked: list[QuestionId]
+    client: Any,
+    live: LiveScoring,
+    qid: QuestionId,
+    members: list[MemberId],
+    asked: list[QuestionId],
 ) -> dict[str, Any]:
     """Everything a reveal, a member and an organiser read after a close."""
     shards = live.shards.count
@@ -116,7 +120,12 @@ async def _play(
             got = [
                 msgspec.structs.replace(
                     await side.accept(
-                        _mid(member), qid, fraction, bucket, province=province, unit=unit,
+                        _mid(member),
+                        qid,
+                        fraction,
+                        bucket,
+                        province=province,
+                        unit=unit,
                         choices=bucket.split(","),
                     ),
                     at=0,  # Redis's clock at the accept: a ms apart
