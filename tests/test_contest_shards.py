@@ -4,8 +4,12 @@ leaderboards, units and final results equal those of the same answers on one sha
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import pytest
+
+from engine.cli import main
 from question_bank.ids import MemberId, QuestionId
 from scoring.keys import MAX_SHARDS, shard_of
 from scoring.live import LiveScoring
@@ -102,11 +106,20 @@ def _without_contest(value: Any) -> Any:
     return value
 
 
-async def test_a_sharded_show_reads_as_one(api: Api, key_prefix: str) -> None:
+async def test_a_sharded_show_reads_as_one(
+    api: Api, key_prefix: str, redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert len({shard_of(m, 3) for m, *_ in ANSWERS}) == 3
     one = await _played(api, key_prefix, "one", 1)
     three = await _played(api, key_prefix, "three", 3)
     assert three == one
+    # contest audit (what load tests check acks against) reads every shard's stream
+    counts = []
+    for contest in ("one", "three"):
+        args = ["audit", contest, "--count", "--redis-url", redis_url, "--key-prefix", key_prefix]
+        assert await asyncio.to_thread(main, args) == 0
+        counts.append(capsys.readouterr().out.strip())
+    assert counts == ["8", "8"]
     assert one["stats"]["participants"] == 6 and one["stats"]["answers"] == 8
     assert [s["member"] for s in one["top"]] == ["m6", "m4", "m1", "m2"]
     assert len(one["results"]) == 6
