@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from engine.live.show_messages import board_after
 from question_bank.ids import ContestId, MemberId, QuestionId
-from scoring.audit import entries
+from scoring.audit import compare, entries, replay
 from scoring.errors import ScoringUsageError
 from scoring.finalize import Finalizer
 from scoring.keys import MAX_SHARDS, ContestShards, key_slot, shard_of, shard_tag
@@ -137,6 +137,8 @@ async def _play(
         assert closed[0] == closed[1]
         want = await _figures(client, one, qid, members, asked)
         assert await _figures(client, many, qid, members, asked) == want
+        # each shard's boards are what its audit stream implies
+        assert await compare(client, many.contest, prefix, shards=shards) == []
     # the audit streams hold the same answers, member by member in order
     streams = []
     for side in (one, many):
@@ -146,6 +148,8 @@ async def _play(
             by_member.setdefault(e.member, []).append((e.question, e.points, e.fraction))
         streams.append(by_member)
     assert streams[0] == streams[1]
+    replayed = [await replay(client, s.contest, prefix, shards=s.shards.count) for s in (one, many)]
+    assert replayed[0].totals == replayed[1].totals and replayed[0].times == replayed[1].times
     standings = []
     for side in (one, many):
         finalizer = Finalizer(client, side.contest, prefix=prefix, shards=side.shards.count)
