@@ -64,11 +64,12 @@ async def _played(api: Api, key_prefix: str, contest: str, shards: int) -> dict[
     now = await now_ms(api.redis)
     await _create(api, live_spec(now, id=contest, shards=shards))
     await api.a.post(f"/api/contests/{contest}/schedule")
-    await api.a.post(f"/api/contests/{contest}/start")
     live = LiveScoring(api.redis, contest, prefix=key_prefix, shards=shards)
-    # what the show's conductor does first (live_spec: a streak bonus, elimination)
-    await live.configure(streak_step=2, streak_cap=3, eliminate=True)
+    # m0 joins the scheduled show (on its shard) and never answers: the elimination rule
+    # (live_spec: and a streak bonus), on the shards since the schedule, puts them out
+    assert await live.join(MemberId("m0"))
     acks = []
+    await api.a.post(f"/api/contests/{contest}/start")
     for index, qid in enumerate([QuestionId("q1"), QuestionId("q2")]):
         await live.open_question(
             qid, index=index, time_ms=1, points=10, speed=False, delay_ms=-1000,
@@ -80,7 +81,8 @@ async def _played(api: Api, key_prefix: str, contest: str, shards: int) -> dict[
                 choices=[choice],
             )  # fmt: skip
             acks.append((outcome.accepted, outcome.reason, outcome.points, outcome.total))
-        await live.close_question(qid)
+        closed = await live.close_question(qid)
+        acks.append((closed.eliminated, closed.players_left, sorted(await live.eliminated_by(qid))))
     url = f"/api/contests/{contest}"
     stats = (await api.a.get(f"{url}/stats")).json()
     seen: dict[str, Any] = {
@@ -121,5 +123,6 @@ async def test_a_sharded_show_reads_as_one(
         counts.append(capsys.readouterr().out.strip())
     assert counts == ["8", "8"]
     assert one["stats"]["participants"] == 6 and one["stats"]["answers"] == 8
+    assert one["acks"][6] == (4, 3, ["m0", "m2", "m3", "m5"])
     assert [s["member"] for s in one["top"]] == ["m6", "m4", "m1", "m2"]
     assert len(one["results"]) == 6

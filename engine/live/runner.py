@@ -71,9 +71,16 @@ class LiveRunner(Runner):
         self._finished: set[ContestId] = set()
 
     async def after_move(self, contest: Contest, event: Event, at: int) -> None:
-        """A show moved while running (closed or cancelled by hand): close the question it
-        has open, so no answer counts after the show ended (its conductor stops at its
-        next step)."""
+        """A member-sharded show just scheduled: its shards get the scoring settings (members
+        join it from now on, on their shards, before its conductor starts). A show moved
+        while running (closed or cancelled by hand): close the question it has open, so no
+        answer counts after the show ended (its conductor stops at its next step)."""
+        if event == "schedule" and contest.shards > 1 and contest.live is not None:
+            await self._scoring(contest).configure(
+                streak_step=contest.scoring.streak_step,
+                streak_cap=contest.scoring.streak_cap,
+                eliminate=contest.live.elimination,
+            )
         if contest.state != "running":
             return
         # The question opened last: closing it again changes nothing, and applies any
