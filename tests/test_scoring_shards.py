@@ -24,6 +24,8 @@ import redis.asyncio.cluster
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine.core import messages
+from engine.live.results import results_after_reveal
 from engine.live.show_messages import board_after
 from question_bank.ids import ContestId, MemberId, QuestionId
 from scoring.audit import compare, entries, replay
@@ -63,7 +65,8 @@ async def _figures(
     members: list[MemberId],
     asked: list[QuestionId],
 ) -> dict[str, Any]:
-    """Everything a reveal, a member and an organiser read after a close."""
+    """Everything a reveal, a member and an organiser read after a close (with the
+    ``result`` a member of an elimination show gets)."""
     shards = live.shards.count
     board = Leaderboard(client, live.contest, live.keys.prefix, shards=shards)
     out: dict[str, Any] = {
@@ -80,6 +83,11 @@ async def _figures(
         out[f"rank{i}"] = [await board.rank(m, **where) for m in members]
         out[f"around{i}"] = [await board.around(m, k, **where) for m in members for k in (0, 2)]
     out["states"] = [await live.member_state(m, asked) for m in members]
+    reveal = messages.Reveal(question=qid, index=len(asked) - 1, correct=None)
+    prefix = live.keys.prefix
+    out["results"] = await results_after_reveal(
+        client, live.contest, reveal, members, prefix, shards=shards
+    )
     return out
 
 
