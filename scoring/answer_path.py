@@ -19,6 +19,7 @@ from .batcher import AnswerBatcher
 from .errors import ScoringUsageError
 from .keys import DEFAULT_PREFIX, ContestKeys
 from .scripts import AnyRedis, Scripts
+from .shards import contest_shards
 
 __all__ = ["AnswerPath", "fraction_arg", "given_arg"]
 
@@ -61,10 +62,13 @@ class AnswerPath:
         *,
         batcher: AnswerBatcher | None = None,
         scripts: Scripts | None = None,
+        shards: int = 1,
     ) -> None:
         self.redis = redis
         self.contest = contest
         self.keys = ContestKeys(contest, prefix)
+        self.shards = contest_shards(contest, prefix, shards)
+        """The member shards (live shows; a window round has one)."""
         self.scripts = scripts if scripts is not None else Scripts(redis)
         self.batcher = batcher
         self._answer_keys: dict[tuple[str, str, str], tuple[str, ...]] = {}

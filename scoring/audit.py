@@ -40,7 +40,7 @@ import msgspec
 from question_bank.ids import ContestId, MemberId, QuestionId
 
 from .errors import CorruptData, map_redis_errors
-from .keys import DEFAULT_PREFIX, ContestKeys
+from .keys import DEFAULT_PREFIX, ContestKeys, ContestShards
 from .leaderboard import composite
 from .replies import text
 from .scripts import AnyRedis
@@ -131,9 +131,18 @@ async def entries(
     prefix: str = DEFAULT_PREFIX,
     *,
     page: int = 10_000,
+    shards: int = 1,
 ) -> AsyncIterator[AuditEntry]:
-    """Every audit entry of *contest* in stream order, read in pages of *page*."""
-    key = ContestKeys(contest, prefix).audit
+    """Every audit entry of *contest* in stream order, read in pages of *page*; of a
+    member-sharded contest (*shards* > 1), every shard's stream, one after another (each
+    member's entries are on one shard, in order)."""
+    for keys in ContestShards(contest, prefix, shards).keys:
+        async for entry in _stream(redis, keys.audit, page):
+            yield entry
+
+
+async def _stream(redis: AnyRedis, key: str, page: int = 10_000) -> AsyncIterator[AuditEntry]:
+    """Every entry of the audit stream *key*, in pages of *page*."""
     start = "-"
     while True:
         with map_redis_errors():
@@ -205,22 +214,34 @@ def fold(stream: Iterable[AuditEntry]) -> Rebuilt:
 
 
 async def replay(
-    redis: AnyRedis, contest: ContestId, prefix: str = DEFAULT_PREFIX, *, applied_only: bool = False
+    redis: AnyRedis,
+    contest: ContestId,
+    prefix: str = DEFAULT_PREFIX,
+    *,
+    applied_only: bool = False,
+    shards: int = 1,
 ) -> Rebuilt:
     """Fold the contest's whole audit stream (*applied_only*: without the live answers not
-    applied to the boards yet, those after ``P:{C}:meta`` ``applied``)."""
+    applied to the boards yet, those after ``P:{C}:meta`` ``applied``); of a sharded
+    contest, every shard's."""
+    kept: list[AuditEntry] = []
+    for keys in ContestShards(contest, prefix, shards).keys:
+        kept += await _applied(redis, keys, applied_only)
+    return fold(kept)
+
+
+async def _applied(redis: AnyRedis, k: ContestKeys, applied_only: bool) -> list[AuditEntry]:
+    """The entries of one key set's stream (*applied_only*: up to its meta's ``applied``)."""
     applied = (0, 0)
     if applied_only:
         with map_redis_errors():
-            last = await redis.hget(ContestKeys(contest, prefix).meta, "applied")
+            last = await redis.hget(k.meta, "applied")
         applied = _stream_id(text(last)) if last is not None else (-1, -1)
-    return fold(
-        [
-            e
-            async for e in entries(redis, contest, prefix)
-            if not applied_only or e.attempt or e.event or _stream_id(e.id) <= applied
-        ]
-    )
+    return [
+        e
+        async for e in _stream(redis, k.audit)
+        if not applied_only or e.attempt or e.event or _stream_id(e.id) <= applied
+    ]
 
 
 def _stream_id(entry_id: str) -> tuple[int, int]:
@@ -229,11 +250,18 @@ def _stream_id(entry_id: str) -> tuple[int, int]:
 
 
 async def compare(
-    redis: AnyRedis, contest: ContestId, prefix: str = DEFAULT_PREFIX
+    redis: AnyRedis, contest: ContestId, prefix: str = DEFAULT_PREFIX, *, shards: int = 1
 ) -> list[Difference]:
-    """Dry run: every difference between the audit stream and the live keys."""
-    k = ContestKeys(contest, prefix)
-    expected = await replay(redis, contest, prefix, applied_only=True)
+    """Dry run: every difference between the audit stream and the live keys (of a sharded
+    contest: each shard's stream against that shard's keys)."""
+    differences: list[Difference] = []
+    for keys in ContestShards(contest, prefix, shards).keys:
+        differences += await _compare(redis, keys)
+    return differences
+
+
+async def _compare(redis: AnyRedis, k: ContestKeys) -> list[Difference]:
+    expected = fold(await _applied(redis, k, True))
     with map_redis_errors():
         totals = {text(m): text(v) for m, v in (await redis.hgetall(k.totals)).items()}
         times = {text(m): text(v) for m, v in (await redis.hgetall(k.times)).items()}
@@ -279,15 +307,18 @@ async def rebuild(
     contest: ContestId,
     into: ContestId,
     prefix: str = DEFAULT_PREFIX,
+    *,
+    shards: int = 1,
 ) -> Rebuilt:
-    """Write the boards the audit stream of *contest* implies under contest id *into*.
+    """Write the boards the audit stream of *contest* (of all its *shards*) implies under
+    contest id *into*, on one key set (one slot).
 
     The keys of *into* (totals, times, global/province/unit boards, unit participants) are
     replaced. Rebuilding into the contest itself is refused: compare first, then switch.
     """
     if into == contest:
         raise ValueError("rebuild into a fresh contest id, not the live one")
-    result = await replay(redis, contest, prefix)
+    result = await replay(redis, contest, prefix, shards=shards)
     k = ContestKeys(into, prefix)
     with map_redis_errors():
         stale = [key async for key in redis.scan_iter(match=k.pattern(), count=1000)]

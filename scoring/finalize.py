@@ -30,6 +30,10 @@ script also because redis-py's cluster pipeline refuses COPY and RENAME):
   JSON (window rounds: a ``COPY`` of ``P:{C}:best`` taken at finalize);
 * ``P:{C}:final:info`` JSON :class:`FinalInfo` (mode, measure, truth, ranked, at).
 
+A member-sharded live show (``shards`` S > 1) is finalized from every shard's totals and
+times, merged, into the standings on the contest's own slot (``final``, ``final:order``,
+``final:info``): readers see one contest. Window rounds have one shard.
+
 Finalize is idempotent: run twice on the same data, it stores the same standings (only
 ``at`` changes).
 
@@ -73,6 +77,7 @@ from .ranking import (
 )
 from .replies import text
 from .scripts import AnyRedis, Scripts, node_time_ms
+from .shards import contest_shards
 
 __all__ = [
     "Entry",
@@ -230,9 +235,11 @@ class Finalizer:
         prefix: str = DEFAULT_PREFIX,
         chunk: int = 10_000,
         scripts: Scripts | None = None,
+        shards: int = 1,
     ) -> None:
         self.client = client
         self.keys = ContestKeys(contest, prefix)
+        self.shards = contest_shards(contest, prefix, shards)
         self.chunk = chunk
         self.scripts = scripts if scripts is not None else Scripts(client)
 
@@ -321,16 +328,20 @@ class Finalizer:
         return entries
 
     async def live_entries(self) -> list[Entry]:
-        """One entry per member on the live show's board (``totals``, ``times``)."""
-        totals = await self._scan_hash(self.keys.totals)
-        times = await self._scan_hash(self.keys.times)
-        try:
-            return [
-                Entry(member=m.decode(), score=int(s), time_used=int(times.get(m, b"0")))
-                for m, s in totals.items()
-            ]
-        except ValueError as exc:
-            raise CorruptData(f"bad total or time in {self.keys.base}: {exc}") from exc
+        """One entry per member on the live show's board (``totals``, ``times``; of every
+        shard, a member being on one)."""
+        entries: list[Entry] = []
+        for keys in self.shards.keys:
+            totals = await self._scan_hash(keys.totals)
+            times = await self._scan_hash(keys.times)
+            try:
+                entries += [
+                    Entry(member=m.decode(), score=int(s), time_used=int(times.get(m, b"0")))
+                    for m, s in totals.items()
+                ]
+            except ValueError as exc:
+                raise CorruptData(f"bad total or time in {keys.base}: {exc}") from exc
+        return entries
 
     # ----------------------------------------------------------------------- finalize
 
@@ -351,6 +362,8 @@ class Finalizer:
         *counts* and *tie_break*: the round's ranking rules (the module docstring).
         """
         k = self.keys
+        if self.shards.sharded:
+            raise ScoringUsageError("a window round has one shard: no sharded window finalize")
         await Attempts(self.client, k.contest, prefix=k.prefix, scripts=self.scripts).expire_due()
         with map_redis_errors():
             still_open = int(await self.client.zcard(k.deadlines))

@@ -38,6 +38,13 @@ Data model of one contest ``C`` (``P`` = prefix, default ``ce``)::
     P:{C}:show                 hash   live show's plan and state (engine.live.conductor)
     P:{C}:lease:<job>          string holder of a job's lease (engine.runtime.lease), e.g. conductor
 
+A member-sharded live show (``shards`` S > 1, docs/scoring.md "Sharded live shows") keeps
+its contest-level keys (meta, q:<qid>, show, lease, profiles, final...) under ``{C}`` and puts
+each member's keys (ans, audit, totals, times, boards, streak, players, out, dist, ok,
+units:part, and a copy of meta and q:<qid> for the scripts) under the member's shard's
+tag ``{C~i~n}`` (:func:`shard_tag`), one slot per shard; with S = 1 there is no shard tag
+and every key is as above.
+
 The composite leaderboard score orders by score (desc) then time used (asc) in one float:
 ``score * 2**32 + (2**32 - 1 - time_used_ms)``; exact for scores below 2**20. Equal
 composites share a rank: ``rank = ZCOUNT(lb, "(" .. composite, "+inf") + 1``.
@@ -45,11 +52,31 @@ composites share a rank: ``rank = ZCOUNT(lb, "(" .. composite, "+inf") + 1``.
 
 from __future__ import annotations
 
+import zlib
+from binascii import crc_hqx
+from functools import lru_cache
+
 from question_bank.ids import BankId, ContestId, OrgId, ProvinceId, QuestionId, UnitId
 
-__all__ = ["DEFAULT_PREFIX", "ContestKeys", "GlobalKeys"]
+__all__ = [
+    "CLUSTER_SLOTS",
+    "DEFAULT_PREFIX",
+    "MAX_SHARDS",
+    "ContestKeys",
+    "ContestShards",
+    "GlobalKeys",
+    "key_slot",
+    "shard_of",
+    "shard_tag",
+]
 
 DEFAULT_PREFIX = "ce"
+
+MAX_SHARDS = 32
+"""Most member shards of one contest (a contest's ``shards`` is 1..MAX_SHARDS)."""
+
+CLUSTER_SLOTS = 16384
+"""Hash slots of a Redis Cluster."""
 
 
 class ContestKeys:
@@ -57,10 +84,13 @@ class ContestKeys:
 
     __slots__ = ("base", "contest", "prefix")
 
-    def __init__(self, contest: ContestId, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(
+        self, contest: ContestId, prefix: str = DEFAULT_PREFIX, *, tag: str | None = None
+    ) -> None:
         self.prefix = prefix
         self.contest = contest
-        self.base = f"{prefix}:{{{contest}}}"
+        self.base = f"{prefix}:{{{contest if tag is None else tag}}}"
+        """``P:{C}``, or ``P:{tag}`` for the keys of one shard of a sharded contest."""
 
     @property
     def meta(self) -> str:
@@ -222,3 +252,69 @@ class GlobalKeys:
         """Pub/sub channel of a contest's notices between engine processes (never relayed
         as they are: each gateway acts on them for its own members, engine.gateway.relay)."""
         return f"{self.prefix}:notices:{{{contest}}}"
+
+
+def key_slot(tag: str) -> int:
+    """The Redis Cluster slot of a key whose hash tag is *tag* (CRC16-XMODEM, as Redis)."""
+    return crc_hqx(tag.encode(), 0) % CLUSTER_SLOTS
+
+
+@lru_cache(maxsize=4096)
+def shard_tag(contest: ContestId, index: int, shards: int) -> str:
+    """The hash tag of shard *index* of *shards* of *contest*: ``C~index~n``, with the
+    smallest ``n`` that puts its slot in the middle half of the *index*-th of *shards* equal
+    parts of the slot space. A cluster whose slots are split evenly over its primaries
+    (``redis-cli --cluster create`` does) so holds shards 0..S-1 on distinct primaries when
+    S is at most the number of primaries. ``~`` is never in a contest id, so no shard tag
+    is another contest's."""
+    if not 0 <= index < shards <= MAX_SHARDS:
+        raise ValueError(f"no shard {index} of {shards}")
+    width = CLUSTER_SLOTS / shards
+    low = int(index * width + width / 4)
+    high = int(index * width + 3 * width / 4)
+    n = 0
+    while not low <= key_slot(f"{contest}~{index}~{n}") < high:
+        n += 1
+    return f"{contest}~{index}~{n}"
+
+
+def shard_of(member: str, shards: int) -> int:
+    """The shard of *member* among *shards*: CRC-32 of its id (UTF-8) modulo *shards*;
+    stable across processes, versions and restarts."""
+    if shards == 1:
+        return 0
+    return zlib.crc32(member.encode()) % shards
+
+
+class ContestShards:
+    """The key sets of one contest's member shards: ``keys[i]`` for shard *i*; with one
+    shard, the contest's own keys (``contest``). Raises ``ValueError`` for a count outside
+    1..:data:`MAX_SHARDS`."""
+
+    __slots__ = ("contest", "count", "keys")
+
+    def __init__(self, contest: ContestId, prefix: str = DEFAULT_PREFIX, shards: int = 1) -> None:
+        if not 1 <= shards <= MAX_SHARDS:
+            raise ValueError(f"shards must be 1..{MAX_SHARDS}, not {shards}")
+        self.count = shards
+        self.contest = ContestKeys(contest, prefix)
+        self.keys: tuple[ContestKeys, ...] = (
+            (self.contest,)
+            if shards == 1
+            else tuple(
+                ContestKeys(contest, prefix, tag=shard_tag(contest, i, shards))
+                for i in range(shards)
+            )
+        )
+
+    @property
+    def sharded(self) -> bool:
+        return self.count > 1
+
+    def index(self, member: str) -> int:
+        """The shard of *member*."""
+        return shard_of(member, self.count)
+
+    def of(self, member: str) -> ContestKeys:
+        """The keys of *member*'s shard."""
+        return self.keys[shard_of(member, self.count)]

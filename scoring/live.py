@@ -13,10 +13,19 @@ chunk of :data:`CLOSE_CHUNK` entries a script call (docs/scoring.md, rule 3).
 Contest settings the scripts read from ``P:{C}:meta`` (written by :meth:`configure`):
 ``streak_step`` and ``streak_cap`` (streak bonus, 0 = none) and ``eliminate`` (``1``:
 wrong or missing answers eliminate).
+
+A member-sharded show (``shards`` S > 1, :class:`~scoring.keys.ContestShards`) runs the
+same scripts on each member's shard: :meth:`LiveScoring.configure` writes every shard's
+meta, :meth:`LiveScoring.open_question` opens the question on the contest's slot and then
+on every shard (its window carried over to the shard node's clock), an answer goes to its
+member's shard, :meth:`LiveScoring.close_question` closes every shard and sums their
+figures. With S = 1 every call is the one it always was.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -28,6 +37,7 @@ from question_bank.ids import MemberId, QuestionId
 from .answer_path import AnswerPath, fraction_arg, given_arg
 from .batcher import run_call
 from .errors import CorruptData, map_redis_errors
+from .keys import ContestKeys
 from .outcomes import AnswerOutcome, decode_outcome
 from .replies import text
 from .scripts import ScriptCall
@@ -108,25 +118,29 @@ def _int(value: Any, default: int = 0) -> int:
 
 
 class LiveScoring(AnswerPath):
-    """The scoring side of one live show."""
+    """The scoring side of one live show, of *shards* member shards (1: not sharded)."""
 
     async def configure(
         self, *, streak_step: int = 0, streak_cap: int = 0, eliminate: bool = False
     ) -> None:
-        """Write the show's scoring settings (before the first question opens)."""
+        """Write the show's scoring settings (before the first question opens): to the
+        contest's meta and, sharded, to every shard's."""
+        mapping: dict[Any, Any] = {
+            "streak_step": streak_step,
+            "streak_cap": streak_cap,
+            "eliminate": int(eliminate),
+        }
         with map_redis_errors():
-            await self.redis.hset(
-                self.keys.meta,
-                mapping={
-                    "streak_step": streak_step,
-                    "streak_cap": streak_cap,
-                    "eliminate": int(eliminate),
-                },
-            )
+            for keys in self._everywhere():
+                await self.redis.hset(keys.meta, mapping=mapping)
+
+    def _everywhere(self) -> tuple[ContestKeys, ...]:
+        """The contest's keys, then every shard's (just the contest's when not sharded)."""
+        return (self.keys, *self.shards.keys) if self.shards.sharded else (self.keys,)
 
     async def join(self, member: MemberId) -> bool:
         """Record a member joining; False if they are (or, joining late, become) eliminated."""
-        k = self.keys
+        k = self.shards.of(member)
         keys = [k.meta, k.players, k.eliminated]
         return bool(await self.scripts.call("join_show", keys, [member]))
 
@@ -149,6 +163,19 @@ class LiveScoring(AnswerPath):
         keys = [self.keys.question(question), self.keys.meta]
         args: list[str | int] = [question, index, time_ms, points, int(speed), delay_ms, grace_ms]
         opened, opens, deadline, now, state = await self.scripts.call("open_question", keys, args)
+        if self.shards.sharded:
+            # Each shard gets the question with the same window on its own node's clock:
+            # opens there = its now + (opens - now here), read a moment apart. Idempotent
+            # like the contest's open (a successor repeats it: nothing changes).
+            lead = int(opens) - int(now)
+            shard_args: list[str | int] = [question, index, time_ms, points, int(speed)]
+            shard_args += [lead, grace_ms]
+            await asyncio.gather(
+                *[
+                    self.scripts.call("open_question", [k.question(question), k.meta], shard_args)
+                    for k in self.shards.keys
+                ]
+            )
         return QuestionOpened(
             opened=bool(opened),
             opens=int(opens),
@@ -169,10 +196,12 @@ class LiveScoring(AnswerPath):
         choices: Iterable[str] = (),
         given: Any = None,
     ) -> ScriptCall:
-        """The accept_answer call for a batch (see :meth:`accept` for the arguments)."""
+        """The accept_answer call for a batch (see :meth:`accept` for the arguments), on
+        the member's shard."""
+        where = str(self.shards.index(member)) if self.shards.sharded else ""
         return ScriptCall(
             "accept_answer",
-            self._cached_keys(question, "", ""),
+            self._cached_keys(question, where, ""),
             [
                 member,
                 question,
@@ -185,8 +214,8 @@ class LiveScoring(AnswerPath):
             ],
         )
 
-    def _build_keys(self, question: QuestionId, province: str, unit: str) -> tuple[str, ...]:
-        k = self.keys
+    def _build_keys(self, question: QuestionId, shard: str, unit: str) -> tuple[str, ...]:
+        k = self.shards.keys[int(shard)] if shard else self.keys
         return (
             k.question(question),
             k.answers(question),
@@ -234,8 +263,29 @@ class LiveScoring(AnswerPath):
         self, question: QuestionId, *, chunk: int = CLOSE_CHUNK
     ) -> QuestionClosed:
         """Close *question* (idempotent), apply its answers in bulk (*chunk* audit entries a
-        script call, until none remain), then eliminate if the show's rule says so."""
-        k = self.keys
+        script call, until none remain), then eliminate if the show's rule says so.
+        Sharded: every shard closes on its own slot (at once) and the contest's question
+        too; the figures are the shards' sums."""
+        if not self.shards.sharded:
+            return await self._close_on(self.keys, question, chunk)
+        contest, *parts = await asyncio.gather(
+            self._close_on(self.keys, question, chunk),
+            *[self._close_on(k, question, chunk) for k in self.shards.keys],
+        )
+        distribution: Counter[str] = Counter()
+        for part in parts:
+            distribution.update(part.distribution)
+        return QuestionClosed(
+            closed=contest.closed,
+            exists=contest.exists,
+            eliminated=sum(p.eliminated for p in parts),
+            players_left=sum(p.players_left for p in parts),
+            correct=sum(p.correct for p in parts),
+            distribution=dict(distribution),
+        )
+
+    async def _close_on(self, k: ContestKeys, question: QuestionId, chunk: int) -> QuestionClosed:
+        """close_question.lua on one key set (the contest's, or a shard's), to the end."""
         keys = [
             k.question(question),
             k.distribution(question),
@@ -280,32 +330,53 @@ class LiveScoring(AnswerPath):
 
     async def distribution(self, question: QuestionId) -> dict[str, int]:
         """How many members chose each choice key (counted when the question closed)."""
+        counts: Counter[str] = Counter()
         with map_redis_errors():
-            raw = await self.redis.hgetall(self.keys.distribution(question))
-        return _pairs([x for pair in raw.items() for x in pair])
+            for k in self.shards.keys:
+                raw = await self.redis.hgetall(k.distribution(question))
+                counts.update(_pairs([x for pair in raw.items() for x in pair]))
+        return dict(counts)
+
+    async def answered(self, question: QuestionId) -> int:
+        """Members whose answer to *question* was accepted."""
+        with map_redis_errors():
+            return sum([int(await self.redis.hlen(k.answers(question))) for k in self.shards.keys])
 
     async def eliminated_by(self, question: QuestionId) -> set[MemberId]:
         """Members eliminated when *question* closed."""
+        out: set[MemberId] = set()
         with map_redis_errors():
-            raw = await self.redis.smembers(self.keys.eliminated_at(question))
-        return {MemberId(text(m)) for m in raw}
+            for k in self.shards.keys:
+                raw = await self.redis.smembers(k.eliminated_at(question))
+                out |= {MemberId(text(m)) for m in raw}
+        return out
 
     async def member_state(self, member: MemberId, questions: Sequence[QuestionId]) -> MemberState:
-        """Total, time, shared rank, elimination and recorded answers to *questions*."""
-        k = self.keys
+        """Total, time, shared rank, elimination and recorded answers to *questions*
+        (sharded: from the member's shard; the rank counts higher scores on every shard)."""
+        k = self.shards.of(member)
         with map_redis_errors():
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.hget(k.totals, member)
                 pipe.hget(k.times, member)
                 pipe.zscore(k.leaderboard, member)
                 pipe.sismember(k.eliminated, member)
-                pipe.hget(k.meta, "current")
+                if k is self.keys:
+                    pipe.hget(k.meta, "current")
                 for question in questions:
                     pipe.hget(k.answers(question), member)
-                total, used, score, out, current, *records = await pipe.execute()
+                replies = await pipe.execute()
+            if k is self.keys:
+                total, used, score, out, current, *records = replies
+            else:  # the show's current question is on the contest's slot
+                total, used, score, out, *records = replies
+                current = await self.redis.hget(self.keys.meta, "current")
             rank = None
             if score is not None:
-                rank = int(await self.redis.zcount(k.leaderboard, f"({score!r}", "+inf")) + 1
+                rank = 1
+                for board in self.shards.keys:
+                    above = f"({score!r}"
+                    rank += int(await self.redis.zcount(board.leaderboard, above, "+inf"))
         try:
             answers = {q: _RECORD.decode(r) for q, r in zip(questions, records, strict=True) if r}
         except msgspec.DecodeError as exc:

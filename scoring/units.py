@@ -10,6 +10,7 @@ its counts, with ``registered = 0`` and no rate.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,7 +19,7 @@ import msgspec
 from question_bank.ids import ContestId, ProvinceId, UnitId
 
 from .errors import map_redis_errors
-from .keys import DEFAULT_PREFIX, ContestKeys, GlobalKeys
+from .keys import DEFAULT_PREFIX, ContestKeys, ContestShards, GlobalKeys
 from .replies import text
 from .scripts import AnyRedis
 
@@ -62,17 +63,22 @@ async def unit_stats(
     *,
     prefix: str = DEFAULT_PREFIX,
     units: Sequence[UnitId] | None = None,
+    shards: int = 1,
 ) -> list[UnitStats]:
     """Aggregates of *units* (default: every registered unit and every unit with counts),
-    sorted by unit id."""
+    sorted by unit id. Participants of a member-sharded live show (*shards* > 1) are
+    counted on each shard and summed here."""
     keys = ContestKeys(contest, prefix)
+    places = ContestShards(contest, prefix, shards).keys
     registry = GlobalKeys(prefix).units
+    part: Counter[str] = Counter()
     with map_redis_errors():
         if units is None:
-            part_raw = await redis.hgetall(keys.unit_participants)
+            for k in places:
+                part_raw = await redis.hgetall(k.unit_participants)
+                part.update({text(u): int(v) for u, v in part_raw.items()})
             done_raw = await redis.hgetall(keys.unit_completed)
             reg_raw = await redis.hgetall(registry)
-            part = {text(k): int(v) for k, v in part_raw.items()}
             done = {text(k): int(v) for k, v in done_raw.items()}
             reg: dict[str, Any] = {text(k): v for k, v in reg_raw.items()}
             chosen = sorted(set(part) | set(done) | set(reg))
@@ -80,10 +86,11 @@ async def unit_stats(
             chosen = sorted(set(units))
             if not chosen:
                 return []
-            p = await redis.hmget(keys.unit_participants, chosen)
+            for k in places:
+                p = await redis.hmget(k.unit_participants, chosen)
+                part.update({u: int(v) for u, v in zip(chosen, p, strict=True) if v is not None})
             d = await redis.hmget(keys.unit_completed, chosen)
             r = await redis.hmget(registry, chosen)
-            part = {u: int(v) for u, v in zip(chosen, p, strict=True) if v is not None}
             done = {u: int(v) for u, v in zip(chosen, d, strict=True) if v is not None}
             reg = {u: v for u, v in zip(chosen, r, strict=True)}
     stats: list[UnitStats] = []

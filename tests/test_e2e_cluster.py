@@ -1,6 +1,7 @@
 """The engine's end-to-end tests again, on a real 3-node Redis Cluster.
 
-The same test functions as on one Redis (a whole live show, a whole window round, members
+The same test functions as on one Redis (a whole live show, one with its members on three
+shards (each shard's keys on its own primary), a whole window round, members
 split over two ``contest serve`` processes, the conductor's process killed mid-show and the
 show taken over, the HTTP API's contest lifecycle, statistics and results; the bank upload
 tests run on the cluster in tests/test_engine_cluster.py), collected here with
@@ -15,7 +16,7 @@ from __future__ import annotations
 import pytest
 
 from tests import cluster as cluster_support
-from tests.test_e2e_live import test_whole_live_show
+from tests.test_e2e_live import test_whole_live_show, test_whole_live_show_on_three_shards
 from tests.test_e2e_processes import (
     test_killing_the_conductors_process_mid_show,
     test_two_processes_members_split_see_the_same_show,
@@ -42,6 +43,7 @@ __all__ = [
     "test_stats_and_leaderboards",
     "test_two_processes_members_split_see_the_same_show",
     "test_whole_live_show",
+    "test_whole_live_show_on_three_shards",
     "test_whole_window_round",
 ]
 

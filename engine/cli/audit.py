@@ -6,7 +6,8 @@
 
 Prints every accepted answer in stream order (a table, or one JSON object per line with
 ``--jsonl``), or only how many there are with ``--count``. Attempt start/close markers of
-window rounds are not answers and are left out. Load tests use it to check that every
+window rounds are not answers and are left out. A member-sharded live show's answers are
+read from every shard's stream, one shard after another. Load tests use it to check that every
 answer the server acknowledged is in the stream. An id with no stream that names no contest
 is an error (exit 1), so a mistyped id is not read as "no answers".
 """
@@ -21,6 +22,7 @@ import msgspec
 
 from engine.cli._common import add_redis_options, run_with_redis
 from engine.contests.store import ContestStore
+from engine.core.errors import ContestNotFound
 from engine.core.settings import Settings
 from engine.runtime.redisconn import AsyncRedis
 from question_bank.ids import ContestId
@@ -56,7 +58,11 @@ def run(args: argparse.Namespace) -> int:
     async def body(client: AsyncRedis, settings: Settings) -> int:
         count = entries = 0
         table = not (args.jsonl or args.count)
-        async for entry in audit.entries(client, contest, settings.key_prefix):
+        try:  # a member-sharded show's answers are in each shard's stream
+            shards = (await ContestStore(client, settings.key_prefix).get(contest)).shards
+        except ContestNotFound:
+            shards = 1
+        async for entry in audit.entries(client, contest, settings.key_prefix, shards=shards):
             entries += 1
             if entry.event:  # attempt start/close markers, not answers
                 continue

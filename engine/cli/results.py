@@ -87,7 +87,7 @@ async def _results(client: AsyncRedis, settings: Settings, args: argparse.Namesp
         headers = ["rank", "member", "name", "province", "unit", "score", "prediction", "time"]
         print_table(headers, table, out)
         return 0
-    board = Leaderboard(client, contest.id, store.prefix)
+    board = Leaderboard(client, contest.id, store.prefix, shards=contest.shards)
     size = await board.size()
     standings = await board.top(size if limit is None else limit)
     print(f"live leaderboard, not final ({size} members)", file=out)

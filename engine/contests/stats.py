@@ -13,11 +13,14 @@
   accept paths), in show order for a live show that has started (its plan), else in bank
   order.
 
+A member-sharded live show's figures are each shard's, added up.
+
 Counts of refused answers are in the gateways' Prometheus metrics, not here.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import msgspec
@@ -27,7 +30,7 @@ from engine.core.contest import Contest
 from engine.runtime.redisconn import AsyncRedis, server_ms
 from question_bank.ids import QuestionId
 from question_bank.models import Bank
-from scoring.keys import DEFAULT_PREFIX, ContestKeys
+from scoring.keys import DEFAULT_PREFIX, ContestKeys, ContestShards
 
 __all__ = ["RATE_SAMPLE", "RATE_WINDOW_MS", "ContestStats", "QuestionStats", "answer_rate", "read"]
 
@@ -87,6 +90,11 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _stamp(entry_id: Any) -> int:
+    """The Redis-clock ms of a stream entry id."""
+    return int(_text(entry_id).partition("-")[0])
+
+
 async def read(
     client: AsyncRedis,
     contest: Contest,
@@ -107,32 +115,47 @@ async def read(
         questions = list(show_questions)
     else:
         questions = [q.id for q in bank.questions]
-    async with client.pipeline(transaction=False) as pipe:
-        pipe.zcard(keys.leaderboard)
-        pipe.xlen(keys.audit)
-        pipe.xrevrange(keys.audit, "+", str(now - RATE_WINDOW_MS), count=RATE_SAMPLE)
-        pipe.hvals(keys.answered)
-        for qid in questions:
-            pipe.hgetall(keys.distribution(qid))
-            if per_attempt:
-                pipe.hget(keys.answered, qid)
-            else:
-                pipe.hlen(keys.answers(qid))
-        replies: list[Any] = await pipe.execute()
-    participants, recent = _int(replies[0]), replies[2]
-    if per_attempt:
-        answers = sum(int(v) for v in replies[3])
-    else:
-        answers = _int(replies[1])
-    stamps = [int(_text(entry_id).partition("-")[0]) for entry_id, _ in recent]
+    # A member-sharded show's figures are on its shards: read each, add them up.
+    participants = answers = 0
+    recent: list[Any] = []
+    answered = [0] * len(questions)
+    distributions: list[Counter[str]] = [Counter() for _ in questions]
+    for place in ContestShards(contest.id, prefix, contest.shards).keys:
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.zcard(place.leaderboard)
+            pipe.xlen(place.audit)
+            pipe.xrevrange(place.audit, "+", str(now - RATE_WINDOW_MS), count=RATE_SAMPLE)
+            pipe.hvals(place.answered)
+            for qid in questions:
+                pipe.hgetall(place.distribution(qid))
+                if per_attempt:
+                    pipe.hget(place.answered, qid)
+                else:
+                    pipe.hlen(place.answers(qid))
+            replies: list[Any] = await pipe.execute()
+        participants += _int(replies[0])
+        recent += replies[2]
+        if per_attempt:
+            answers += sum(int(v) for v in replies[3])
+        else:
+            answers += _int(replies[1])
+        for index in range(len(questions)):
+            raw = replies[4 + 2 * index]
+            distributions[index].update({_text(k): int(v) for k, v in raw.items()})
+            answered[index] += _int(replies[5 + 2 * index])
+    if contest.shards > 1:
+        recent = sorted(recent, key=lambda entry: _stamp(entry[0]), reverse=True)[:RATE_SAMPLE]
+    stamps = [_stamp(entry_id) for entry_id, _ in recent]
     in_sample = sum(1 for _, fields in recent if b"e" not in fields and "e" not in fields)
-    per_question: list[QuestionStats] = []
-    for index, qid in enumerate(questions):
-        raw, answered = replies[4 + 2 * index], _int(replies[5 + 2 * index])
-        distribution = {_text(k): int(v) for k, v in sorted(raw.items())}
-        per_question.append(
-            QuestionStats(id=qid, index=index, answered=answered, distribution=distribution)
+    per_question = [
+        QuestionStats(
+            id=qid,
+            index=index,
+            answered=answered[index],
+            distribution=dict(sorted(distributions[index].items())),
         )
+        for index, qid in enumerate(questions)
+    ]
     online = await members_online(client, contest.id, now, prefix)
     return ContestStats(
         contest=contest.id,

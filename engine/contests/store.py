@@ -50,7 +50,7 @@ from engine.runtime.redisconn import AsyncRedis, on_node, publish
 from question_bank.errors import BankNotFound
 from question_bank.ids import ContestId, OrgId
 from question_bank.models import Bank
-from scoring.keys import DEFAULT_PREFIX, ContestKeys, GlobalKeys
+from scoring.keys import DEFAULT_PREFIX, ContestKeys, ContestShards, GlobalKeys
 
 __all__ = ["FINALIZE_LEASE_MS", "ContestStore", "active_key", "history_key"]
 
@@ -118,6 +118,7 @@ def _definition(spec: ContestSpec, version: int) -> dict[str, Any]:
         "window": spec.window,
         "scoring": spec.scoring,
         "eligibility": spec.eligibility,
+        "shards": spec.shards,
     }
 
 
@@ -397,10 +398,17 @@ class ContestStore:
         await publish(self.redis, self.keys.channel(contest_id), frame)
 
     async def _purge(self, contest_id: ContestId) -> None:
-        """Remove a deleted contest's scoring data (keeps meta, history, presence)."""
+        """Remove a deleted contest's scoring data (keeps meta, history, presence), on its
+        own slot and, sharded, on every shard's."""
+        contest = await self.get(contest_id, include_deleted=True)
         keys = ContestKeys(contest_id, self.prefix)
+        places = ContestShards(contest_id, self.prefix, contest.shards).keys
+        for place in (keys, *places) if contest.shards > 1 else (keys,):
+            await self._purge_keys(place)
+
+    async def _purge_keys(self, keys: ContestKeys) -> None:
         batch: builtins.list[Any] = []
-        # On a cluster, only the node holding the contest's slot has its keys.
+        # On a cluster, only the node holding the slot has its keys.
         where = await on_node(self.redis, keys.meta)
         async for key in self.redis.scan_iter(match=keys.pattern(), count=1000, **where):
             if not _text(key).endswith(_KEEP_ON_DELETE):

@@ -39,6 +39,7 @@ from question_bank.ids import (
     UnitId,
 )
 from question_bank.models import Bank, Prediction
+from scoring.keys import MAX_SHARDS
 
 __all__ = [
     "CONTEST_ID_PATTERN",
@@ -61,6 +62,8 @@ CONTEST_ID_PATTERN = STORED_ID_PATTERN
 """Contest ids become part of Redis key names (the hash tag): no ``:``, ``{`` or ``}``."""
 
 Millis = Annotated[int, msgspec.Meta(ge=0)]
+Shards = Annotated[int, msgspec.Meta(ge=1, le=MAX_SHARDS)]
+"""Member shards of a contest (docs/scoring.md, "Sharded live shows"): 1..32."""
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 
@@ -162,6 +165,10 @@ class ContestSpec(_Struct, frozen=True):
     window: WindowTiming | None = None
     scoring: ScoringRules = ScoringRules()
     eligibility: Eligibility = Eligibility()
+    shards: Shards = 1
+    """Member shards of a live show (1-32): each shard's answers, totals and boards on its
+    own Redis Cluster slot, so one show's answers spread over several primaries. 1 (the
+    default): the whole contest on one slot. Window rounds have one shard."""
 
 
 class Transition(_Struct, frozen=True):
@@ -194,6 +201,8 @@ class Contest(_Struct, frozen=True):
     history: list[Transition] = []
     campaign: ContestId | None = None
     """The campaign this contest is a round (or the final) of (engine.core.campaign)."""
+    shards: Shards = 1
+    """Member shards (:attr:`ContestSpec.shards`)."""
 
     @property
     def starts_at(self) -> int:
@@ -259,11 +268,13 @@ class ModeRules(msgspec.Struct, frozen=True, kw_only=True):
     """Everyone gets the same draw (seed member ``*``), not a draw of their own."""
     speed_and_streak: bool
     """Speed points and streak bonuses apply."""
+    shards: bool
+    """Members may be spread over several shards (``shards`` > 1)."""
 
 
 MODE_RULES: dict[Mode, ModeRules] = {
-    "live": ModeRules(timing="live", one_draw=True, speed_and_streak=True),
-    "window": ModeRules(timing="window", one_draw=False, speed_and_streak=False),
+    "live": ModeRules(timing="live", one_draw=True, speed_and_streak=True, shards=True),
+    "window": ModeRules(timing="window", one_draw=False, speed_and_streak=False, shards=False),
 }
 """The pure rules of each mode (the I/O behaviour of a mode is :mod:`engine.contests.modes`)."""
 
@@ -328,6 +339,10 @@ def check_spec(
             problems.append(
                 _problem("window.min_seconds_between_attempts", "is not shorter than the window")
             )
+    if spec.shards > 1 and not rules.shards:
+        problems.append(
+            _problem("shards", f"a {spec.mode} contest has one shard (sharding is for live shows)")
+        )
     if not rules.speed_and_streak and (spec.scoring.speed or spec.scoring.streak_step):
         problems.append(
             _problem("scoring", "speed points and streak bonuses apply to live shows only")

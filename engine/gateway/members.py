@@ -180,6 +180,7 @@ class MemberHandlers:
                     limit=limit,
                     now=self.clock(),
                     prefix=self.prefix,
+                    shards=joined.contest.shards,
                 )
                 return [board]
         raise PeerError(code=ErrorCode.UNKNOWN_TYPE)

@@ -83,7 +83,7 @@ def leaderboard_query(request: Request, *, max_limit: int, members: bool = True)
 
 
 async def board_response(store: ContestStore, contest: Contest, query: BoardQuery) -> Response:
-    board = Leaderboard(store.redis, contest.id, store.prefix)
+    board = Leaderboard(store.redis, contest.id, store.prefix, shards=contest.shards)
     where = {query.scope: query.key} if query.scope != "global" else {}
     size = await board.size(**where)
     top = await board.top(query.limit, **where)

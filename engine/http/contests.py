@@ -144,7 +144,7 @@ async def leaderboard(request: Request) -> Response:
 
 async def units(request: Request) -> Response:
     _, store, contest = await _owned(request)
-    rows = await unit_stats(store.redis, contest.id, prefix=store.prefix)
+    rows = await unit_stats(store.redis, contest.id, prefix=store.prefix, shards=contest.shards)
     province = request.query_params.get("province")
     rows = [
         row

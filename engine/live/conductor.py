@@ -197,6 +197,8 @@ class Conductor:
     awaited once the last leaderboard is over (the caller closes the contest's lifecycle
     there, which announces it); it must be idempotent, since a successor redoes it if this
     process dies in it. Without *on_end* the conductor publishes ``StateChanged(closed)``.
+    *shards*: the contest's member shards (:class:`scoring.live.LiveScoring` opens and
+    closes each question on every one; the reveal's board merges them).
     """
 
     def __init__(
@@ -216,6 +218,7 @@ class Conductor:
         streak_cap: int = 0,
         on_end: Callable[[], Awaitable[None]] | None = None,
         language: str = "vi",
+        shards: int = 1,
     ) -> None:
         missing = [q for q in plan.questions if q not in questions]
         if missing:
@@ -235,7 +238,7 @@ class Conductor:
         self.grace_ms = grace_ms
         self.on_end = on_end
         self.language = language
-        self.live = LiveScoring(client, contest, prefix)
+        self.live = LiveScoring(client, contest, prefix, shards=shards)
         self.streak_step = streak_step
         self.streak_cap = streak_cap
         self._init = client.register_script(_INIT)
@@ -398,8 +401,8 @@ class Conductor:
         )
         if not closed.exists:
             raise RuntimeError(f"reveal of question {step.question} that was never opened")
-        answered = await self.client.hlen(self.keys.answers(step.question))
-        board = await board_after(self.client, self.keys)
+        answered = await self.live.answered(step.question)
+        board = await board_after(self.client, self.keys, shards=self.live.shards.count)
         await self._publish(
             reveal_message(
                 question,

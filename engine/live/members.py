@@ -26,7 +26,7 @@ from engine.live.results import results_after_reveal
 from engine.modes.base import Joined, Members, Services, keep_for
 from question_bank.ids import ContestId, MemberId, QuestionId
 from scoring.errors import ScoringError
-from scoring.keys import ContestKeys
+from scoring.keys import ContestKeys, ContestShards
 from scoring.live import LiveScoring
 from scoring.outcomes import decode_outcome
 
@@ -42,17 +42,25 @@ class LiveMembers(Members):
         super().__init__(services)
         self._scoring: dict[ContestId, LiveScoring] = {}
 
-    def scoring(self, contest: ContestId) -> LiveScoring:
-        """The contest's scoring object (one per contest in this process)."""
+    def scoring(self, contest: Contest) -> LiveScoring:
+        """The contest's scoring object (one per contest in this process; its shards are
+        fixed once it left draft)."""
         s = self.services
         return keep_for(
             self._scoring,
-            contest,
-            lambda: LiveScoring(s.redis, contest, s.prefix, batcher=s.batcher, scripts=s.scripts),
+            contest.id,
+            lambda: LiveScoring(
+                s.redis,
+                contest.id,
+                s.prefix,
+                batcher=s.batcher,
+                scripts=s.scripts,
+                shards=contest.shards,
+            ),
         )
 
     async def joined(self, contest: Contest, joined: Joined) -> None:
-        await self.scoring(contest.id).join(joined.member.id)
+        await self.scoring(contest).join(joined.member.id)
 
     async def resume(self, contest: Contest, joined: Joined) -> list[m.ServerMessage]:
         """The open question (with the member's answer if any), or nothing between
@@ -63,7 +71,7 @@ class LiveMembers(Members):
             return []
         qid = show.question
         questions = await s.banks.questions(contest)
-        state = await self.scoring(contest.id).member_state(joined.member.id, [qid])
+        state = await self.scoring(contest).member_state(joined.member.id, [qid])
         question = question_message(
             questions[qid],
             index=show.state.index,
@@ -81,7 +89,7 @@ class LiveMembers(Members):
         graded = await self.graded(contest, joined, request, unknown="not_open")
         if isinstance(graded, m.Ack):
             return graded
-        call = self.scoring(contest.id).answer_call(
+        call = self.scoring(contest).answer_call(
             joined.member.id, graded.question.id, graded.fraction, graded.key, **graded.place
         )
         try:
@@ -104,9 +112,16 @@ class LiveMembers(Members):
             return {}
         reveal = m.decode_server(frame)
         assert isinstance(reveal, m.Reveal)
-        ids = [j.member.id for j in members]
-        out = await s.redis.smismember(keys.eliminated_at(QuestionId(reveal.question)), ids)
-        gone = [member for member, flag in zip(ids, out, strict=True) if flag]
+        shards = members[0].contest.shards
+        places = ContestShards(contest, s.prefix, shards)
+        by_shard: dict[int, list[MemberId]] = {}
+        for j in members:
+            by_shard.setdefault(places.index(j.member.id), []).append(j.member.id)
+        gone: list[MemberId] = []
+        qid = QuestionId(reveal.question)
+        for shard, ids in by_shard.items():
+            out = await s.redis.smismember(places.keys[shard].eliminated_at(qid), ids)
+            gone += [member for member, flag in zip(ids, out, strict=True) if flag]
         if not gone:
             return {}
-        return await results_after_reveal(s.redis, contest, reveal, gone, s.prefix)
+        return await results_after_reveal(s.redis, contest, reveal, gone, s.prefix, shards=shards)

@@ -5,6 +5,7 @@ from their acks and the reveal's board)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 
@@ -12,7 +13,7 @@ from engine.core import messages as m
 from engine.modes.standings import ranks
 from engine.runtime.redisconn import AsyncRedis
 from question_bank.ids import ContestId, MemberId, QuestionId
-from scoring.keys import DEFAULT_PREFIX, ContestKeys
+from scoring.keys import DEFAULT_PREFIX, ContestShards
 from scoring.live import RecordedAnswer, streak_at
 
 __all__ = ["results_after_reveal"]
@@ -26,20 +27,28 @@ async def results_after_reveal(
     reveal: m.Reveal,
     members: Sequence[MemberId],
     prefix: str = DEFAULT_PREFIX,
+    *,
+    shards: int = 1,
 ) -> dict[MemberId, m.Result]:
     """Each member's ``result`` after *reveal*: points for the question, total, shared rank,
-    elimination and streak (a few pipelined reads for all of them)."""
-    ids = list(members)
-    standing = await ranks(client, contest, ids, prefix=prefix)
-    keys = ContestKeys(contest, prefix)
+    elimination and streak (a few pipelined reads for all of them, per shard)."""
+    standing = await ranks(client, contest, list(members), prefix=prefix, shards=shards)
+    places = ContestShards(contest, prefix, shards)
+    by_shard: dict[int, list[MemberId]] = {}
+    for member in members:
+        by_shard.setdefault(places.index(member), []).append(member)
     qid = QuestionId(reveal.question)
-    async with client.pipeline(transaction=False) as pipe:
-        pipe.hmget(keys.answers(qid), ids)
-        pipe.smismember(keys.eliminated, ids)
-        pipe.hmget(keys.streaks, ids)
-        answers, out, streaks = await pipe.execute()
+    rows: list[tuple[MemberId, Any, Any, Any]] = []
+    for shard, ids in by_shard.items():
+        keys = places.keys[shard]
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.hmget(keys.answers(qid), ids)
+            pipe.smismember(keys.eliminated, ids)
+            pipe.hmget(keys.streaks, ids)
+            answers, out, streaks = await pipe.execute()
+        rows += zip(ids, answers, out, streaks, strict=True)
     results: dict[MemberId, m.Result] = {}
-    for member, record, eliminated, streak in zip(ids, answers, out, streaks, strict=True):
+    for member, record, eliminated, streak in rows:
         points = 0
         if record is not None:
             points = int(_record(record).p)

@@ -71,21 +71,32 @@ class LiveRunner(Runner):
         self._finished: set[ContestId] = set()
 
     async def after_move(self, contest: Contest, event: Event, at: int) -> None:
-        """A show moved while running (closed or cancelled by hand): close the question it
-        has open, so no answer counts after the show ended (its conductor stops at its
-        next step)."""
+        """A member-sharded show just scheduled: its shards get the scoring settings (members
+        join it from now on, on their shards, before its conductor starts). A show moved
+        while running (closed or cancelled by hand): close the question it has open, so no
+        answer counts after the show ended (its conductor stops at its next step)."""
+        if event == "schedule" and contest.shards > 1 and contest.live is not None:
+            await self._scoring(contest).configure(
+                streak_step=contest.scoring.streak_step,
+                streak_cap=contest.scoring.streak_cap,
+                eliminate=contest.live.elimination,
+            )
         if contest.state != "running":
             return
         # The question opened last: closing it again changes nothing, and applies any
         # answer still pending (totals and boards are written at a question's close).
-        await LiveScoring(self.redis, contest.id, self.prefix).close_current()
+        await self._scoring(contest).close_current()
+
+    def _scoring(self, contest: Contest) -> LiveScoring:
+        return LiveScoring(self.redis, contest.id, self.prefix, shards=contest.shards)
 
     async def final_standings(
         self, contest: Contest, bank: Callable[[Contest], Awaitable[Bank]]
     ) -> None:
         """By score, then time used (every accepted answer applied first)."""
-        await LiveScoring(self.redis, contest.id, self.prefix).close_current()
-        await Finalizer(self.redis, contest.id, prefix=self.prefix).finalize_live()
+        await self._scoring(contest).close_current()
+        finalizer = Finalizer(self.redis, contest.id, prefix=self.prefix, shards=contest.shards)
+        await finalizer.finalize_live()
 
     async def asked(self, contest: Contest) -> tuple[list[QuestionId] | None, QuestionId | None]:
         view = await read_show(self.redis, contest.id, self.prefix)
@@ -136,6 +147,7 @@ class LiveRunner(Runner):
                 streak_cap=contest.scoring.streak_cap,
                 on_end=lambda: hooks.close(contest.id),
                 language=bank.language,
+                shards=contest.shards,
             )
             await conductor.run()
             self._finished.add(contest.id)

@@ -79,10 +79,14 @@ def reveal_message(
     )
 
 
-async def board_after(client: AsyncRedis, keys: ContestKeys, size: int = LEADERBOARD_SIZE) -> Board:
+async def board_after(
+    client: AsyncRedis, keys: ContestKeys, size: int = LEADERBOARD_SIZE, *, shards: int = 1
+) -> Board:
     """The global top *size* (names joined) and the histogram of every ranked member's
-    total (one read of the totals hash)."""
-    board = Leaderboard(client, keys.contest, keys.prefix)
+    total (one read of the totals hash; of a sharded contest, one per shard, summed)."""
+    board = Leaderboard(client, keys.contest, keys.prefix, shards=shards)
     top = [standing_message(row) for row in await board.top(size)]
-    totals = Counter(int(v) for v in await client.hvals(keys.totals))
+    totals: Counter[int] = Counter()
+    for place in board.shards.keys:
+        totals.update(int(v) for v in await client.hvals(place.totals))
     return Board(top=top, of=sum(totals.values()), scores=messages.encode_scores(totals))

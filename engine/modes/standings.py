@@ -50,10 +50,12 @@ async def ranks(
     members: Sequence[MemberId],
     *,
     prefix: str = DEFAULT_PREFIX,
+    shards: int = 1,
 ) -> dict[MemberId, Rank]:
     """Each member's shared rank, score and time on the global board (board_ranks.lua:
-    one script call per :data:`CHUNK` members)."""
-    of, rows = await Leaderboard(client, contest, prefix).ranks(members, chunk=CHUNK)
+    one script call per :data:`CHUNK` members; of a sharded contest, merged)."""
+    board = Leaderboard(client, contest, prefix, shards=shards)
+    of, rows = await board.ranks(members, chunk=CHUNK)
     return {
         member: Rank(None, of=of) if row is None else Rank(row[0], row[1], row[2], of)
         for member, row in zip(members, rows, strict=True)
@@ -70,12 +72,13 @@ async def leaderboard(
     limit: int = 10,
     now: int = 0,
     prefix: str = DEFAULT_PREFIX,
+    shards: int = 1,
 ) -> m.Leaderboard:
     """The top *limit* of a board with names, and *member*'s own row if given.
 
     ``province`` and ``unit`` boards are the member's own (from *profile*); a member with
     no province or unit gets an empty board."""
-    board = Leaderboard(client, contest, prefix)
+    board = Leaderboard(client, contest, prefix, shards=shards)
     where: dict[str, str] = {}
     if scope == "province":
         if profile is None or not profile.province:
@@ -133,7 +136,7 @@ async def closing_standings(
             )
             for member, final in zip(members, finals, strict=True)
         }
-    boards = await ranks(client, contest.id, members, prefix=prefix)
+    boards = await ranks(client, contest.id, members, prefix=prefix, shards=contest.shards)
     return {
         member: m.Closed(
             state=contest.state,
