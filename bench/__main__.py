@@ -20,6 +20,8 @@ MODULES = [
     "draws",
     "bank_import",
     "show",
+    "window_start",
+    "shards",
 ]
 """Benchmarks in the order they run; a module not (yet) present is skipped."""
 
