@@ -113,7 +113,7 @@ async def _phase(
 
 
 def _report(label: str, answers: int, r: dict[str, Any], ref_usec: float | None) -> float:
-    usec = r["usec"] / max(r["calls"], 1)
+    usec: float = r["usec"] / max(r["calls"], 1)
     lat = sorted(r["latencies"])
     latency = ""
     if lat:

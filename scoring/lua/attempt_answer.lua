@@ -39,7 +39,9 @@
 --   * the best is another attempt: this one becomes the best only if it is now better
 --     (then its summary is read once), else nothing is written;
 --   * otherwise (no best stored, or this best attempt earned nothing and the member has
---     earlier attempts, one of which may now be better): refresh_best as before.
+--     earlier attempts, one of which may now be better): add_participant and
+--     refresh_best, as before on every answer (a stored best means attempt_start has
+--     counted the member already).
 -- The boards are written only when the best changed. Each choice key is counted in
 -- P:{C}:dist:<qid> and the answer in P:{C}:answered, as live answers are (organiser
 -- statistics).
@@ -83,7 +85,6 @@ end
 redis.call('HSET', KEYS[1], unpack(fields))
 
 local bk = {totals = KEYS[3], times = KEYS[4], lb = KEYS[5], lbp = KEYS[6], lbu = KEYS[7]}
-add_participant(bk, KEYS[9], member, province, unit)
 
 -- The member's best attempt after this answer (see the header); t is this open attempt's
 -- time used (last - started, last = now).
@@ -101,6 +102,8 @@ elseif best ~= nil and best.n ~= n then
     set_board(bk, member, best.score, best.time_used, province, unit)
   end
 else
+  -- A stored best means attempt_start has counted the member (add_participant) already.
+  add_participant(bk, KEYS[9], member, province, unit)
   best = refresh_best(base, bk, member, province, unit)
 end
 
