@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from question_bank.ids import ContestId, MemberId, ProvinceId, QuestionId, UnitId
 from scoring.attempts import Attempts, DrawnQuestion
+from scoring.outcomes import decode_outcome
 from scoring.profiles import Profile
 from scoring.scripts import LUA_DIR, PRELUDE, Scripts, script_source
 from scoring.window import WindowScoring
@@ -51,30 +52,25 @@ step = st.tuples(
 )
 
 
-class ClockScripts(Scripts):
-    """The scoring scripts with the prelude's clock read from *clock_key*, and
-    attempt_answer replaced by *answer_source* when given."""
+def _clocked(source: str, clock_key: str) -> str:
+    """*source* with the prelude's clock read from *clock_key* instead of Redis TIME."""
+    assert _TIME in source
+    fake = f"local function now_ms() return tonumber(redis.call('GET', '{clock_key}')) end"
+    return source.replace(_TIME, fake)
 
-    def __init__(
-        self, client: redis.asyncio.Redis, clock_key: str, answer_source: str | None
-    ) -> None:
+
+class ClockScripts(Scripts):
+    """The scoring scripts with the prelude's clock read from *clock_key*."""
+
+    def __init__(self, client: redis.asyncio.Redis, clock_key: str) -> None:
         super().__init__(client)
         self.clock_key = clock_key
-        self.answer_source = answer_source
 
     def script(self, name: str) -> Any:
         found = self._registered.get(name)
         if found is None:
-            source = script_source(name)
-            if name == "attempt_answer" and self.answer_source is not None:
-                source = self.answer_source
-            assert _TIME in source
-            fake = (
-                "local function now_ms() return tonumber(redis.call('GET', "
-                f"'{self.clock_key}')) end"
-            )
             found = self._registered[name] = self.client.register_script(
-                source.replace(_TIME, fake)
+                _clocked(script_source(name), self.clock_key)
             )
         return found
 
@@ -131,10 +127,11 @@ async def test_incremental_window_answer_equals_v1(
     clock = f"{key_prefix}:clock:{serial}"
     now = 1_700_000_000_000
     await redis_client.set(clock, now)
+    v1 = redis_client.register_script(_clocked(_v1_source(), clock))
     sides = []
-    for name, source in (("ref", _v1_source()), ("new", None)):
+    for name in ("ref", "new"):
         contest = ContestId(f"{name}{serial}")
-        scripts = ClockScripts(redis_client, clock, source)
+        scripts = ClockScripts(redis_client, clock)
         sides.append(
             (
                 Attempts(redis_client, contest, prefix=key_prefix, scripts=scripts),
@@ -157,12 +154,17 @@ async def test_incremental_window_answer_equals_v1(
                 )
                 seen[-1].append((started.status, started.attempt, started.best))
             elif kind == "answer":
-                used = (await attempts.resume_outcome(member)).attempts_used
-                outcome = await window.answer(
-                    member, max(used, 1), QuestionId(f"q{q}"), fraction, f"c{q}",
+                used = max((await attempts.resume_outcome(member)).attempts_used, 1)
+                call = window.answer_call(
+                    member, used, QuestionId(f"q{q}"), fraction, f"c{q}",
                     province=province, unit=unit, choices=[f"c{q}"], given=f"c{q}",
                 )  # fmt: skip
-                seen[-1].append(outcome)
+                if window is sides[0][1]:  # v1 takes the attempt hash as KEYS[1]
+                    keys = [window.keys.attempt(member, used), *call.keys]
+                    raw = await v1(keys=keys, args=list(call.args))
+                else:
+                    raw = await window.scripts.call(call.name, call.keys, call.args)
+                seen[-1].append(decode_outcome(raw, window=True))
             elif kind == "submit":
                 submitted = await attempts.submit(member, q * 100 if q else None)
                 seen[-1].append((submitted.status, submitted.attempt))

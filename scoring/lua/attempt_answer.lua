@@ -1,18 +1,22 @@
 -- attempt_answer.lua: store one answer in a member's window attempt, atomically.
 -- uses: _lib
 --
--- KEYS[1]  P:{C}:att:<member>:<n>  the attempt hash (rule 4 of docs/scoring.md)
--- KEYS[2]  P:{C}:best              member -> best attempt JSON (rule 5)
--- KEYS[3]  P:{C}:totals            member -> best score
--- KEYS[4]  P:{C}:times             member -> time used by the best attempt, ms
--- KEYS[5]  P:{C}:lb                global board
--- KEYS[6]  P:{C}:lb:p:<province>   province board (unused if ARGV[6] is "")
--- KEYS[7]  P:{C}:lb:u:<unit>       unit board (unused if ARGV[7] is "")
--- KEYS[8]  P:{C}:audit             audit stream
--- KEYS[9]  P:{C}:units:part        unit -> participants
--- KEYS[10] P:{C}:attn              member -> latest attempt number (read by refresh_best)
--- KEYS[11] P:{C}:dist:<qid>         choice -> count (the live path's distribution)
--- KEYS[12] P:{C}:answered           qid -> accepted window answers
+-- KEYS[1]  P:{C}:best              member -> best attempt JSON (rule 5)
+-- KEYS[2]  P:{C}:totals            member -> best score
+-- KEYS[3]  P:{C}:times             member -> time used by the best attempt, ms
+-- KEYS[4]  P:{C}:lb                global board
+-- KEYS[5]  P:{C}:lb:p:<province>   province board (unused if ARGV[6] is "")
+-- KEYS[6]  P:{C}:lb:u:<unit>       unit board (unused if ARGV[7] is "")
+-- KEYS[7]  P:{C}:audit             audit stream
+-- KEYS[8]  P:{C}:units:part        unit -> participants
+-- KEYS[9]  P:{C}:attn              member -> latest attempt number (read by refresh_best)
+-- KEYS[10] P:{C}:dist:<qid>         choice -> count (the live path's distribution)
+-- KEYS[11] P:{C}:answered           qid -> accepted window answers
+-- The attempt hash P:{C}:att:<member>:<n> (rule 4 of docs/scoring.md) is built from
+-- ARGV[8] base (same hash tag, so the same Cluster slot), not declared: the KEYS are then
+-- the same for every member answering a question in a place, and the caller's encoded
+-- EVALSHA head is cached (scoring/scripts.py: _packed_head); with the member's key among
+-- them every answer missed that cache (sixth session).
 -- ARGV[1]  member
 -- ARGV[2]  n                       attempt number
 -- ARGV[3]  qid
@@ -20,7 +24,7 @@
 -- ARGV[5]  choice                  the answer's distribution bucket (recorded and audited)
 -- ARGV[6]  province                "" if none
 -- ARGV[7]  unit                    "" if none
--- ARGV[8]  base                    P:{C}, to reach the member's other attempts
+-- ARGV[8]  base                    P:{C}: the attempt hash and the member's other attempts
 -- ARGV[9]  given                   the answer as given, JSON text ("" if unknown): recorded
 --                                  as "a" and audited
 -- ARGV[10..] choice keys            each counted once in the distribution
@@ -50,8 +54,9 @@
 
 local member, n, qid = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local province, unit, base = ARGV[6], ARGV[7], ARGV[8]
+local akey = base .. ':att:' .. member .. ':' .. ARGV[2]
 local now = now_ms()
-local a = redis.call('HMGET', KEYS[1], 'state', 'started', 'deadline', 'pts:' .. qid,
+local a = redis.call('HMGET', akey, 'state', 'started', 'deadline', 'pts:' .. qid,
   'a:' .. qid, 'score', 'last', 'answered', 'correct')
 
 local function refuse(reason)
@@ -59,7 +64,7 @@ local function refuse(reason)
   local used = 0
   if a[7] then used = tonumber(a[7]) - started end
   local best = 0
-  local b = redis.call('HGET', KEYS[2], member)
+  local b = redis.call('HGET', KEYS[1], member)
   if b then best = cjson.decode(b).score end
   return {0, reason, 0, tonumber(a[6]) or 0, used, 0, best, now}
 end
@@ -82,33 +87,33 @@ if fraction == 1 then
   fields[#fields + 1] = 'correct'
   fields[#fields + 1] = num(correct)
 end
-redis.call('HSET', KEYS[1], unpack(fields))
+redis.call('HSET', akey, unpack(fields))
 
-local bk = {totals = KEYS[3], times = KEYS[4], lb = KEYS[5], lbp = KEYS[6], lbu = KEYS[7]}
+local bk = {totals = KEYS[2], times = KEYS[3], lb = KEYS[4], lbp = KEYS[5], lbu = KEYS[6]}
 
 -- The member's best attempt after this answer (see the header); t is this open attempt's
 -- time used (last - started, last = now).
-local stored = redis.call('HGET', KEYS[2], member)
+local stored = redis.call('HGET', KEYS[1], member)
 local best = nil
 if stored then best = cjson.decode(stored) end
 if best ~= nil and best.n == n and (pts > 0 or n == 1) then
   best.score, best.time_used, best.correct = score, t, correct
-  redis.call('HSET', KEYS[2], member, cjson.encode(best))
+  redis.call('HSET', KEYS[1], member, cjson.encode(best))
   set_board(bk, member, score, t, province, unit)
 elseif best ~= nil and best.n ~= n then
   if better({n = n, score = score, time_used = t}, best) then
     best = attempt_summary(base, member, n)
-    redis.call('HSET', KEYS[2], member, cjson.encode(best))
+    redis.call('HSET', KEYS[1], member, cjson.encode(best))
     set_board(bk, member, best.score, best.time_used, province, unit)
   end
 else
   -- A stored best means attempt_start has counted the member (add_participant) already.
-  add_participant(bk, KEYS[9], member, province, unit)
+  add_participant(bk, KEYS[8], member, province, unit)
   best = refresh_best(base, bk, member, province, unit)
 end
 
-for i = 10, #ARGV do redis.call('HINCRBY', KEYS[11], ARGV[i], 1) end
-redis.call('HINCRBY', KEYS[12], qid, 1)
-audit(KEYS[8], member, qid, n, ARGV[5], num(fraction), pts, t, now, province, unit,
+for i = 10, #ARGV do redis.call('HINCRBY', KEYS[10], ARGV[i], 1) end
+redis.call('HINCRBY', KEYS[11], qid, 1)
+audit(KEYS[7], member, qid, n, ARGV[5], num(fraction), pts, t, now, province, unit,
   ARGV[9])
 return {1, '', pts, score, t, t, best and best.score or score, now}
