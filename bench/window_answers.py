@@ -181,8 +181,10 @@ async def _run(client: redis.asyncio.Redis, n: int, callers: int, aof: bool, rou
         return [QuestionId(q.id) for q in drawn]
 
     def calls(
-        made: list[tuple[MemberId, list[QuestionId]]], number: int = 1
+        made: list[tuple[MemberId, list[QuestionId]]], number: int = 1, *, v1: bool = False
     ) -> list[tuple[list[str], list[Any]]]:
+        """The answer calls of *made*'s attempt *number* (*v1*: with the attempt hash as
+        KEYS[1], as the script before took it)."""
         out = []
         for member, qs in made:
             for j, q in enumerate(qs):
@@ -190,7 +192,8 @@ async def _run(client: redis.asyncio.Redis, n: int, callers: int, aof: bool, rou
                     member, number, q, _fraction(j), "a", province=PROFILE.province,
                     unit=PROFILE.unit, choices=["a"], given="a",
                 )  # fmt: skip
-                out.append((list(call.keys), list(call.args)))
+                keys = [window.keys.attempt(member, number)] if v1 else []
+                out.append((keys + list(call.keys), list(call.args)))
         return out
 
     def raw(sha: str, todo: list[tuple[list[str], list[Any]]]) -> Callable[[int], Any]:
@@ -198,7 +201,8 @@ async def _run(client: redis.asyncio.Redis, n: int, callers: int, aof: bool, rou
             async with client.pipeline(transaction=False) as pipe:
                 for keys, args in todo[b * BATCH : (b + 1) * BATCH]:
                     pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
-                await pipe.execute()
+                replies = await pipe.execute()
+            assert all(int(r[0]) == 1 for r in replies), "an answer was refused"
             return []
 
         return batch
@@ -249,7 +253,7 @@ async def _run(client: redis.asyncio.Redis, n: int, callers: int, aof: bool, rou
             "reference: HSETNX + XADD", answers, await raw_phase(shas["reference"], todo), None
         )
         if "v1" in shas:
-            r = await raw_phase(shas["v1"], calls(await start(n)))
+            r = await raw_phase(shas["v1"], calls(await start(n), v1=True))
             keep("attempt_answer v1 (before)", answers, r, ref_usec)
         r = await raw_phase(shas["attempt_answer"], calls(await start(n)))
         keep("attempt_answer", answers, r, ref_usec)
@@ -257,7 +261,7 @@ async def _run(client: redis.asyncio.Redis, n: int, callers: int, aof: bool, rou
         r = await _phase(meter, n, callers, member_answers)
         keep("engine path (batcher)", answers, r, ref_usec)
         if "v1" in shas:
-            r = await raw_phase(shas["v1"], calls(await start(n, 2), 2))
+            r = await raw_phase(shas["v1"], calls(await start(n, 2), 2, v1=True))
             keep("2nd attempt, v1 (before)", answers, r, ref_usec)
         r = await raw_phase(shas["attempt_answer"], calls(await start(n, 2), 2))
         keep("2nd attempt", answers, r, ref_usec)
