@@ -22,6 +22,7 @@ MODULES = [
     "show",
     "window_start",
     "shards",
+    "window_answers",
 ]
 """Benchmarks in the order they run; a module not (yet) present is skipped."""
 

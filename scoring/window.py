@@ -41,10 +41,15 @@ class WindowScoring(AnswerPath):
         choices: Iterable[str] = (),
         given: Any = None,
     ) -> ScriptCall:
-        """The attempt_answer call for a batch (see :meth:`answer` for the arguments)."""
+        """The attempt_answer call for a batch (see :meth:`answer` for the arguments).
+
+        Its KEYS depend only on (question, province, unit): the same tuple for every member
+        (the script builds the member's attempt key from ``base``), so the batch encoder's
+        cached EVALSHA head serves every answer; the arguments are all ``str`` (the answer
+        given as JSON text), so a repeated tail is cached too."""
         return ScriptCall(
             "attempt_answer",
-            (self.keys.attempt(member, attempt), *self._cached_keys(question, province, unit)),
+            self._cached_keys(question, province, unit),
             [
                 member,
                 str(attempt),
@@ -54,13 +59,13 @@ class WindowScoring(AnswerPath):
                 province,
                 unit,
                 self.keys.base,
-                given_arg(given),
+                given_arg(given).decode(),
                 *choices,
             ],
         )
 
     def _build_keys(self, question: QuestionId, province: str, unit: str) -> tuple[str, ...]:
-        """KEYS[2..12] of attempt_answer (KEYS[1], the attempt, is the member's own)."""
+        """KEYS of attempt_answer (the member's attempt hash is built by the script)."""
         k = self.keys
         return (
             k.best,

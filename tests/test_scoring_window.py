@@ -180,3 +180,18 @@ async def test_window_answers_through_the_batcher(
     # Answers without choice keys count as answered, and in no distribution bucket.
     assert await redis_client.hget(window.keys.answered, "q1") == str(len(members)).encode()
     assert await redis_client.exists(window.keys.distribution(QuestionId("q1"))) == 0
+
+
+def test_answer_calls_share_their_keys_across_members() -> None:
+    """The KEYS of an answer depend on (question, province, unit) only, one tuple for every
+    member and attempt (the script builds the attempt key from base), and every argument
+    is text: the batch encoder's cached EVALSHA head and tail serve every member."""
+    window = WindowScoring(redis.asyncio.Redis(), C, "p")
+    q1 = QuestionId("q1")
+    place = {"province": "hn", "unit": "u1", "choices": ["a"], "given": ["a", 3]}
+    ann = window.answer_call(ANN, 1, q1, 1.0, "a", **place)  # type: ignore[arg-type]
+    bob = window.answer_call(MemberId("bob"), 2, q1, 0.0, "b", **place)  # type: ignore[arg-type]
+    assert ann.keys is bob.keys
+    assert not any(window.keys.attempt(m, n) in ann.keys for m in (ANN, "bob") for n in (1, 2))
+    assert all(type(a) is str for a in [*ann.args, *bob.args])
+    assert ann.args[8] == '["a",3]'
