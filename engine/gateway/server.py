@@ -47,7 +47,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 from redis.exceptions import RedisClusterException, RedisError
-from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
+from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -66,6 +66,7 @@ from engine.core.errors import (
 from engine.core.limits import AddressCounts, Limits, client_address
 from engine.core.session import Authenticate, Close, Dispatch, Send, Session, State
 from engine.core.settings import Settings, trusted_networks
+from engine.gateway.frames import write_text
 from engine.gateway.members import Joined, MemberHandlers
 from engine.gateway.relay import Peek, Relay
 from engine.runtime.clock import ServerClock
@@ -442,10 +443,10 @@ class Gateway:
         else:
             self._acks_out.inc()
             # Written at once, without ``send``'s lock and drain: an ack is small, and the
-            # rate limit bounds how many a member can have in flight. broadcast() skips a
+            # rate limit bounds how many a member can have in flight. write_text() skips a
             # socket that is closing; the answer stays accepted in Redis and a reconnecting
             # member gets it back on resume.
-            broadcast((conn.ws,), m.encode(reply), text=True)
+            write_text((conn.ws,), m.encode(reply))
             return
         await self._send(conn, reply)
 
@@ -588,7 +589,7 @@ class Gateway:
                     log.warning("resync of a member failed: %s", messages)
                     continue
                 for message in messages:
-                    broadcast([conn.ws], m.encode(message), text=True)
+                    write_text((conn.ws,), m.encode(message))
 
     async def _resync_one(self, conn: Connection) -> list[m.ServerMessage]:
         assert conn.joined is not None
@@ -630,7 +631,7 @@ class Gateway:
                 # Written without awaiting, like the broadcast itself: a slow member's
                 # full buffer must not hold up the next member's result.
                 child(MESSAGES_OUT, str(type(message).__struct_config__.tag)).inc()
-                broadcast([conn.ws], m.encode(message), text=True)
+                write_text((conn.ws,), m.encode(message))
 
     async def _attempts_expired(self, contest: ContestId, notice: AttemptsExpired) -> None:
         """The server expired these window attempts: push each member connected here their
@@ -651,7 +652,7 @@ class Gateway:
                     log.warning("telling a member their attempt expired failed: %s", message)
                 elif message is not None:
                     child(MESSAGES_OUT, "attempt").inc()
-                    broadcast([conn.ws], m.encode(message), text=True)
+                    write_text((conn.ws,), m.encode(message))
 
     async def _expired_one(self, conn: Connection, number: int) -> m.AttemptState | None:
         if conn.joined is None:
