@@ -20,12 +20,11 @@ QUESTIONS = 2
 
 def test_a_real_swarm_summary_feeds_the_members_curve(tmp_path: Path) -> None:
     out = tmp_path / "swarm-300.json"
+    command = [sys.executable, "-m", "loadtest.swarm", "--members", str(MEMBERS)]
+    command += ["--questions", str(QUESTIONS), "--question-seconds", "3", "--workers", "1"]
+    command += ["--procs", "1", "--timeout", "120", "--out", str(out)]
     result = subprocess.run(
-        [
-            sys.executable, "-m", "loadtest.swarm", "--members", str(MEMBERS),
-            "--questions", str(QUESTIONS), "--question-seconds", "3",
-            "--workers", "1", "--procs", "1", "--timeout", "120", "--out", str(out),
-        ],  # fmt: skip
+        command,
         capture_output=True,
         text=True,
         timeout=timeout(300),
