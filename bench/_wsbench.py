@@ -272,7 +272,8 @@ def bare_echo_process(port_q: Any, stop: MpEvent) -> None:
                 message = m.decode_client(frame)
                 if isinstance(message, m.Answer):
                     # the gateway's ack, byte for byte as long: 10 points an answer, the
-                    # total after the untimed warm-up answer and this one
+                    # total after the untimed warm-up answer and this one (no streak
+                    # bonus in the bench's contest: the gateway's ack leaves it out too)
                     ack = m.Ack(
                         question=QuestionId(message.question), seq=message.seq, accepted=True,
                         points=10, total=10 * (message.seq + 2),
@@ -323,6 +324,7 @@ def bare_lua_process(redis_url: str, port_q: Any, stop: MpEvent) -> None:
                     outcome = await live.accept(
                         member, QuestionId(message.question), 1.0 if choice == "a" else 0.0,
                         choice, province=province, unit=unit, choices=[choice],
+                        given=message.answer,  # recorded and audited, as the gateway does
                     )  # fmt: skip
                     ack = m.Ack(
                         question=QuestionId(message.question), seq=message.seq,

@@ -52,6 +52,7 @@ __all__ = [
     "drain",
     "main",
     "peak_rate",
+    "per_member_question",
     "percentile",
     "run",
     "serve_for",
@@ -221,6 +222,7 @@ def _merge(reports: list[ClientReport]) -> dict[str, Any]:
     for r in reports:
         refused.update(r.refused)
     times = sorted(t for r in reports for t in r.answer_times)
+    every = [x for values in delivery.values() for x in values]
     return {
         "connected": sum(r.connected for r in reports),
         "failed": sum(r.failed for r in reports),
@@ -236,6 +238,8 @@ def _merge(reports: list[ClientReport]) -> dict[str, Any]:
             }
             for q, v in delivery.items()
         },
+        "delivery_p50_ms": percentile(every, 0.5),
+        "delivery_p99_ms": percentile(every, 0.99),
         "acks": len(ack_ms),
         "ack_p50_ms": percentile(ack_ms, 0.5),
         "ack_p99_ms": percentile(ack_ms, 0.99),
@@ -250,6 +254,23 @@ def _merge(reports: list[ClientReport]) -> dict[str, Any]:
         "touched": sum(len(r.touched) for r in reports),
         "repeated_questions": sum(r.repeated for r in reports),
         "errors": [e for r in reports for e in r.errors][:20],
+    }
+
+
+def per_member_question(summary: dict[str, Any], questions: int) -> dict[str, Any]:
+    """The figures of the members curve (``python -m bench.plot --curve``): the answers the
+    show expected (every connected member answers every question), the share of them
+    accepted in time (the server refuses a late one), and the gateway CPU (every ``contest
+    serve`` process but Redis) per member and question."""
+    expected = summary["connected"] * questions
+    gateways = (summary.get("show_cpu_s") or {}).get("gateways")
+    return {
+        "questions_planned": questions,
+        "answers_expected": expected,
+        "accepted_in_time_pct": 100 * summary["accepted"] / expected if expected else None,
+        "gateway_us_per_member_question": (
+            gateways / expected * 1e6 if expected and gateways is not None else None
+        ),
     }
 
 
@@ -413,6 +434,7 @@ def run(
                 k: round(v - cpu_at_start.get(k, 0.0), 2) for k, v in cpu_at_end.items()
             }
             summary["show_redis_usec"] = _top_commands(redis_at_start, redis_at_end)
+        summary.update(per_member_question(summary, args.questions))
         summary["serve_log_warnings"] = _log_warnings(target.log_file)
         audit = set(deploy.audit_pairs(target, cid))
         accepted = {pair for r in reports for pair in (*r.accepted, *r.confirmed)}
@@ -463,6 +485,12 @@ def print_summary(s: dict[str, Any]) -> None:
         print(
             f"question frames received twice (re-published after a takeover): "
             f"{s['repeated_questions']}"
+        )
+    if s.get("gateway_us_per_member_question") is not None:
+        print(
+            f"per member and question: gateway CPU {s['gateway_us_per_member_question']:.0f} us;"
+            f" accepted in time {s['accepted_in_time_pct']:.2f}% of {s['answers_expected']};"
+            f" question delivery p99 (every question) {s['delivery_p99_ms']:.0f} ms"
         )
     if s.get("show_cpu_s"):
         cpu = ", ".join(f"{k} {v:.1f} s" for k, v in s["show_cpu_s"].items())

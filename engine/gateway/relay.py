@@ -5,9 +5,9 @@ reveal, leaderboard; the scheduler: state changes) encodes it once as an
 :mod:`engine.core.messages` server message and publishes the bytes on
 ``GlobalKeys.channel(contest)``. Every gateway process runs one :class:`Relay`: one Redis
 connection pattern-subscribed to every contest's channel, which hands each frame *as is*
-to :func:`websockets.asyncio.server.broadcast` over the contest's local sockets. Broadcast
-writes the one encoded frame to each socket's buffer without awaiting any of them, so a
-slow member never delays the others (websockets ``docs/topics/broadcast.rst``). The
+to :func:`engine.gateway.frames.write_text` over the contest's local sockets: the WebSocket
+frame is built once and its bytes written to each socket's buffer without awaiting any of
+them, so a slow member never delays the others (websockets ``docs/topics/broadcast.rst``). The
 cyclic garbage collector is paused for the write loop, so a collection over a gateway's
 many objects never lands between the first and the last member.
 
@@ -50,8 +50,9 @@ from typing import Any
 import msgspec
 import redis.asyncio.cluster
 from redis.exceptions import RedisClusterException, RedisError
-from websockets.asyncio.server import ServerConnection, broadcast
+from websockets.asyncio.server import ServerConnection
 
+from engine.gateway.frames import write_text
 from engine.runtime.counters import child
 from engine.runtime.logs import FailureLog
 from engine.runtime.metrics import BROADCAST_RECIPIENTS, BROADCAST_SECONDS, MESSAGES_OUT
@@ -331,9 +332,7 @@ class Relay:
             collecting = gc.isenabled()
             gc.disable()
             try:
-                conns = list(conns)
-                count = len(conns)
-                broadcast(conns, frame, text=True)
+                count = write_text(list(conns), frame)
             finally:
                 if collecting:
                     gc.enable()
