@@ -33,7 +33,7 @@ from engine.core.campaign import Campaign, CampaignSpec, ScheduleSpec, campaign_
 from engine.core.errors import BadMessage, CampaignInvalid, Forbidden, OrgNotFound
 from engine.directory.orgs import OrgStore
 from engine.http.auth import require_org
-from engine.http.common import decode_body, json_response
+from engine.http.common import attachment, decode_body, json_response
 from question_bank.ids import OrgId, ProvinceId
 
 __all__ = ["MAX_BODY_BYTES", "routes"]
@@ -121,21 +121,13 @@ async def report(request: Request) -> Response:
         return json_response(result)
     if fmt == "xlsx":
         # a large campaign's workbook takes a while to write: off the event loop
-        return _attachment(
+        return attachment(
             await asyncio.to_thread(report_xlsx, result), XLSX_MEDIA_TYPE, f"{campaign.id}.xlsx"
         )
-    return _attachment(
+    return attachment(
         report_csv(result, table),  # type: ignore[arg-type]
         "text/csv; charset=utf-8",
         f"{campaign.id}-{table}.csv",
-    )
-
-
-def _attachment(body: bytes, media_type: str, name: str) -> Response:
-    return Response(
-        body,
-        media_type=media_type,
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
 

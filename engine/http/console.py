@@ -22,7 +22,6 @@ token in ``X-CSRF-Token``.
 ``GET  /console/contests/{id}``            a contest: timing, history, lifecycle actions
 ``GET  /console/contests/{id}/live``       live figures (polled from the API)
 ``GET  /console/contests/{id}/results``    final standings, units, downloads
-``GET  /console/contests/{id}/results.xlsx``  the final standings as an Excel workbook
 ``GET  /console/static/...``               the pages' script and style sheet
 =========================================  =================================================
 
@@ -32,17 +31,14 @@ times are shown the Vietnamese way, times in the organisation's zone (:data:`ZON
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import functools
-import io
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import openpyxl  # type: ignore[import-untyped]
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.datastructures import URL
 from starlette.requests import Request
@@ -51,8 +47,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from engine.campaigns.export import XLSX_MEDIA_TYPE
-from engine.core.errors import ContestConflict, ErrorCode, PeerError, Unauthorized
+from engine.core.errors import PeerError, Unauthorized
 from engine.directory.banks import BankStore
 from engine.directory.orgs import OrgStore
 from engine.http.auth import CSRF_FIELD, check_csrf, csrf_token, require_org, sign_in, sign_out
@@ -61,8 +56,6 @@ from engine.web import i18n
 from question_bank.errors import BankNotFound
 from question_bank.ids import BankId, OrgId
 from question_bank.models import Bank, MultipleChoice, Question, SingleChoice, TrueFalse
-from scoring.export import COLUMNS, ExportRow, csv_cell
-from scoring.export import rows as export_rows
 
 __all__ = [
     "STATIC_DIR",
@@ -70,7 +63,6 @@ __all__ = [
     "console_texts",
     "routes",
     "script_texts",
-    "standings_xlsx",
     "template_texts",
 ]
 
@@ -406,52 +398,6 @@ async def results(request: Request, org: OrgId) -> Response:
     return _render(request, "results.html", org, contest=found)
 
 
-def standings_xlsx(standings: list[ExportRow]) -> bytes:
-    """The final standings as an xlsx workbook: the API's CSV columns, numbers as numbers,
-    text cells guarded against formulas as in the CSV. CPU-bound: called in a thread."""
-    book = openpyxl.Workbook(write_only=True)
-    sheet = book.create_sheet("standings")
-    sheet.freeze_panes = "A2"
-    sheet.append(list(COLUMNS))
-    for row in standings:
-        sheet.append(
-            [
-                row.rank,
-                csv_cell(row.member),
-                csv_cell(row.name),
-                csv_cell(row.unit),
-                csv_cell(row.province),
-                row.score,
-                row.prediction,
-                row.time_used_ms,
-                row.submitted_at,
-            ]
-        )
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
-
-
-async def results_xlsx(request: Request) -> Response:
-    """The rows ``GET /api/contests/{id}/results`` answers, as a workbook (the same rules:
-    the organisation's own finalized contest only; errors as the API's, in JSON)."""
-    org = await require_org(request)
-    store = store_of(request)
-    found = await store.get_owned(org, request.path_params["id"])
-    if found.state != "finalized":
-        raise ContestConflict(
-            f"contest {found.id!r} is {found.state}: no final standings yet",
-            code=ErrorCode.NOT_FINALIZED,
-        )
-    standings = [r async for r in export_rows(store.redis, found.id, prefix=store.prefix)]
-    body = await asyncio.to_thread(standings_xlsx, standings)
-    return Response(
-        body,
-        media_type=XLSX_MEDIA_TYPE,
-        headers={"Content-Disposition": f'attachment; filename="{found.id}.xlsx"'},
-    )
-
-
 async def root(request: Request) -> Response:
     return RedirectResponse(str(URL("/console")), status_code=307)
 
@@ -472,6 +418,5 @@ routes: list[BaseRoute] = [
     Route("/console/contests/{id}", contest, methods=["GET"]),
     Route("/console/contests/{id}/live", live, methods=["GET"]),
     Route("/console/contests/{id}/results", results, methods=["GET"]),
-    Route("/console/contests/{id}/results.xlsx", results_xlsx, methods=["GET"]),
     Mount("/console/static", app=StaticFiles(directory=STATIC_DIR), name="console-static"),
 ]

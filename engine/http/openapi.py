@@ -278,11 +278,11 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint(
         method="get",
         path="/api/contests/{id}/results",
-        summary="final standings (JSON, or CSV with ?format=csv)",
+        summary="final standings (JSON; a CSV file with ?format=csv, xlsx with ?format=xlsx)",
         tag="results",
         response="[ExportRow]",
         errors=(400, 401, 403, 404, 409),
-        query=(("format", "json (default) or csv"),),
+        query=(("format", "json (default), csv or xlsx (one sheet, standings)"),),
     ),
     Endpoint(
         method="post",
