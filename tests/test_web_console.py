@@ -312,6 +312,17 @@ async def create_show(
     await expect(page).to_have_url(f"{base}/console/contests/{contest}")
 
 
+async def fill_window_round(page: Page, title: str, contest: str, opens: str, closes: str) -> None:
+    """Fill the new-contest form for a window round of three questions: *title*, id
+    *contest*, opening and closing at the local times *opens* and *closes*."""
+    await page.get_by_label("Vòng thi tự do (làm bài có giới hạn thời gian").check()
+    await page.get_by_label("Tiêu đề", exact=True).fill(title)
+    await page.get_by_label("Mã cuộc thi (không bắt buộc)").fill(contest)
+    await page.get_by_label("Số câu hỏi mỗi thí sinh").fill("3")
+    await page.get_by_label("Mở lúc").fill(opens)
+    await page.get_by_label("Đóng lúc").fill(closes)
+
+
 @pytest.fixture
 async def engine(  # tests ask for it before their pages: it stops after they close
     redis_client: redis.asyncio.Redis, redis_url: str, key_prefix: str
@@ -689,11 +700,7 @@ async def test_every_console_page_labels_its_controls_and_fits_a_phone(
     await phone.get_by_label("Vòng thi tự do (làm bài có giới hạn thời gian").check()
     await expect(phone.get_by_label("Mở lúc")).to_be_visible()
     await expect(phone.get_by_label("Bắt đầu lúc")).to_be_hidden()
-    await phone.get_by_label("Tiêu đề", exact=True).fill("Tuần 1")
-    await phone.get_by_label("Mã cuộc thi (không bắt buộc)").fill("w1")
-    await phone.get_by_label("Số câu hỏi mỗi thí sinh").fill("3")
-    await phone.get_by_label("Mở lúc").fill("2031-03-02T08:00")
-    await phone.get_by_label("Đóng lúc").fill("2031-03-09T20:00")
+    await fill_window_round(phone, "Tuần 1", "w1", "2031-03-02T08:00", "2031-03-09T20:00")
     await phone.get_by_label("Câu hỏi dự đoán").select_option("pred")
     await phone.get_by_label("Lượt thi được tính").select_option("last")
     await phone.get_by_role("button", name="Tạo cuộc thi (bản nháp)").click()

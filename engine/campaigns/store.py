@@ -20,7 +20,6 @@ import msgspec
 
 from engine.contests.store import ContestStore
 from engine.core.campaign import (
-    DEFAULT_ZONE,
     Campaign,
     CampaignReport,
     CampaignSpec,
@@ -43,6 +42,7 @@ from engine.core.errors import (
     ContestInvalid,
     Forbidden,
 )
+from engine.directory.orgs import OrgStore
 from engine.directory.units import load_units
 from engine.runtime.redisconn import AsyncRedis
 from question_bank.ids import ContestId, MemberId, OrgId, ProvinceId, UnitId
@@ -87,7 +87,7 @@ class CampaignStore:
             rules=spec.rules,
             prizes=spec.prizes,
             eligibility=spec.eligibility,
-            zone=spec.zone or DEFAULT_ZONE,
+            zone=spec.zone or (await OrgStore(self.redis, self.prefix).zone(org)).key,
             created_at=await self.contests.now_ms(),
         )
         created = await self.redis.hsetnx(

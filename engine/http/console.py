@@ -26,7 +26,9 @@ token in ``X-CSRF-Token``.
 =========================================  =================================================
 
 Texts are in the ``console`` catalogues (engine/web/locale), Vietnamese first; numbers and
-times are shown the Vietnamese way, times in the organisation's zone (:data:`ZONE`).
+times are shown the Vietnamese way, times in the organisation's time zone
+(:attr:`Organisation.zone <engine.directory.orgs.Organisation.zone>`, :data:`ZONE` before
+signing in), which the page's script also reads every time entered in a form in.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from __future__ import annotations
 import collections
 import functools
 import re
+import zoneinfo
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -47,6 +50,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from engine.core.campaign import DEFAULT_ZONE
 from engine.core.errors import PeerError, Unauthorized
 from engine.directory.banks import BankStore
 from engine.directory.orgs import OrgStore
@@ -60,14 +64,17 @@ from question_bank.models import Bank, MultipleChoice, Question, SingleChoice, T
 __all__ = [
     "STATIC_DIR",
     "ZONE",
+    "ZONES",
     "console_texts",
     "routes",
     "script_texts",
     "template_texts",
 ]
 
-ZONE = "Asia/Ho_Chi_Minh"
-"""The organisations' time zone: the console shows and reads every time in it."""
+ZONE = DEFAULT_ZONE
+"""The time zone of the pages shown before signing in (an organisation's own afterwards)."""
+ZONES = tuple(sorted(zoneinfo.available_timezones()))
+"""The IANA zones the home page's time-zone field suggests."""
 WEB_DIR = Path(i18n.__file__).parent
 STATIC_DIR = WEB_DIR / "static"
 TEMPLATE_DIR = WEB_DIR / "templates"
@@ -141,15 +148,16 @@ def _render(
 ) -> Response:
     lang = _lang(request)
     gettext = i18n.translator("console", lang)
+    zone = str(getattr(request.state, "zone", ZONE))
     context.update(
         _=gettext,
         lang=lang,
         org=org,
         csrf=csrf_token(request),
         csrf_field=CSRF_FIELD,
-        zone=ZONE,
+        zone=zone,
         number=lambda value: i18n.number(value, lang),
-        moment=lambda ms: "—" if ms is None else i18n.moment(ms, ZONE, lang),
+        moment=lambda ms: "—" if ms is None else i18n.moment(ms, zone, lang),
         kind_name=lambda kind: gettext(KIND_NAMES.get(kind) or str(kind)),
         difficulty_name=lambda d: gettext(DIFFICULTY_NAMES.get(d) or str(d)),
         state_name=lambda s: gettext(STATE_NAMES.get(s) or str(s)),
@@ -181,6 +189,8 @@ def page(
             org = await require_org(request)
         except Unauthorized:
             return _to_signin(request)
+        state = request.app.state
+        request.state.zone = (await OrgStore(state.redis, state.settings.key_prefix).zone(org)).key
         try:
             response = await handler(request, org)
         except PeerError as exc:
@@ -258,6 +268,7 @@ async def home(request: Request, org: OrgId) -> Response:
         banks=banks,
         contests=recent,
         by_state=sorted(by_state.items()),
+        zones=ZONES,
     )
 
 

@@ -20,6 +20,7 @@ from engine.core.campaign import Campaign, CampaignReport, CampaignSpec, Campaig
 from engine.core.contest import Contest, ContestSpec
 from engine.core.errors import ErrorCode
 from engine.directory.banks import BankSummary
+from engine.directory.orgs import Organisation, OrgChange
 from engine.http.banks import TEMPLATE_TYPES, Uploaded
 from engine.http.boards import BoardAnswer
 from engine.http.contests import ACTIONS
@@ -46,6 +47,8 @@ _STRUCTS: list[Any] = [
     CampaignView,
     ScheduleSpec,
     CampaignReport,
+    Organisation,
+    OrgChange,
 ]
 
 
@@ -285,6 +288,23 @@ ENDPOINTS: list[Endpoint] = [
         query=(("format", "json (default), csv or xlsx (one sheet, standings)"),),
     ),
     Endpoint(
+        method="get",
+        path="/api/org",
+        summary="the organisation of the API key, with its time zone",
+        tag="organisation",
+        response="Organisation",
+        errors=(401, 404),
+    ),
+    Endpoint(
+        method="patch",
+        path="/api/org",
+        summary="change the organisation's name or time zone (an IANA zone; else 422 org_invalid)",
+        tag="organisation",
+        request="OrgChange",
+        response="Organisation",
+        errors=(400, 401, 404, 422),
+    ),
+    Endpoint(
         method="post",
         path="/api/campaigns",
         summary="create a campaign (rounds come with POST /api/campaigns/{id}/rounds)",
@@ -499,7 +519,7 @@ def spec() -> dict[str, Any]:
                     "name": "ce_console",
                     "description": (
                         "the organiser console's session (docs/console.md), signed in with"
-                        " an API key; a POST, PUT or DELETE also needs the session's CSRF"
+                        " an API key; a POST, PUT, PATCH or DELETE also needs the session's CSRF"
                         " token in X-CSRF-Token (else 403 csrf_failed)"
                     ),
                 },

@@ -46,11 +46,33 @@
     return { ok: response.ok, status: response.status, body: data };
   }
 
+  // What the organiser is told, in the page's language, for the API's error codes a
+  // console form can meet; the API's own (English) message follows for the details.
+  const ERRORS = {
+    bad_message: t("The request was not understood."),
+    too_large: t("The request is too large."),
+    unauthorized: t("Your session has ended: sign in again."),
+    forbidden: t("This belongs to another organisation."),
+    csrf_failed: t("The page is out of date: reload it and try again."),
+    bank_not_found: t("No such question bank."),
+    contest_invalid: t("The contest has problems: see the list below."),
+    contest_exists: t("A contest with this id exists already."),
+    campaign_invalid: t("The campaign or its rounds have problems: see the list below."),
+    campaign_exists: t("A campaign with this id exists already."),
+    campaign_not_found: t("No such campaign."),
+    org_invalid: t("This is not a time zone: use an IANA name such as Asia/Ho_Chi_Minh."),
+    org_not_found: t("No such organisation."),
+    unavailable: t("The engine cannot reach its database; try again shortly."),
+    internal: t("An unexpected error on the engine's side."),
+  };
+
   // An API error as a block: the message, and each problem with its line or field.
   function errorBlock(result) {
     const error = (result.body && result.body.error) || { code: "http_" + result.status, message: "" };
     const box = el("div", { class: "error", role: "alert" });
-    box.append(el("p", {}, el("strong", { text: t("Error") + ": " }), error.message + " ", el("code", { text: error.code })));
+    const said = ERRORS[error.code];
+    box.append(el("p", {}, el("strong", { text: t("Error") + ": " }), (said || error.message) + " ", el("code", { text: error.code })));
+    if (said && error.message) box.append(el("p", { class: "muted", lang: "en", text: error.message }));
     if (error.problems && error.problems.length) {
       const table = el("table", { class: "problems" });
       table.append(el("thead", {}, el("tr", {},
@@ -447,7 +469,30 @@
     });
   }
 
+  // The organisation's time zone (home page): PATCH /api/org, then the page again.
+  function setUpZone() {
+    const form = document.getElementById("zone-form");
+    if (!form) return;
+    const out = document.getElementById("zone-result");
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const body = JSON.stringify({ zone: form.elements.zone.value.trim() });
+      const result = await api("PATCH", "/api/org", body, { "Content-Type": "application/json" });
+      if (!result.ok) {
+        out.replaceChildren(errorBlock(result));
+        form.elements.zone.setAttribute("aria-invalid", "true");
+        form.elements.zone.focus();
+        return;
+      }
+      window.location.assign(location.pathname + "?zone=saved");
+    });
+    if (new URLSearchParams(location.search).get("zone") === "saved") {
+      out.replaceChildren(el("p", { role: "status", text: t("Time zone saved.") }));
+    }
+  }
+
   setUpBanks();
+  setUpZone();
   setUpCampaigns();
   setUpContestForm();
   setUpActions();
