@@ -9,7 +9,8 @@ report) a campaign of another organisation open to its province, sliced to its p
 ``GET    /api/campaigns``                       the organisation's campaigns, and those it
                                                 may read
 ``GET    /api/campaigns/{id}``                  one campaign with its rounds and their states
-``POST   /api/campaigns/{id}/rounds``           schedule rounds from a weekly rule (201)
+``POST   /api/campaigns/{id}/rounds``           schedule rounds from a weekly rule (201);
+                                                ``?dry_run=true``: check and show them only
 ``GET    /api/campaigns/{id}/report``           participation report; ``?format=csv``
                                                 ``&table=areas|members``; ``?format=xlsx``
                                                 (both tables, one workbook)
@@ -101,10 +102,15 @@ async def schedule(request: Request) -> Response:
     org = await require_org(request)
     store = _store(request)
     campaign = await store.get_owned(org, request.path_params["id"])
+    dry_run = request.query_params.get("dry_run", "false")
+    if dry_run not in ("true", "false"):
+        raise BadMessage("?dry_run= must be true or false")
     spec = await decode_body(
         request, ScheduleSpec, invalid=CampaignInvalid, max_bytes=MAX_BODY_BYTES
     )
-    await store.schedule(org, campaign.id, spec)
+    planned = await store.schedule(org, campaign.id, spec, dry_run=dry_run == "true")
+    if dry_run == "true":
+        return json_response(campaign_view(campaign, planned))
     return json_response(campaign_view(campaign, await store.rounds(campaign)), 201)
 
 

@@ -17,7 +17,8 @@ token in ``X-CSRF-Token``.
 ``GET  /console/banks/{id}``               a bank's questions with filters, its versions
 ``GET  /console/banks/{id}/questions/{q}`` a question as a member sees it
 ``GET  /console/contests``                 contests and campaigns
-``GET  /console/campaigns/{id}``           a campaign's rounds and report
+``GET  /console/campaigns/new``            create a campaign
+``GET  /console/campaigns/{id}``           a campaign's rounds and report; schedule rounds
 ``GET  /console/contests/new``             create a contest from a bank
 ``GET  /console/contests/{id}``            a contest: timing, history, lifecycle actions
 ``GET  /console/contests/{id}/live``       live figures (polled from the API)
@@ -120,6 +121,15 @@ KIND_NAMES = {
     "prediction": "Prediction",
 }
 DIFFICULTY_NAMES = {"easy": "Easy", "medium": "Medium", "hard": "Hard"}
+WEEKDAY_NAMES = {
+    "monday": "Monday",
+    "tuesday": "Tuesday",
+    "wednesday": "Wednesday",
+    "thursday": "Thursday",
+    "friday": "Friday",
+    "saturday": "Saturday",
+    "sunday": "Sunday",
+}
 STATE_NAMES = {
     "draft": "Draft",
     "scheduled": "Scheduled",
@@ -134,7 +144,12 @@ STATE_NAMES = {
 
 def console_texts() -> frozenset[str]:
     """Every text the console shows: the templates', the script's, and the names above."""
-    names = {*KIND_NAMES.values(), *DIFFICULTY_NAMES.values(), *STATE_NAMES.values()}
+    names = {
+        *KIND_NAMES.values(),
+        *DIFFICULTY_NAMES.values(),
+        *STATE_NAMES.values(),
+        *WEEKDAY_NAMES.values(),
+    }
     return template_texts() | script_texts() | names
 
 
@@ -161,6 +176,7 @@ def _render(
         kind_name=lambda kind: gettext(KIND_NAMES.get(kind) or str(kind)),
         difficulty_name=lambda d: gettext(DIFFICULTY_NAMES.get(d) or str(d)),
         state_name=lambda s: gettext(STATE_NAMES.get(s) or str(s)),
+        weekday_name=lambda d: gettext(WEEKDAY_NAMES.get(d) or str(d)),
         texts={text: gettext(text) for text in sorted(script_texts())},
         here=request.url.path,
     )
@@ -337,8 +353,22 @@ async def contests(request: Request, org: OrgId) -> Response:
 
 @page
 async def campaign(request: Request, org: OrgId) -> Response:
-    # Filled from GET /api/campaigns/{id} in the page (its rules: owner or province slice).
-    return _render(request, "campaign.html", org, campaign_id=request.path_params["id"])
+    # Filled from GET /api/campaigns/{id} in the page (its rules: owner or province slice);
+    # its owner schedules rounds there (POST /api/campaigns/{id}/rounds, a dry run first).
+    return _render(
+        request,
+        "campaign.html",
+        org,
+        campaign_id=request.path_params["id"],
+        banks=await _banks(request).list(org),
+        weekdays=list(WEEKDAY_NAMES),
+    )
+
+
+@page
+async def new_campaign(request: Request, org: OrgId) -> Response:
+    # The page's script sends the form to POST /api/campaigns.
+    return _render(request, "campaign_new.html", org, zones=ZONES)
 
 
 def _available(loaded: Bank) -> dict[str, Any]:
@@ -424,6 +454,7 @@ routes: list[BaseRoute] = [
     Route("/console/banks/{id}", bank, methods=["GET"]),
     Route("/console/banks/{id}/questions/{qid}", question, methods=["GET"]),
     Route("/console/contests", contests, methods=["GET"]),
+    Route("/console/campaigns/new", new_campaign, methods=["GET"]),
     Route("/console/campaigns/{id}", campaign, methods=["GET"]),
     Route("/console/contests/new", new_contest, methods=["GET"]),
     Route("/console/contests/{id}", contest, methods=["GET"]),

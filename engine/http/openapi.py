@@ -339,6 +339,13 @@ ENDPOINTS: list[Endpoint] = [
         response="CampaignView",
         status=201,
         errors=(400, 401, 403, 404, 422),
+        query=(
+            (
+                "dry_run",
+                "true: check everything and answer 200 with the rounds it would create (only"
+                " those), storing nothing",
+            ),
+        ),
     ),
     Endpoint(
         method="get",
