@@ -442,6 +442,9 @@ async def test_an_organiser_uploads_a_bank_and_runs_a_live_show_in_the_console(
     finalize = page.get_by_role("button", name="Chốt kết quả")
     if await finalize.count():
         await finalize.click()
+        # its answer: the page loads again finalized, or the API's 409 is shown
+        done = page.locator("#contest-state", has_text="Đã chốt kết quả")
+        await expect(page.locator("#action-result .error").or_(done)).to_be_visible()
     async with httpx.AsyncClient(
         base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=timeout(10)
     ) as api:
