@@ -66,20 +66,13 @@ async def test_a_23_week_campaign_from_the_command_line(
     assert code == 1 and "rule.starting" in err and "in the past" in err
     assert await ContestStore(redis_client, key_prefix).list() == []
 
-    code, out, err = await cli(
-        "schedule",
-        "tuan",
-        "--bank",
-        "b1",
-        "--count",
-        "3",
-        "--weeks",
-        "23",
-        "--starting",
-        start,
-        "--attempts-allowed",
-        "0",
-    )
+    weekly = ["tuan", "--bank", "b1", "--count", "3", "--weeks", "23", "--starting", start]
+    code, out, err = await cli("schedule", *weekly, "--dry-run")
+    assert code == 0, err
+    assert out.splitlines()[0] == "23 round(s) would be created (dry run) (Asia/Ho_Chi_Minh):"
+    assert len(out.splitlines()) == 3 + 23
+    assert await ContestStore(redis_client, key_prefix).list() == []
+    code, out, err = await cli("schedule", *weekly, "--attempts-allowed", "0")
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0] == "23 round(s) of tuan (Asia/Ho_Chi_Minh):"

@@ -34,9 +34,9 @@ window:
 """
 
 
-def _contest(*args: str) -> subprocess.CompletedProcess[str]:
+def _contest(*args: str, group: str = "contest") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [CONTEST, "contest", *args], capture_output=True, text=True, timeout=60, check=False
+        [CONTEST, group, *args], capture_output=True, text=True, timeout=60, check=False
     )
 
 
@@ -100,10 +100,30 @@ async def test_a_window_round_from_a_yaml_file(
 
     result = await cli("show", "tuan-1")
     assert result.stdout.splitlines()[:2] == [
-        "Tìm hiểu lịch sử — tuần 1 (tuan-1, central)",
+        "Tìm hiểu lịch sử — tuần 1 (tuan-1, central, Asia/Ho_Chi_Minh)",
         "mode: window  state: draft",
     ]
     assert json.loads((await cli("show", "tuan-1", "--json")).stdout)["state"] == "draft"
+
+    # the organisation's time zone shows the times (and reads a bare date) in Paris
+    org = ["set", "central", *where]
+    bad = await asyncio.to_thread(_contest, *org, "--zone", "Mars/Olympus", group="org")
+    _one_line_error(bad, "zone: 'Mars/Olympus' is not an IANA time zone")
+    done = await asyncio.to_thread(_contest, *org, "--zone", "Europe/Paris", group="org")
+    assert done.stdout == "organisation central: Central (Europe/Paris)\n", done.stderr
+    paris = ZoneInfo("Europe/Paris")
+    row = (await cli("list", "--state", "draft")).stdout.splitlines()[2].split()
+    assert row[4:6] == [opens.astimezone(paris).isoformat(), closes.astimezone(paris).isoformat()]
+    assert "(tuan-1, central, Europe/Paris)" in (await cli("show", "tuan-1")).stdout
+    dated = tmp_path / "dated.yaml"
+    dated.write_text(
+        ROUND.format(opens="2030-03-04", closes="2030-03-05").replace("tuan-1", "d1"), "utf-8"
+    )
+    assert (await cli("create", str(dated), "--org", "central")).returncode == 0
+    window = (await ContestStore(redis_client, key_prefix).get("d1")).window
+    assert window is not None
+    assert window.opens_at == int(dt.datetime(2030, 3, 4, tzinfo=paris).timestamp() * 1000)
+    await ContestStore(redis_client, key_prefix).apply("d1", "delete")
 
     result = await cli("schedule", "tuan-1", "--org", "central")
     assert (result.returncode, result.stdout) == (0, "contest tuan-1: scheduled\n")

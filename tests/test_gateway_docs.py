@@ -23,6 +23,7 @@ HTTP_ONLY = {
     "bank_exists",
     "org_not_found",
     "org_exists",
+    "org_invalid",
     "units_invalid",
     "not_finalized",
     "campaign_not_found",

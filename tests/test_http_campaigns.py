@@ -113,6 +113,36 @@ async def test_create_show_and_schedule_23_weeks(api: Api) -> None:
     assert after[-1]["mode"] == "live" and after[-1]["closes_at"] is None
 
 
+async def test_a_dry_run_shows_the_rounds_and_stores_nothing(api: Api) -> None:
+    await _campaign(api, id="thu")
+    start = await _next_week(api)
+    final_at = (dt.datetime.fromisoformat(start) + dt.timedelta(days=30)).replace(tzinfo=HCM)
+    body = _rounds(3, start, final={"starts_at": final_at.isoformat()})
+    dry = await api.a.post("/api/campaigns/thu/rounds?dry_run=true", json=body)
+    assert dry.status_code == 200, dry.text
+    planned = dry.json()["rounds"]
+    assert [r["id"] for r in planned] == ["thu-r01", "thu-r02", "thu-r03", "thu-final"]
+    assert {r["state"] for r in planned} == {"scheduled"}
+    assert await _contest_ids(api) == []
+    assert (await api.a.get("/api/campaigns/thu")).json()["rounds"] == []
+    # what the dry run showed is what is made
+    made = await api.a.post("/api/campaigns/thu/rounds", json=body)
+    assert made.status_code == 201, made.text
+    assert made.json()["rounds"] == planned
+    # a dry run is checked like the real thing (a bank it does not have); a bad ?dry_run=
+    nope = {**_rounds(1, start), "bank": "nope"}
+    again = await api.a.post("/api/campaigns/thu/rounds?dry_run=true", json=nope)
+    assert again.status_code == 422 and again.json()["error"]["code"] == "campaign_invalid"
+    drafts = await api.a.post(
+        "/api/campaigns/thu/rounds?dry_run=true",
+        json=_rounds(1, planned[2]["closes_at"], schedule=False),
+    )
+    assert [(r["id"], r["state"]) for r in drafts.json()["rounds"]] == [("thu-r04", "draft")]
+    bad = await api.a.post("/api/campaigns/thu/rounds?dry_run=yes", json=_rounds(1, start))
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_message"
+    assert len(await _contest_ids(api)) == 4
+
+
 async def test_refusals_change_nothing(api: Api) -> None:
     response = await api.a.post("/api/campaigns", json={"title": "x", "zone": "Mars/Base"})
     assert response.status_code == 422

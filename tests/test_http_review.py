@@ -8,14 +8,17 @@ from typing import Any
 
 import httpx
 import msgspec
+import openpyxl
 import pytest
 import redis.asyncio
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from engine.campaigns.export import XLSX_MEDIA_TYPE
 from question_bank.ids import MemberId, ProvinceId, QuestionId, UnitId
 from scoring.attempts import Attempts, DrawnQuestion
+from scoring.export import COLUMNS
 from scoring.profiles import Profile
 from scoring.window import WindowScoring
 from tests.contest_helpers import live_spec, now_ms, window_spec
@@ -172,6 +175,39 @@ async def test_results_csv_quotes_and_guards_against_formulas(api: Api, key_pref
     assert by_member["m1"]["unit"] == "u1"
     # Numbers are left alone.
     assert by_member["m1"]["score"] == "10" and by_member["m1"]["rank"] == "1"
+
+
+async def test_results_as_xlsx_hold_the_json_figures_and_guard_text_cells(
+    api: Api, key_prefix: str
+) -> None:
+    await _finalized_window(api, key_prefix)
+    rows = (await api.a.get("/api/contests/wk/results")).json()
+    response = await api.a.get("/api/contests/wk/results?format=xlsx")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == XLSX_MEDIA_TYPE
+    assert response.headers["content-disposition"] == 'attachment; filename="wk.xlsx"'
+    book = openpyxl.load_workbook(io.BytesIO(response.content))
+    assert book.sheetnames == ["standings"]
+    table = [list(row) for row in book["standings"].iter_rows(values_only=True)]
+    assert table[0] == list(COLUMNS)
+    assert len(table) == len(rows) + 1 == len(NAMES) + 1
+    for line, row in zip(table[1:], rows, strict=True):
+        got = dict(zip(COLUMNS, line, strict=True))
+        # numbers as numbers, equal to the JSON's
+        for column in ("rank", "score", "time_used_ms", "prediction"):
+            assert got[column] == row[column], (column, got, row)
+        assert got["submitted_at"] == row["submitted_at"]
+        # a text cell a spreadsheet would run as a formula starts with an apostrophe
+        for column in ("member", "name", "unit", "province"):
+            text = row[column]
+            guarded = "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+            assert got[column] == (guarded or None), (column, got, row)
+    # the other organisation is refused, a draft has no standings, a bad format is 400
+    _error(await api.b.get("/api/contests/wk/results?format=xlsx"), 403, "forbidden")
+    now = await now_ms(api.redis)
+    assert (await api.a.post("/api/contests", json=_body(window_spec(now, id="d1")))).is_success
+    _error(await api.a.get("/api/contests/d1/results?format=xlsx"), 409, "not_finalized")
+    _error(await api.a.get("/api/contests/wk/results?format=xls"), 400, "bad_message")
 
 
 # ---------------------------------------------------------------- query parameters

@@ -1,4 +1,6 @@
-"""The campaign report as CSV or xlsx: the participation table and the members table.
+"""Spreadsheets: the campaign report as CSV or xlsx (the participation table and the
+members table), and a contest's final standings as xlsx (:func:`standings_xlsx`; its CSV is
+:func:`scoring.export.export`'s).
 
 ``areas`` (one line per round, or ``total``, per province and per unit)::
 
@@ -13,13 +15,16 @@ xlsx: one workbook with a sheet per table (``areas``, ``members``), the same col
 figures, numbers as numbers (the rate with a percent format, empty when unknown), a bold
 header row and frozen panes below it. In both, text cells are guarded against spreadsheet
 formulas (:func:`scoring.export.csv_cell`).
+
+The standings workbook has one sheet, ``standings``, with the CSV's columns
+(:data:`scoring.export.COLUMNS`), numbers as numbers, text cells guarded the same way.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Literal
 
 import openpyxl  # type: ignore[import-untyped]
@@ -27,7 +32,7 @@ from openpyxl.cell import WriteOnlyCell  # type: ignore[import-untyped]
 from openpyxl.styles import Font  # type: ignore[import-untyped]
 
 from engine.core.campaign import AreaRow, CampaignReport
-from scoring.export import csv_cell
+from scoring.export import COLUMNS, ExportRow, csv_cell
 
 __all__ = [
     "AREA_COLUMNS",
@@ -36,6 +41,7 @@ __all__ = [
     "Table",
     "report_csv",
     "report_xlsx",
+    "standings_xlsx",
 ]
 
 Table = Literal["areas", "members"]
@@ -107,25 +113,24 @@ def report_csv(report: CampaignReport, table: Table = "areas") -> bytes:
     return ("\ufeff" + out.getvalue()).encode()
 
 
-def report_xlsx(report: CampaignReport) -> bytes:
-    """*report* as an xlsx workbook: the ``areas`` sheet, then the ``members`` sheet.
-
-    Written in openpyxl's write-only mode; CPU-bound for a large campaign, so an event loop
-    calls it in a thread (``asyncio.to_thread``)."""
+def _workbook(sheets: Iterable[tuple[str, tuple[str, ...], Iterator[list[Cell]], bool]]) -> bytes:
+    """An xlsx workbook of *sheets* (name, columns, rows, whether the last column is a
+    rate): a bold header row, frozen panes below it. Written in openpyxl's write-only
+    mode; CPU-bound for a large table, so an event loop calls it in a thread
+    (``asyncio.to_thread``)."""
     book = openpyxl.Workbook(write_only=True)
     bold = Font(bold=True)
-    for table in ("areas", "members"):
-        sheet = book.create_sheet(table)
+    for name, columns, rows, rated in sheets:
+        sheet = book.create_sheet(name)
         sheet.freeze_panes = "A2"
-        columns, rows = _table(report, table)
         header = []
-        for name in columns:
-            cell = WriteOnlyCell(sheet, value=name)
+        for column in columns:
+            cell = WriteOnlyCell(sheet, value=column)
             cell.font = bold
             header.append(cell)
         sheet.append(header)
         for row in rows:
-            if table == "areas" and row[-1] is not None:
+            if rated and row[-1] is not None:
                 rate = WriteOnlyCell(sheet, value=row[-1])
                 rate.number_format = _RATE_FORMAT
                 sheet.append([*row[:-1], rate])
@@ -134,3 +139,30 @@ def report_xlsx(report: CampaignReport) -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def report_xlsx(report: CampaignReport) -> bytes:
+    """*report* as an xlsx workbook: the ``areas`` sheet, then the ``members`` sheet."""
+    areas, members = _table(report, "areas"), _table(report, "members")
+    return _workbook([("areas", *areas, True), ("members", *members, False)])
+
+
+def _standing_rows(standings: Iterable[ExportRow]) -> Iterator[list[Cell]]:
+    for row in standings:
+        yield [
+            row.rank,
+            csv_cell(row.member),
+            csv_cell(row.name),
+            csv_cell(row.unit),
+            csv_cell(row.province),
+            row.score,
+            row.prediction,
+            row.time_used_ms,
+            row.submitted_at,
+        ]
+
+
+def standings_xlsx(standings: Iterable[ExportRow]) -> bytes:
+    """A contest's final standings (``GET /api/contests/{id}/results?format=xlsx``) as an
+    xlsx workbook: one sheet, ``standings``, the CSV's columns, numbers as numbers."""
+    return _workbook([("standings", COLUMNS, _standing_rows(standings), False)])

@@ -20,7 +20,6 @@ import msgspec
 
 from engine.contests.store import ContestStore
 from engine.core.campaign import (
-    DEFAULT_ZONE,
     Campaign,
     CampaignReport,
     CampaignSpec,
@@ -43,6 +42,8 @@ from engine.core.errors import (
     ContestInvalid,
     Forbidden,
 )
+from engine.core.lifecycle import State
+from engine.directory.orgs import OrgStore
 from engine.directory.units import load_units
 from engine.runtime.redisconn import AsyncRedis
 from question_bank.ids import ContestId, MemberId, OrgId, ProvinceId, UnitId
@@ -50,6 +51,9 @@ from scoring.keys import DEFAULT_PREFIX, ContestKeys
 from scoring.profiles import decode_profile
 
 __all__ = ["CampaignStore", "campaigns_key", "final_id"]
+
+_PLANNED_FIELDS = ("title", "mode", "bank", "draw", "description", "live", "window", "eligibility")
+"""What a round planned by a dry run takes from its definition as it is."""
 
 _ENCODER = msgspec.msgpack.Encoder()
 _DECODER = msgspec.msgpack.Decoder(Campaign)
@@ -87,7 +91,7 @@ class CampaignStore:
             rules=spec.rules,
             prizes=spec.prizes,
             eligibility=spec.eligibility,
-            zone=spec.zone or DEFAULT_ZONE,
+            zone=spec.zone or (await OrgStore(self.redis, self.prefix).zone(org)).key,
             created_at=await self.contests.now_ms(),
         )
         created = await self.redis.hsetnx(
@@ -124,12 +128,19 @@ class CampaignStore:
         return sorted(contests, key=lambda c: (c.mode == "live", c.starts_at, c.id))
 
     async def schedule(
-        self, org: OrgId, campaign_id: ContestId | str, spec: ScheduleSpec
+        self,
+        org: OrgId,
+        campaign_id: ContestId | str,
+        spec: ScheduleSpec,
+        *,
+        dry_run: bool = False,
     ) -> builtins.list[Contest]:
         """Create every round of *spec*'s weekly rule (numbered after the rounds the campaign
         already has) and its final, each scheduled when *spec* says so. Everything is checked
         first (the rule, the times, the bank and draw on the first round, every id free):
-        with a problem nothing is created."""
+        with a problem nothing is created. With *dry_run*, the same checks, and the rounds
+        come back as they would be created (their ids, titles, times and state) without
+        being stored: what the console shows the organiser to confirm."""
         campaign = await self.get_owned(org, campaign_id)
         zone = zone_of(campaign.zone)
         assert zone is not None  # checked at creation
@@ -194,11 +205,24 @@ class CampaignStore:
             message = f"contest id(s) taken: {', '.join(map(str, clash[:5]))}"
             raise CampaignInvalid([{"field": "rule", "message": message}])
         try:
-            await self.contests._checked(org, specs[0], now)
+            version, _ = await self.contests._checked(org, specs[0], now)
             if spec.final is not None:
                 await self.contests._checked(org, specs[-1], now)
         except ContestInvalid as exc:
             raise CampaignInvalid(exc.problems) from exc
+        if dry_run:
+            state: State = "scheduled" if spec.schedule else "draft"
+            return [
+                Contest(
+                    **{f: getattr(s, f) for f in _PLANNED_FIELDS},
+                    id=ContestId(str(s.id)),
+                    org=org,
+                    bank_version=version,
+                    state=state,
+                    campaign=campaign.id,
+                )
+                for s in specs
+            ]
         created = []
         for contest_spec in specs:
             contest = await self.contests.create(org, contest_spec, campaign=campaign.id)

@@ -11,14 +11,17 @@
                               [--opens-on monday] [--opens-at 08:00]
                               [--closes-on sunday] [--closes-at 22:00]
                               [--attempt-seconds S] [--attempts-allowed A]
-                              [--final-at TIME] [--draft]
+                              [--final-at TIME] [--draft] [--dry-run]
     contest campaign report CAMPAIGN [--csv [--members] | --json | --format xlsx --out FILE]
 
 Times are the campaign's local time (its zone, by default Asia/Ho_Chi_Minh): ``--starting``
 is a local date (``2027-01-04``), an ISO 8601 time with a zone, or epoch ms; the rounds open
-on the first ``--opens-on`` on or after it. Every command takes the Redis options
-``--redis-url``, ``--data-dir``, ``--key-prefix``; the organisation is named with ``--org``
-(the HTTP API takes it from the API key). Errors list every problem and change nothing.
+on the first ``--opens-on`` on or after it. ``--dry-run`` checks everything and prints the
+rounds it would create, creating nothing. A new campaign's zone is its organisation's
+(``contest org set ORG --zone``) unless ``--zone`` names another. Every command takes the
+Redis options ``--redis-url``, ``--data-dir``, ``--key-prefix``; the organisation is named
+with ``--org`` (the HTTP API takes it from the API key). Errors list every problem and
+change nothing.
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--org", required=True)
     p.add_argument("--title", required=True)
     p.add_argument("--id")
-    p.add_argument("--zone", help="IANA time zone (default Asia/Ho_Chi_Minh)")
+    p.add_argument("--zone", help="IANA time zone (default: the organisation's)")
     p.add_argument("--province", action="append", default=[], help="eligible province")
     p.add_argument("--unit", action="append", default=[], help="eligible unit")
     p.add_argument("--description", default="")
@@ -99,6 +102,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--attempts-allowed", type=int, default=1, help="0: no limit")
     p.add_argument("--final-at", help="a live final at this time (ISO with zone, or ms)")
     p.add_argument("--draft", action="store_true", help="leave the rounds as drafts")
+    p.add_argument("--dry-run", action="store_true", help="show the rounds, create nothing")
     add_redis_options(p)
     p.set_defaults(func=lambda a: run_with_redis(a, lambda c, s: _schedule(c, s, a)))
 
@@ -181,9 +185,10 @@ async def _schedule(client: AsyncRedis, settings: Settings, args: argparse.Names
         },
         ScheduleSpec,
     )
-    created = await store.schedule(campaign.org, campaign.id, spec)
+    created = await store.schedule(campaign.org, campaign.id, spec, dry_run=args.dry_run)
     view = campaign_view(campaign, created)
-    print(f"{len(created)} round(s) of {campaign.id} ({campaign.zone}):")
+    would = "would be created (dry run)" if args.dry_run else f"of {campaign.id}"
+    print(f"{len(created)} round(s) {would} ({campaign.zone}):")
     print_table(
         ["round", "state", "opens", "closes"],
         [[r.id, r.state, r.opens_local, r.closes_local or ""] for r in view.rounds],

@@ -10,7 +10,9 @@
 FILE holds the definition ``POST /api/contests`` takes (docs/api.md); its times
 (``window.opens_at``, ``window.closes_at``, ``live.starts_at``) are epoch ms or ISO 8601 with
 a zone (``2027-01-04T08:00+07:00``), as ``contest campaign`` reads them (a bare date is its
-midnight in Asia/Ho_Chi_Minh). ``start`` (also ``open``) lets members in now: it opens a
+midnight in the organisation's time zone, Asia/Ho_Chi_Minh unless ``contest org set --zone``
+chose another). ``list`` and ``show`` print times in the zone of each contest's
+organisation. ``start`` (also ``open``) lets members in now: it opens a
 window round or starts a live show. With ``--org`` a contest of another organisation is
 refused. A refused command prints one line on stderr and exits 1, changing nothing.
 Every command takes the Redis options ``--redis-url``, ``--data-dir``, ``--key-prefix``.
@@ -37,6 +39,7 @@ from engine.core.contest import Contest, ContestSpec, Problem, located
 from engine.core.errors import ContestInvalid, Forbidden
 from engine.core.lifecycle import Event
 from engine.core.settings import Settings
+from engine.directory.orgs import OrgStore
 from engine.runtime.redisconn import AsyncRedis
 from question_bank.ids import ContestId, OrgId
 
@@ -68,10 +71,11 @@ class _Invalid(ContestInvalid):
         self.args = (f"{path}: {text}",)
 
 
-def read_spec(path: str) -> ContestSpec:
+def read_spec(path: str, zone: ZoneInfo = _ZONE) -> ContestSpec:
     """The :class:`ContestSpec` in *path* (JSON, or YAML for ``.yaml``/``.yml``), its times
-    read as epoch ms or ISO 8601; :class:`ContestInvalid` naming the file and field, or
-    :class:`OSError` if it cannot be read."""
+    read as epoch ms or ISO 8601 (a bare date: its midnight in *zone*);
+    :class:`ContestInvalid` naming the file and field, or :class:`OSError` if it cannot be
+    read."""
     text = Path(path).read_text(encoding="utf-8")
     try:
         if Path(path).suffix.lower() in (".yaml", ".yml"):
@@ -82,7 +86,7 @@ def read_spec(path: str) -> ContestSpec:
         raise _Invalid(path, [{"field": "", "message": f"not JSON or YAML: {exc}"}]) from None
     if not isinstance(data, dict):
         raise _Invalid(path, [{"field": "", "message": "must be a mapping (a ContestSpec)"}])
-    problems = _read_times(data)
+    problems = _read_times(data, zone)
     if problems:
         raise _Invalid(path, problems)
     try:
@@ -91,7 +95,7 @@ def read_spec(path: str) -> ContestSpec:
         raise _Invalid(path, [located(exc)]) from None
 
 
-def _read_times(data: dict[str, Any]) -> list[Problem]:
+def _read_times(data: dict[str, Any], zone: ZoneInfo) -> list[Problem]:
     """Turn the ISO 8601 times of *data* into epoch ms, in place; the problems found."""
     problems: list[Problem] = []
     for part, name in _TIMES:
@@ -103,7 +107,7 @@ def _read_times(data: dict[str, Any]) -> list[Problem]:
             value = value.isoformat()
         if isinstance(value, bool) or not isinstance(value, int | str):
             continue  # the schema check names the type
-        ms = parse_instant(value, _ZONE, field=f"{part}.{name}")
+        ms = parse_instant(value, zone, field=f"{part}.{name}")
         if isinstance(ms, int):
             timing[name] = ms
         else:
@@ -162,12 +166,13 @@ def _org(args: argparse.Namespace) -> OrgId | None:
     return OrgId(args.org) if args.org else None
 
 
-def _when(ms: int | None) -> str:
-    return "" if ms is None else local_iso(ms, _ZONE)
+def _when(ms: int | None, zone: ZoneInfo) -> str:
+    return "" if ms is None else local_iso(ms, zone)
 
 
 async def _create(client: AsyncRedis, settings: Settings, args: argparse.Namespace) -> int:
-    spec = read_spec(args.file)
+    zone = await OrgStore(client, settings.key_prefix).zone(OrgId(args.org))
+    spec = read_spec(args.file, zone)
     contest = await ContestStore(client, settings.key_prefix).create(OrgId(args.org), spec)
     print(f"created contest {contest.id} ({contest.mode}, {contest.state})")
     return 0
@@ -178,10 +183,15 @@ async def _list(client: AsyncRedis, settings: Settings, args: argparse.Namespace
     contests = await store.list(_org(args), include_deleted=args.state == "deleted")
     if args.state:
         contests = [c for c in contests if c.state == args.state]
+    orgs = OrgStore(client, settings.key_prefix)
+    zones = {org: await orgs.zone(org) for org in {c.org for c in contests}}
     print_table(
         ["id", "org", "mode", "state", "starts", "closes", "title"],
         [
-            [c.id, c.org, c.mode, c.state, _when(c.starts_at), _when(c.closes_at), c.title]
+            [
+                *(c.id, c.org, c.mode, c.state),
+                *(_when(c.starts_at, zones[c.org]), _when(c.closes_at, zones[c.org]), c.title),
+            ]
             for c in contests
         ],
     )
@@ -200,12 +210,13 @@ async def _show(client: AsyncRedis, settings: Settings, args: argparse.Namespace
     if args.json:
         sys.stdout.write(msgspec.json.encode(contest).decode() + "\n")
         return 0
-    print(f"{contest.title} ({contest.id}, {contest.org})")
+    zone = await OrgStore(client, settings.key_prefix).zone(contest.org)
+    print(f"{contest.title} ({contest.id}, {contest.org}, {zone.key})")
     print(f"mode: {contest.mode}  state: {contest.state}")
     print(f"bank: {contest.bank} version {contest.bank_version}")
-    print(f"starts: {_when(contest.starts_at)}  closes: {_when(contest.closes_at)}")
+    print(f"starts: {_when(contest.starts_at, zone)}  closes: {_when(contest.closes_at, zone)}")
     print_table(
-        ["event", "state", "at"], [[t.event, t.state, _when(t.at)] for t in contest.history]
+        ["event", "state", "at"], [[t.event, t.state, _when(t.at, zone)] for t in contest.history]
     )
     return 0
 

@@ -2,7 +2,8 @@
 
 ::
 
-    contest org create ID --name NAME [--central | --province PROVINCE]
+    contest org create ID --name NAME [--central | --province PROVINCE] [--zone ZONE]
+    contest org set ID [--name NAME] [--zone ZONE]
     contest org list
     contest key create ORG            # prints the new key once; only its hash is stored
     contest key list [--org ORG]      # fingerprints, never keys
@@ -11,8 +12,9 @@
     contest units list
 
 All take the Redis options ``--redis-url``, ``--data-dir``, ``--key-prefix``. A provincial
-organisation's province defaults to its id. The units file format is described in
-:mod:`engine.directory.units` (CSV: ``id,name,province,members``).
+organisation's province defaults to its id; its time zone (an IANA zone: the console, the
+CLI and its new campaigns show and read local times in it) to Asia/Ho_Chi_Minh. The units
+file format is described in :mod:`engine.directory.units` (CSV: ``id,name,province,members``).
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from engine.cli._common import add_redis_options, fail, print_table, run_with_redis
+from engine.core.campaign import DEFAULT_ZONE
 from engine.core.errors import UnitsInvalid
 from engine.core.settings import Settings
-from engine.directory.orgs import Organisation, OrgStore, fingerprint
+from engine.directory.orgs import Organisation, OrgChange, OrgStore, fingerprint
 from engine.directory.units import import_units, load_units, parse_units
 from engine.runtime.redisconn import AsyncRedis
 from question_bank.ids import OrgId, ProvinceId
@@ -41,8 +46,15 @@ def register(subparsers: Any) -> None:
     kind = p.add_mutually_exclusive_group()
     kind.add_argument("--central", action="store_true", help="the central organiser")
     kind.add_argument("--province", help="the province it runs (default: its id)")
+    p.add_argument("--zone", default=DEFAULT_ZONE, help="IANA time zone (default %(default)s)")
     add_redis_options(p)
     p.set_defaults(func=cmd_org_create)
+    p = commands.add_parser("set", help="change an organisation's name or time zone")
+    p.add_argument("id", metavar="ID")
+    p.add_argument("--name")
+    p.add_argument("--zone", help="IANA time zone (Europe/Paris)")
+    add_redis_options(p)
+    p.set_defaults(func=cmd_org_set)
     p = commands.add_parser("list", help="list organisations")
     add_redis_options(p)
     p.set_defaults(func=cmd_org_list)
@@ -79,15 +91,32 @@ def register(subparsers: Any) -> None:
 
 def cmd_org_create(args: argparse.Namespace) -> int:
     if args.central:
-        org = Organisation(id=OrgId(args.id), name=args.name, kind="central")
+        org = Organisation(id=OrgId(args.id), name=args.name, kind="central", zone=args.zone)
     else:
         province = ProvinceId(args.province or args.id)
-        org = Organisation(id=OrgId(args.id), name=args.name, province=province)
+        org = Organisation(id=OrgId(args.id), name=args.name, province=province, zone=args.zone)
 
     async def body(client: AsyncRedis, settings: Settings) -> int:
         await OrgStore(client, settings.key_prefix).create(org)
         where = "central" if org.kind == "central" else f"province {org.province}"
-        print(f"created organisation {org.id} ({where})")
+        print(f"created organisation {org.id} ({where}, {org.zone})")
+        return 0
+
+    return run_with_redis(args, body)
+
+
+def cmd_org_set(args: argparse.Namespace) -> int:
+    if args.name is None and args.zone is None:
+        return fail("give --name NAME and/or --zone ZONE")
+    try:
+        wanted = {"name": args.name, "zone": args.zone}
+        change = msgspec.convert({k: v for k, v in wanted.items() if v is not None}, OrgChange)
+    except msgspec.ValidationError as exc:
+        return fail(exc)
+
+    async def body(client: AsyncRedis, settings: Settings) -> int:
+        org = await OrgStore(client, settings.key_prefix).change(OrgId(args.id), change)
+        print(f"organisation {org.id}: {org.name} ({org.zone})")
         return 0
 
     return run_with_redis(args, body)
@@ -96,8 +125,8 @@ def cmd_org_create(args: argparse.Namespace) -> int:
 def cmd_org_list(args: argparse.Namespace) -> int:
     async def body(client: AsyncRedis, settings: Settings) -> int:
         orgs = await OrgStore(client, settings.key_prefix).list()
-        rows = [(o.id, o.kind, o.province or "", o.name) for o in orgs]
-        print_table(("id", "kind", "province", "name"), rows)
+        rows = [(o.id, o.kind, o.province or "", o.zone, o.name) for o in orgs]
+        print_table(("id", "kind", "province", "zone", "name"), rows)
         return 0
 
     return run_with_redis(args, body)

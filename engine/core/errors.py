@@ -33,6 +33,7 @@ machine* (a bug, or a race another process won); :class:`BackendError` means Red
     │   ├── BankExists            POST of a bank id the organisation already has (use PUT)
     │   ├── OrgNotFound           no such organisation (engine.directory.orgs)
     │   ├── OrgExists             an organisation with that id already exists
+    │   ├── OrgInvalid            an organisation's settings have problems (a bad time zone)
     │   └── UnitsInvalid          a units file has problems (.problems, one per line)
     ├── UsageError                our code misused a state machine
     │   ├── IllegalTransition     TRANSITIONS[state] has no entry for the event
@@ -77,6 +78,7 @@ __all__ = [
     "LeaseLost",
     "NotEligible",
     "OrgExists",
+    "OrgInvalid",
     "OrgNotFound",
     "PeerError",
     "RateLimited",
@@ -140,6 +142,7 @@ class ErrorCode(StrEnum):
     BANK_EXISTS = "bank_exists"
     ORG_NOT_FOUND = "org_not_found"
     ORG_EXISTS = "org_exists"
+    ORG_INVALID = "org_invalid"
     UNITS_INVALID = "units_invalid"
     # Our side.
     UNAVAILABLE = "unavailable"
@@ -193,6 +196,10 @@ ERROR_DESCRIPTIONS: Mapping[ErrorCode, str] = {
     ErrorCode.BANK_EXISTS: "The organisation already has a bank with that id; PUT replaces it.",
     ErrorCode.ORG_NOT_FOUND: "No such organisation.",
     ErrorCode.ORG_EXISTS: "An organisation with that id already exists.",
+    ErrorCode.ORG_INVALID: (
+        "The organisation's settings have problems (a time zone that is not an IANA zone);"
+        " `problems` lists them."
+    ),
     ErrorCode.UNITS_INVALID: "The units file has problems; `problems` lists them by line.",
     ErrorCode.UNAVAILABLE: "The engine cannot reach its Redis; try again shortly.",
     ErrorCode.INTERNAL: "An unexpected error on the engine's side.",
@@ -472,6 +479,12 @@ class CampaignInvalid(ContestInvalid):
     """The campaign or its schedule has problems; ``problems`` lists every one."""
 
     code = ErrorCode.CAMPAIGN_INVALID
+
+
+class OrgInvalid(ContestInvalid):
+    """An organisation's settings have problems (a bad time zone); ``problems`` lists each."""
+
+    code = ErrorCode.ORG_INVALID
 
 
 class CampaignExists(PeerError):

@@ -9,6 +9,11 @@ Keys (see :class:`scoring.keys.GlobalKeys`)::
     P:orgs      hash  organisation id -> msgpack-encoded Organisation
     P:apikeys   hash  sha256(api key) hex -> organisation id
 
+Each organisation has an IANA time zone (:attr:`Organisation.zone`, default
+``Asia/Ho_Chi_Minh``): the console, the CLI and its new campaigns show and read local times
+in it. A zone that is not an IANA zone is refused (:class:`OrgInvalid`, ``org_invalid``) and
+changes nothing.
+
 An API key is random (``ce_`` + 43 URL-safe characters, 256 bits), shown once when created,
 and never stored: only its SHA-256 is. Its *fingerprint* (the first 12 hex digits of that
 hash) names it in listings and can revoke it without the key itself.
@@ -19,11 +24,13 @@ from __future__ import annotations
 import builtins
 import hashlib
 import secrets
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 import msgspec
 
-from engine.core.errors import OrgExists, OrgNotFound
+from engine.core.campaign import DEFAULT_ZONE, zone_of
+from engine.core.errors import OrgExists, OrgInvalid, OrgNotFound
 from engine.directory.banks import ID_PATTERN
 from engine.runtime.redisconn import AsyncRedis
 from question_bank.ids import OrgId, ProvinceId
@@ -33,11 +40,13 @@ __all__ = [
     "CENTRAL",
     "KEY_PREFIX",
     "ApiKeyInfo",
+    "OrgChange",
     "OrgKind",
     "OrgStore",
     "Organisation",
     "fingerprint",
     "check_org_id",
+    "check_zone",
     "hash_key",
     "parse_api_keys",
 ]
@@ -57,6 +66,16 @@ class Organisation(msgspec.Struct, frozen=True, kw_only=True):
     kind: OrgKind = "province"
     province: ProvinceId | None = None
     """The province a provincial organiser runs (``None`` for the central one)."""
+    zone: str = DEFAULT_ZONE
+    """The IANA time zone its local times are shown and read in."""
+
+
+class OrgChange(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``PATCH /api/org``: what an organisation may change of itself (absent: unchanged)."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    zone: str | None = None
+    """An IANA time zone (``Europe/Paris``)."""
 
 
 class ApiKeyInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -104,6 +123,14 @@ def check_org_id(org_id: str) -> None:
         )
 
 
+def check_zone(zone: str) -> ZoneInfo:
+    """The IANA zone *zone*; :class:`OrgInvalid` (field ``zone``) if there is none."""
+    found = zone_of(zone)
+    if found is None:
+        raise OrgInvalid([{"field": "zone", "message": f"{zone!r} is not an IANA time zone"}])
+    return found
+
+
 class OrgStore:
     """Organisations and their API keys in one Redis, under key prefix *prefix*."""
 
@@ -114,8 +141,10 @@ class OrgStore:
     # Organisations.
 
     async def create(self, org: Organisation) -> Organisation:
-        """Register *org*; :class:`OrgExists` if its id is taken, ValueError if malformed."""
+        """Register *org*; :class:`OrgExists` if its id is taken, ValueError if its id is
+        malformed, :class:`OrgInvalid` if its zone is not an IANA zone."""
         check_org_id(org.id)
+        check_zone(org.zone)
         added: int = await self.redis.hsetnx(self.keys.organisations, org.id, _ENCODER.encode(org))
         if not added:
             raise OrgExists(f"organisation {org.id!r} already exists")
@@ -126,6 +155,28 @@ class OrgStore:
         if raw is None:
             raise OrgNotFound(f"no organisation {org_id!r}")
         return _DECODER.decode(raw)
+
+    async def change(self, org_id: OrgId, change: OrgChange) -> Organisation:
+        """Apply *change* to *org_id* (which must exist) and return the result; a bad zone
+        is :class:`OrgInvalid` and changes nothing."""
+        if change.zone is not None:
+            check_zone(change.zone)
+        org = await self.get(org_id)
+        changed = msgspec.structs.replace(
+            org,
+            name=org.name if change.name is None else change.name,
+            zone=org.zone if change.zone is None else change.zone,
+        )
+        await self.redis.hset(self.keys.organisations, org_id, _ENCODER.encode(changed))
+        return changed
+
+    async def zone(self, org_id: OrgId) -> ZoneInfo:
+        """The time zone of *org_id*: its own, or the default for an unknown one."""
+        try:
+            org = await self.get(org_id)
+        except OrgNotFound:
+            return ZoneInfo(DEFAULT_ZONE)
+        return zone_of(org.zone) or ZoneInfo(DEFAULT_ZONE)
 
     async def exists(self, org_id: OrgId) -> bool:
         found: int = await self.redis.hexists(self.keys.organisations, org_id)

@@ -9,7 +9,8 @@ report) a campaign of another organisation open to its province, sliced to its p
 ``GET    /api/campaigns``                       the organisation's campaigns, and those it
                                                 may read
 ``GET    /api/campaigns/{id}``                  one campaign with its rounds and their states
-``POST   /api/campaigns/{id}/rounds``           schedule rounds from a weekly rule (201)
+``POST   /api/campaigns/{id}/rounds``           schedule rounds from a weekly rule (201);
+                                                ``?dry_run=true``: check and show them only
 ``GET    /api/campaigns/{id}/report``           participation report; ``?format=csv``
                                                 ``&table=areas|members``; ``?format=xlsx``
                                                 (both tables, one workbook)
@@ -33,7 +34,7 @@ from engine.core.campaign import Campaign, CampaignSpec, ScheduleSpec, campaign_
 from engine.core.errors import BadMessage, CampaignInvalid, Forbidden, OrgNotFound
 from engine.directory.orgs import OrgStore
 from engine.http.auth import require_org
-from engine.http.common import decode_body, json_response
+from engine.http.common import attachment, decode_body, json_response
 from question_bank.ids import OrgId, ProvinceId
 
 __all__ = ["MAX_BODY_BYTES", "routes"]
@@ -101,10 +102,15 @@ async def schedule(request: Request) -> Response:
     org = await require_org(request)
     store = _store(request)
     campaign = await store.get_owned(org, request.path_params["id"])
+    dry_run = request.query_params.get("dry_run", "false")
+    if dry_run not in ("true", "false"):
+        raise BadMessage("?dry_run= must be true or false")
     spec = await decode_body(
         request, ScheduleSpec, invalid=CampaignInvalid, max_bytes=MAX_BODY_BYTES
     )
-    await store.schedule(org, campaign.id, spec)
+    planned = await store.schedule(org, campaign.id, spec, dry_run=dry_run == "true")
+    if dry_run == "true":
+        return json_response(campaign_view(campaign, planned))
     return json_response(campaign_view(campaign, await store.rounds(campaign)), 201)
 
 
@@ -121,21 +127,13 @@ async def report(request: Request) -> Response:
         return json_response(result)
     if fmt == "xlsx":
         # a large campaign's workbook takes a while to write: off the event loop
-        return _attachment(
+        return attachment(
             await asyncio.to_thread(report_xlsx, result), XLSX_MEDIA_TYPE, f"{campaign.id}.xlsx"
         )
-    return _attachment(
+    return attachment(
         report_csv(result, table),  # type: ignore[arg-type]
         "text/csv; charset=utf-8",
         f"{campaign.id}-{table}.csv",
-    )
-
-
-def _attachment(body: bytes, media_type: str, name: str) -> Response:
-    return Response(
-        body,
-        media_type=media_type,
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
 

@@ -16,6 +16,7 @@ from engine.core.lifecycle import State
 
 __all__ = [
     "INT64",
+    "attachment",
     "decode_body",
     "dotted",
     "json_response",
@@ -39,6 +40,15 @@ def json_response(
     """*value* (msgspec Structs, lists, dicts...) as a JSON response."""
     return Response(
         _ENCODER.encode(value), status_code=status, media_type="application/json", headers=headers
+    )
+
+
+def attachment(body: bytes, media_type: str, name: str) -> Response:
+    """*body* as a file to download, named *name*."""
+    return Response(
+        body,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
 

@@ -17,32 +17,32 @@ token in ``X-CSRF-Token``.
 ``GET  /console/banks/{id}``               a bank's questions with filters, its versions
 ``GET  /console/banks/{id}/questions/{q}`` a question as a member sees it
 ``GET  /console/contests``                 contests and campaigns
-``GET  /console/campaigns/{id}``           a campaign's rounds and report
+``GET  /console/campaigns/new``            create a campaign
+``GET  /console/campaigns/{id}``           a campaign's rounds and report; schedule rounds
 ``GET  /console/contests/new``             create a contest from a bank
 ``GET  /console/contests/{id}``            a contest: timing, history, lifecycle actions
 ``GET  /console/contests/{id}/live``       live figures (polled from the API)
 ``GET  /console/contests/{id}/results``    final standings, units, downloads
-``GET  /console/contests/{id}/results.xlsx``  the final standings as an Excel workbook
 ``GET  /console/static/...``               the pages' script and style sheet
 =========================================  =================================================
 
 Texts are in the ``console`` catalogues (engine/web/locale), Vietnamese first; numbers and
-times are shown the Vietnamese way, times in the organisation's zone (:data:`ZONE`).
+times are shown the Vietnamese way, times in the organisation's time zone
+(:attr:`Organisation.zone <engine.directory.orgs.Organisation.zone>`, :data:`ZONE` before
+signing in), which the page's script also reads every time entered in a form in.
 """
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import functools
-import io
 import re
+import zoneinfo
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import openpyxl  # type: ignore[import-untyped]
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.datastructures import URL
 from starlette.requests import Request
@@ -51,8 +51,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from engine.campaigns.export import XLSX_MEDIA_TYPE
-from engine.core.errors import ContestConflict, ErrorCode, PeerError, Unauthorized
+from engine.core.campaign import DEFAULT_ZONE
+from engine.core.errors import PeerError, Unauthorized
 from engine.directory.banks import BankStore
 from engine.directory.orgs import OrgStore
 from engine.http.auth import CSRF_FIELD, check_csrf, csrf_token, require_org, sign_in, sign_out
@@ -61,21 +61,21 @@ from engine.web import i18n
 from question_bank.errors import BankNotFound
 from question_bank.ids import BankId, OrgId
 from question_bank.models import Bank, MultipleChoice, Question, SingleChoice, TrueFalse
-from scoring.export import COLUMNS, ExportRow, csv_cell
-from scoring.export import rows as export_rows
 
 __all__ = [
     "STATIC_DIR",
     "ZONE",
+    "ZONES",
     "console_texts",
     "routes",
     "script_texts",
-    "standings_xlsx",
     "template_texts",
 ]
 
-ZONE = "Asia/Ho_Chi_Minh"
-"""The organisations' time zone: the console shows and reads every time in it."""
+ZONE = DEFAULT_ZONE
+"""The time zone of the pages shown before signing in (an organisation's own afterwards)."""
+ZONES = tuple(sorted(zoneinfo.available_timezones()))
+"""The IANA zones the home page's time-zone field suggests."""
 WEB_DIR = Path(i18n.__file__).parent
 STATIC_DIR = WEB_DIR / "static"
 TEMPLATE_DIR = WEB_DIR / "templates"
@@ -121,6 +121,15 @@ KIND_NAMES = {
     "prediction": "Prediction",
 }
 DIFFICULTY_NAMES = {"easy": "Easy", "medium": "Medium", "hard": "Hard"}
+WEEKDAY_NAMES = {
+    "monday": "Monday",
+    "tuesday": "Tuesday",
+    "wednesday": "Wednesday",
+    "thursday": "Thursday",
+    "friday": "Friday",
+    "saturday": "Saturday",
+    "sunday": "Sunday",
+}
 STATE_NAMES = {
     "draft": "Draft",
     "scheduled": "Scheduled",
@@ -135,7 +144,12 @@ STATE_NAMES = {
 
 def console_texts() -> frozenset[str]:
     """Every text the console shows: the templates', the script's, and the names above."""
-    names = {*KIND_NAMES.values(), *DIFFICULTY_NAMES.values(), *STATE_NAMES.values()}
+    names = {
+        *KIND_NAMES.values(),
+        *DIFFICULTY_NAMES.values(),
+        *STATE_NAMES.values(),
+        *WEEKDAY_NAMES.values(),
+    }
     return template_texts() | script_texts() | names
 
 
@@ -149,18 +163,20 @@ def _render(
 ) -> Response:
     lang = _lang(request)
     gettext = i18n.translator("console", lang)
+    zone = str(getattr(request.state, "zone", ZONE))
     context.update(
         _=gettext,
         lang=lang,
         org=org,
         csrf=csrf_token(request),
         csrf_field=CSRF_FIELD,
-        zone=ZONE,
+        zone=zone,
         number=lambda value: i18n.number(value, lang),
-        moment=lambda ms: "—" if ms is None else i18n.moment(ms, ZONE, lang),
+        moment=lambda ms: "—" if ms is None else i18n.moment(ms, zone, lang),
         kind_name=lambda kind: gettext(KIND_NAMES.get(kind) or str(kind)),
         difficulty_name=lambda d: gettext(DIFFICULTY_NAMES.get(d) or str(d)),
         state_name=lambda s: gettext(STATE_NAMES.get(s) or str(s)),
+        weekday_name=lambda d: gettext(WEEKDAY_NAMES.get(d) or str(d)),
         texts={text: gettext(text) for text in sorted(script_texts())},
         here=request.url.path,
     )
@@ -189,6 +205,8 @@ def page(
             org = await require_org(request)
         except Unauthorized:
             return _to_signin(request)
+        state = request.app.state
+        request.state.zone = (await OrgStore(state.redis, state.settings.key_prefix).zone(org)).key
         try:
             response = await handler(request, org)
         except PeerError as exc:
@@ -266,6 +284,7 @@ async def home(request: Request, org: OrgId) -> Response:
         banks=banks,
         contests=recent,
         by_state=sorted(by_state.items()),
+        zones=ZONES,
     )
 
 
@@ -334,8 +353,22 @@ async def contests(request: Request, org: OrgId) -> Response:
 
 @page
 async def campaign(request: Request, org: OrgId) -> Response:
-    # Filled from GET /api/campaigns/{id} in the page (its rules: owner or province slice).
-    return _render(request, "campaign.html", org, campaign_id=request.path_params["id"])
+    # Filled from GET /api/campaigns/{id} in the page (its rules: owner or province slice);
+    # its owner schedules rounds there (POST /api/campaigns/{id}/rounds, a dry run first).
+    return _render(
+        request,
+        "campaign.html",
+        org,
+        campaign_id=request.path_params["id"],
+        banks=await _banks(request).list(org),
+        weekdays=list(WEEKDAY_NAMES),
+    )
+
+
+@page
+async def new_campaign(request: Request, org: OrgId) -> Response:
+    # The page's script sends the form to POST /api/campaigns.
+    return _render(request, "campaign_new.html", org, zones=ZONES)
 
 
 def _available(loaded: Bank) -> dict[str, Any]:
@@ -406,52 +439,6 @@ async def results(request: Request, org: OrgId) -> Response:
     return _render(request, "results.html", org, contest=found)
 
 
-def standings_xlsx(standings: list[ExportRow]) -> bytes:
-    """The final standings as an xlsx workbook: the API's CSV columns, numbers as numbers,
-    text cells guarded against formulas as in the CSV. CPU-bound: called in a thread."""
-    book = openpyxl.Workbook(write_only=True)
-    sheet = book.create_sheet("standings")
-    sheet.freeze_panes = "A2"
-    sheet.append(list(COLUMNS))
-    for row in standings:
-        sheet.append(
-            [
-                row.rank,
-                csv_cell(row.member),
-                csv_cell(row.name),
-                csv_cell(row.unit),
-                csv_cell(row.province),
-                row.score,
-                row.prediction,
-                row.time_used_ms,
-                row.submitted_at,
-            ]
-        )
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
-
-
-async def results_xlsx(request: Request) -> Response:
-    """The rows ``GET /api/contests/{id}/results`` answers, as a workbook (the same rules:
-    the organisation's own finalized contest only; errors as the API's, in JSON)."""
-    org = await require_org(request)
-    store = store_of(request)
-    found = await store.get_owned(org, request.path_params["id"])
-    if found.state != "finalized":
-        raise ContestConflict(
-            f"contest {found.id!r} is {found.state}: no final standings yet",
-            code=ErrorCode.NOT_FINALIZED,
-        )
-    standings = [r async for r in export_rows(store.redis, found.id, prefix=store.prefix)]
-    body = await asyncio.to_thread(standings_xlsx, standings)
-    return Response(
-        body,
-        media_type=XLSX_MEDIA_TYPE,
-        headers={"Content-Disposition": f'attachment; filename="{found.id}.xlsx"'},
-    )
-
-
 async def root(request: Request) -> Response:
     return RedirectResponse(str(URL("/console")), status_code=307)
 
@@ -467,11 +454,11 @@ routes: list[BaseRoute] = [
     Route("/console/banks/{id}", bank, methods=["GET"]),
     Route("/console/banks/{id}/questions/{qid}", question, methods=["GET"]),
     Route("/console/contests", contests, methods=["GET"]),
+    Route("/console/campaigns/new", new_campaign, methods=["GET"]),
     Route("/console/campaigns/{id}", campaign, methods=["GET"]),
     Route("/console/contests/new", new_contest, methods=["GET"]),
     Route("/console/contests/{id}", contest, methods=["GET"]),
     Route("/console/contests/{id}/live", live, methods=["GET"]),
     Route("/console/contests/{id}/results", results, methods=["GET"]),
-    Route("/console/contests/{id}/results.xlsx", results_xlsx, methods=["GET"]),
     Mount("/console/static", app=StaticFiles(directory=STATIC_DIR), name="console-static"),
 ]

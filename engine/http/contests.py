@@ -16,8 +16,9 @@ answers ``403 forbidden``.
 ``GET    /api/contests/{id}/leaderboard``       ``?scope=global|province|unit&key=&limit=``
                                                 ``&member=&around=``
 ``GET    /api/contests/{id}/units``             unit aggregates (participation)
-``GET    /api/contests/{id}/results``           final standings; ``?format=csv`` (text cells
-                                                guarded against spreadsheet formulas)
+``GET    /api/contests/{id}/results``           final standings; ``?format=csv`` or
+                                                ``?format=xlsx`` (text cells guarded against
+                                                spreadsheet formulas)
 ==============================================  ==============================================
 
 Bodies and answers are JSON (docs/api.md, docs/openapi.yaml). A lifecycle action the
@@ -27,12 +28,14 @@ problems ``422 contest_invalid`` listing each (``field``, ``message``).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from engine.campaigns.export import XLSX_MEDIA_TYPE, standings_xlsx
 from engine.contests import stats
 from engine.contests.store import ContestStore
 from engine.core import lifecycle
@@ -41,9 +44,10 @@ from engine.core.errors import BadMessage, ContestConflict, ContestInvalid, Erro
 from engine.core.lifecycle import Event
 from engine.http.auth import require_org
 from engine.http.boards import board_response, leaderboard_query
-from engine.http.common import decode_body, json_response, state_param, store_of
+from engine.http.common import attachment, decode_body, json_response, state_param, store_of
 from question_bank.ids import ContestId, OrgId
 from scoring.export import export
+from scoring.export import rows as export_rows
 from scoring.units import unit_stats
 
 __all__ = ["ACTIONS", "MAX_BODY_BYTES", "routes"]
@@ -163,15 +167,16 @@ async def results(request: Request) -> Response:
             code=ErrorCode.NOT_FINALIZED,
         )
     fmt = request.query_params.get("format", "json")
-    if fmt not in ("json", "csv"):
-        raise BadMessage("?format= must be json or csv")
+    if fmt not in ("json", "csv", "xlsx"):
+        raise BadMessage("?format= must be json, csv or xlsx")
+    if fmt == "xlsx":
+        standings = [r async for r in export_rows(store.redis, contest.id, prefix=store.prefix)]
+        # a large contest's workbook takes a while to write: off the event loop
+        body = await asyncio.to_thread(standings_xlsx, standings)
+        return attachment(body, XLSX_MEDIA_TYPE, f"{contest.id}.xlsx")
     body = await export(store.redis, contest.id, fmt, prefix=store.prefix)  # type: ignore[arg-type]
     if fmt == "csv":
-        return Response(
-            body,
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{contest.id}.csv"'},
-        )
+        return attachment(body, "text/csv; charset=utf-8", f"{contest.id}.csv")
     return Response(body, media_type="application/json")
 
 

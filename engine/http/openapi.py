@@ -20,6 +20,7 @@ from engine.core.campaign import Campaign, CampaignReport, CampaignSpec, Campaig
 from engine.core.contest import Contest, ContestSpec
 from engine.core.errors import ErrorCode
 from engine.directory.banks import BankSummary
+from engine.directory.orgs import Organisation, OrgChange
 from engine.http.banks import TEMPLATE_TYPES, Uploaded
 from engine.http.boards import BoardAnswer
 from engine.http.contests import ACTIONS
@@ -46,6 +47,8 @@ _STRUCTS: list[Any] = [
     CampaignView,
     ScheduleSpec,
     CampaignReport,
+    Organisation,
+    OrgChange,
 ]
 
 
@@ -278,11 +281,28 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint(
         method="get",
         path="/api/contests/{id}/results",
-        summary="final standings (JSON, or CSV with ?format=csv)",
+        summary="final standings (JSON; a CSV file with ?format=csv, xlsx with ?format=xlsx)",
         tag="results",
         response="[ExportRow]",
         errors=(400, 401, 403, 404, 409),
-        query=(("format", "json (default) or csv"),),
+        query=(("format", "json (default), csv or xlsx (one sheet, standings)"),),
+    ),
+    Endpoint(
+        method="get",
+        path="/api/org",
+        summary="the organisation of the API key, with its time zone",
+        tag="organisation",
+        response="Organisation",
+        errors=(401, 404),
+    ),
+    Endpoint(
+        method="patch",
+        path="/api/org",
+        summary="change the organisation's name or time zone (an IANA zone; else 422 org_invalid)",
+        tag="organisation",
+        request="OrgChange",
+        response="Organisation",
+        errors=(400, 401, 404, 422),
     ),
     Endpoint(
         method="post",
@@ -319,6 +339,13 @@ ENDPOINTS: list[Endpoint] = [
         response="CampaignView",
         status=201,
         errors=(400, 401, 403, 404, 422),
+        query=(
+            (
+                "dry_run",
+                "true: check everything and answer 200 with the rounds it would create (only"
+                " those), storing nothing",
+            ),
+        ),
     ),
     Endpoint(
         method="get",
@@ -499,7 +526,7 @@ def spec() -> dict[str, Any]:
                     "name": "ce_console",
                     "description": (
                         "the organiser console's session (docs/console.md), signed in with"
-                        " an API key; a POST, PUT or DELETE also needs the session's CSRF"
+                        " an API key; a POST, PUT, PATCH or DELETE also needs the session's CSRF"
                         " token in X-CSRF-Token (else 403 csrf_failed)"
                     ),
                 },

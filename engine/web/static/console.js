@@ -46,11 +46,33 @@
     return { ok: response.ok, status: response.status, body: data };
   }
 
+  // What the organiser is told, in the page's language, for the API's error codes a
+  // console form can meet; the API's own (English) message follows for the details.
+  const ERRORS = {
+    bad_message: t("The request was not understood."),
+    too_large: t("The request is too large."),
+    unauthorized: t("Your session has ended: sign in again."),
+    forbidden: t("This belongs to another organisation."),
+    csrf_failed: t("The page is out of date: reload it and try again."),
+    bank_not_found: t("No such question bank."),
+    contest_invalid: t("The contest has problems: see the list below."),
+    contest_exists: t("A contest with this id exists already."),
+    campaign_invalid: t("The campaign or its rounds have problems: see the list below."),
+    campaign_exists: t("A campaign with this id exists already."),
+    campaign_not_found: t("No such campaign."),
+    org_invalid: t("This is not a time zone: use an IANA name such as Asia/Ho_Chi_Minh."),
+    org_not_found: t("No such organisation."),
+    unavailable: t("The engine cannot reach its database; try again shortly."),
+    internal: t("An unexpected error on the engine's side."),
+  };
+
   // An API error as a block: the message, and each problem with its line or field.
   function errorBlock(result) {
     const error = (result.body && result.body.error) || { code: "http_" + result.status, message: "" };
     const box = el("div", { class: "error", role: "alert" });
-    box.append(el("p", {}, el("strong", { text: t("Error") + ": " }), error.message + " ", el("code", { text: error.code })));
+    const said = ERRORS[error.code];
+    box.append(el("p", {}, el("strong", { text: t("Error") + ": " }), (said || error.message) + " ", el("code", { text: error.code })));
+    if (said && error.message) box.append(el("p", { class: "muted", lang: "en", text: error.message }));
     if (error.problems && error.problems.length) {
       const table = el("table", { class: "problems" });
       table.append(el("thead", {}, el("tr", {},
@@ -133,29 +155,57 @@
       .replace(/đ/g, "d").replace(/Đ/g, "D").toLowerCase().replace(/[^a-z0-9_.-]+/g, "-").replace(/^-+|-+$/g, "");
   }
 
-  // Times: a datetime-local value read in the organisation's zone, as epoch ms.
-  function zoneOffsetMs(epoch) {
+  // Times: a datetime-local value read in the organisation's zone (or *zone*), as epoch ms.
+  function zoneOffsetMs(epoch, zone) {
     const parts = new Intl.DateTimeFormat("en-GB", {
-      timeZone: ZONE, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+      timeZone: zone || ZONE, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
       hour: "2-digit", minute: "2-digit", second: "2-digit",
     }).formatToParts(new Date(epoch));
     const get = (type) => Number(parts.find((p) => p.type === type).value);
     return Date.UTC(get("year"), get("month") - 1, get("day"), get("hour"), get("minute"), get("second")) - epoch;
   }
-  function localToEpoch(value) {
+  function localToEpoch(value, zone) {
     if (!value) return null;
     const [day, time] = value.split("T");
     const [y, m, d] = day.split("-").map(Number);
     const [hh, mm] = time.split(":").map(Number);
     const wall = Date.UTC(y, m - 1, d, hh, mm);
-    let epoch = wall - zoneOffsetMs(wall);
-    epoch = wall - zoneOffsetMs(epoch);
+    let epoch = wall - zoneOffsetMs(wall, zone);
+    epoch = wall - zoneOffsetMs(epoch, zone);
     return epoch;
+  }
+  // An instant in *zone*, as the server's pages write it (engine.web.i18n.moment):
+  // "08:00 04/01/2027" in Vietnamese, "4 Jan 2027, 08:00" in English.
+  const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  function moment(epoch, zone) {
+    if (epoch === null || epoch === undefined) return "—";
+    const parts = {};
+    for (const p of new Intl.DateTimeFormat("en-GB", {
+      timeZone: zone || ZONE, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit",
+    }).formatToParts(new Date(epoch))) parts[p.type] = p.value;
+    const clock = parts.hour + ":" + parts.minute;
+    if (LANG === "vi") return clock + " " + parts.day + "/" + parts.month + "/" + parts.year;
+    return Number(parts.day) + " " + MONTHS[Number(parts.month) - 1] + " " + parts.year + ", " + clock;
   }
   function epochToLocal(epoch) {
     const shifted = new Date(epoch + zoneOffsetMs(epoch));
     return shifted.toISOString().slice(0, 16);
   }
+
+  // POST a new contest's or campaign's definition: its page on success, else the refusal
+  // shown in *out* and announced.
+  async function createThenGo(out, url, spec, refused, pages) {
+    out.replaceChildren(el("p", { text: t("Saving…") }));
+    const result = await api("POST", url, JSON.stringify(spec), { "Content-Type": "application/json" });
+    if (!result.ok) {
+      out.replaceChildren(errorBlock(result));
+      announce(refused);
+      return;
+    }
+    window.location.assign(pages + encodeURIComponent(result.body.id));
+  }
+  const idList = (value) => value.split(",").map((s) => s.trim()).filter(Boolean);
 
   function setUpContestForm() {
     const form = document.getElementById("contest-form");
@@ -171,7 +221,6 @@
     };
     for (const radio of form.elements.mode) radio.addEventListener("change", showMode);
     showMode();
-    const list = (value) => value.split(",").map((s) => s.trim()).filter(Boolean);
     const int = (name) => Number(form.elements[name].value || 0);
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -184,7 +233,7 @@
         bank: form.dataset.bank,
         bank_version: Number(form.dataset.version),
         draw: { count: int("count"), quotas: [] },
-        eligibility: { provinces: list(f.provinces.value), units: list(f.units.value) },
+        eligibility: { provinces: idList(f.provinces.value), units: idList(f.units.value) },
       };
       if (f.id.value.trim()) spec.id = f.id.value.trim();
       for (let i = 0; i < 3; i++) {
@@ -211,14 +260,7 @@
         };
         if (f.prediction_question.value) spec.window.prediction_question = f.prediction_question.value;
       }
-      out.replaceChildren(el("p", { text: t("Saving…") }));
-      const result = await api("POST", "/api/contests", JSON.stringify(spec), { "Content-Type": "application/json" });
-      if (!result.ok) {
-        out.replaceChildren(errorBlock(result));
-        announce(t("The contest was refused."));
-        return;
-      }
-      window.location.assign("/console/contests/" + encodeURIComponent(result.body.id));
+      await createThenGo(out, "/api/contests", spec, t("The contest was refused."), "/console/contests/");
     });
   }
 
@@ -434,21 +476,157 @@
       document.getElementById("campaign-title").textContent = campaign.title;
       document.getElementById("campaign-facts").textContent =
         t("Organisation") + ": " + campaign.org + " · " + t("time zone") + ": " + campaign.zone;
-      const when = new Intl.DateTimeFormat(LANG === "vi" ? "vi-VN" : "en-GB", {
-        timeZone: campaign.zone, hour: "2-digit", minute: "2-digit", day: "2-digit", month: "2-digit", year: "numeric",
-      });
       const own = campaign.org === root.dataset.org;
-      document.querySelector("#rounds tbody").replaceChildren(...rounds.map((r) => el("tr", {},
-        el("td", {}, own ? el("a", { href: "/console/contests/" + encodeURIComponent(r.id), text: r.title }) : r.title),
-        el("td", { text: r.mode === "live" ? t("Live show") : t("Window round") }),
-        el("td", { text: stateName(r.state) }),
-        el("td", { text: when.format(new Date(r.opens_at)) }),
-        el("td", { text: r.closes_at === null ? "—" : when.format(new Date(r.closes_at)) }))));
+      showRounds(document.querySelector("#rounds tbody"), rounds, campaign.zone, own);
+      if (own) setUpSchedule(campaign);
+    });
+  }
+  // A campaign's rounds as rows: times in the campaign's zone (as the API's *_local).
+  function showRounds(body, rounds, zone, linked) {
+    if (!rounds.length) {
+      body.replaceChildren(el("tr", {}, el("td", { colspan: "5", text: t("No rounds yet.") })));
+      return;
+    }
+    body.replaceChildren(...rounds.map((r) => el("tr", {},
+      el("td", {}, linked ? el("a", { href: "/console/contests/" + encodeURIComponent(r.id), text: r.title }) : r.title, " ", el("small", { class: "muted", text: r.id })),
+      el("td", { text: r.mode === "live" ? t("Live show") : t("Window round") }),
+      el("td", { text: stateName(r.state) }),
+      el("td", { text: moment(r.opens_at, zone) }),
+      el("td", { text: moment(r.closes_at, zone) }))));
+  }
+
+  // A new campaign: the form to POST /api/campaigns, then its page.
+  function setUpCampaignForm() {
+    const form = document.getElementById("campaign-form");
+    if (!form) return;
+    const out = document.getElementById("campaign-result");
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const f = form.elements;
+      const spec = {
+        title: f.title.value.trim(),
+        description: f.description.value.trim(),
+        rules: f.rules.value.trim(),
+        zone: f.zone.value.trim(),
+        eligibility: { provinces: idList(f.provinces.value), units: idList(f.units.value) },
+        prizes: [],
+      };
+      if (f.id.value.trim()) spec.id = f.id.value.trim();
+      for (let i = 0; i < 3; i++) {
+        const top = f["p" + i + "-top"].value;
+        if (!top) continue;
+        spec.prizes.push({
+          top: Number(top), per: f["p" + i + "-per"].value, scope: f["p" + i + "-scope"].value,
+          prize: f["p" + i + "-prize"].value.trim(),
+        });
+      }
+      await createThenGo(out, "/api/campaigns", spec, t("The campaign was refused."), "/console/campaigns/");
     });
   }
 
+  // Scheduling a campaign's rounds: the weekly rule is checked by a dry run of the API
+  // (POST /api/campaigns/{id}/rounds?dry_run=true), the rounds it would make are shown,
+  // and only the organiser's confirmation creates them (the same request without it).
+  function setUpSchedule(campaign) {
+    const section = document.getElementById("schedule");
+    const form = document.getElementById("schedule-form");
+    section.hidden = false;
+    document.getElementById("schedule-zone").textContent = "(" + t("time zone") + ": " + campaign.zone + ")";
+    if (!form) return;
+    const out = document.getElementById("schedule-result");
+    const preview = document.getElementById("schedule-preview");
+    const url = "/api/campaigns/" + encodeURIComponent(campaign.id) + "/rounds";
+    const json = { "Content-Type": "application/json" };
+    const f = form.elements;
+    const soon = new Date(Date.now() + 7 * 86400_000);
+    f.starting.value = epochToLocal(soon.getTime()).slice(0, 10);
+    f.final_at.value = epochToLocal(soon.getTime() + 60 * 86400_000).slice(0, 11) + "20:00";
+    let body = null;
+    let planned = 0;
+    const spec = () => {
+      const value = {
+        rule: {
+          weeks: Number(f.weeks.value), starting: f.starting.value,
+          opens_on: f.opens_on.value, opens_at: f.opens_at.value,
+          closes_on: f.closes_on.value, closes_at: f.closes_at.value,
+        },
+        bank: f.bank.value,
+        draw: { count: Number(f.count.value) },
+        attempt_seconds: Number(f.attempt_minutes.value) * 60,
+        attempts_allowed: Number(f.attempts_allowed.value),
+        title: f.title.value.trim(),
+        schedule: f.schedule.checked,
+      };
+      if (f.final.checked) {
+        value.final = { starts_at: localToEpoch(f.final_at.value, campaign.zone), question_seconds: Number(f.final_question_seconds.value) };
+      }
+      return value;
+    };
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      body = JSON.stringify(spec());
+      out.replaceChildren(el("p", { text: t("Checking…") }));
+      const result = await api("POST", url + "?dry_run=true", body, json);
+      if (!result.ok) {
+        out.replaceChildren(errorBlock(result));
+        announce(t("The schedule was refused."));
+        return;
+      }
+      out.replaceChildren();
+      planned = result.body.rounds.length;
+      showRounds(document.querySelector("#preview tbody"), result.body.rounds, campaign.zone, false);
+      const title = document.getElementById("preview-title");
+      title.textContent = t("Rounds to create") + ": " + num(planned) + " (" + t("time zone") + ": " + campaign.zone + ")";
+      form.hidden = true;
+      preview.hidden = false;
+      title.focus();
+    });
+    document.getElementById("schedule-back").addEventListener("click", () => {
+      preview.hidden = true;
+      form.hidden = false;
+      f.weeks.focus();
+    });
+    document.getElementById("schedule-confirm").addEventListener("click", async () => {
+      const result = await api("POST", url, body, json);
+      preview.hidden = true;
+      form.hidden = false;
+      if (!result.ok) {
+        out.replaceChildren(errorBlock(result));
+        announce(t("The schedule was refused."));
+        return;
+      }
+      showRounds(document.querySelector("#rounds tbody"), result.body.rounds, campaign.zone, true);
+      out.replaceChildren(el("p", { role: "status", text: t("Rounds created") + ": " + num(planned) }));
+      announce(t("Rounds created") + ": " + num(planned));
+    });
+  }
+
+  // The organisation's time zone (home page): PATCH /api/org, then the page again.
+  function setUpZone() {
+    const form = document.getElementById("zone-form");
+    if (!form) return;
+    const out = document.getElementById("zone-result");
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const body = JSON.stringify({ zone: form.elements.zone.value.trim() });
+      const result = await api("PATCH", "/api/org", body, { "Content-Type": "application/json" });
+      if (!result.ok) {
+        out.replaceChildren(errorBlock(result));
+        form.elements.zone.setAttribute("aria-invalid", "true");
+        form.elements.zone.focus();
+        return;
+      }
+      window.location.assign(location.pathname + "?zone=saved");
+    });
+    if (new URLSearchParams(location.search).get("zone") === "saved") {
+      out.replaceChildren(el("p", { role: "status", text: t("Time zone saved.") }));
+    }
+  }
+
   setUpBanks();
+  setUpZone();
   setUpCampaigns();
+  setUpCampaignForm();
   setUpContestForm();
   setUpActions();
   setUpLive();
