@@ -236,39 +236,36 @@ def heads_of(bests: Sequence[BestAttempt] | Sequence[Entry], truth: int | None) 
     if not bests:
         return []
     top_score, no_distance, never = (1 << _SCORE_BITS) - 1, _NO_DISTANCE, _NEVER
+    # each figure read once into a list: the range checks then run at C speed
+    scores = [b.score for b in bests]
+    times = [b.time_used for b in bests]
+    subs = [b.submitted for b in bests]
     ok = (
-        0 <= min(b.score for b in bests)
-        and max(b.score for b in bests) <= top_score
-        and 0 <= min(b.time_used for b in bests)
-        and max(b.time_used for b in bests) < (1 << _TIME_BITS)
-        and 0 <= min(b.submitted for b in bests)
-        and max(b.submitted for b in bests) < never
+        0 <= min(scores)
+        and max(scores) <= top_score
+        and 0 <= min(times)
+        and max(times) < (1 << _TIME_BITS)
+        and 0 <= min(subs)
+        and max(subs) < never
     )
-    predictions = [b.prediction for b in bests if b.prediction is not None]
-    if ok and predictions and truth is not None:
-        ok = max(abs(min(predictions) - truth), abs(max(predictions) - truth)) < no_distance
+    predictions = [b.prediction for b in bests]
+    if ok and truth is not None:
+        given = [p for p in predictions if p is not None]
+        if given:
+            ok = max(abs(min(given) - truth), abs(max(given) - truth)) < no_distance
     if not ok:
         return [head_key(b.score, b.prediction, truth, b.time_used, b.submitted) for b in bests]
+    low = _TIME_BITS + _SUB_BITS
     if truth is None:
         return [
-            (((top_score - b.score) << (_DIST_BITS + _TIME_BITS)) | b.time_used) << _SUB_BITS
-            | (b.submitted or never)
-            for b in bests
+            ((top_score - s) << (_DIST_BITS + low)) | (t << _SUB_BITS) | (u or never)
+            for s, t, u in zip(scores, times, subs, strict=True)
         ]
     return [
-        (
-            (
-                (
-                    (top_score - b.score) << _DIST_BITS
-                    | (no_distance if b.prediction is None else abs(b.prediction - truth))
-                )
-                << _TIME_BITS
-                | b.time_used
-            )
-            << _SUB_BITS
-        )
-        | (b.submitted or never)
-        for b in bests
+        ((((top_score - s) << _DIST_BITS) | (no_distance if p is None else abs(p - truth))) << low)
+        | (t << _SUB_BITS)
+        | (u or never)
+        for s, p, t, u in zip(scores, predictions, times, subs, strict=True)
     ]
 
 
