@@ -25,6 +25,8 @@ so a million members sort as one ``list.sort()`` of ints (:func:`rank_order`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import compress
+from operator import eq
 from typing import Final, Literal
 
 import msgspec
@@ -276,14 +278,14 @@ def rank_order(members: Sequence[str], heads: Sequence[int]) -> tuple[list[int],
     rank of the first of them (1, 2, 2, 4).
     """
     n = len(members)
-    bits = max(1, n.bit_length())
-    mask = (1 << bits) - 1
-    # The index rides in the low bits: one sort of plain ints, no tuples.
-    keyed = [(h << bits) | i for i, h in enumerate(heads)]
-    keyed.sort()
-    order = [k & mask for k in keyed]
+    # Python's sort with a key sorts the keys and carries the indices along (stable, so
+    # equal heads keep index order): no per-member int built, none taken apart after.
+    order = sorted(range(n), key=heads.__getitem__)
     ranks = list(range(1, n + 1))
-    ties = [p for p in range(1, n) if keyed[p] ^ keyed[p - 1] <= mask]
+    if len(set(heads)) == n:  # no two members equal on the whole chain: no tie to group
+        return order, ranks
+    ordered = [heads[i] for i in order]
+    ties = list(compress(range(1, n), map(eq, ordered[1:], ordered)))
     i = 0
     while i < len(ties):  # each run of consecutive tie positions is one group
         j = i

@@ -32,6 +32,7 @@ from scoring.ranking import (
     head_key,
     heads_of,
     rank_entries,
+    rank_order,
 )
 from scoring.window import WindowScoring
 from tests.test_finalize import DRAW, PROFILE, wait_past
@@ -375,3 +376,40 @@ async def test_finalize_writes_plain_ranks_over_chunks(
     assert got == want
     assert got[-1][1] >= 100  # three digits: the padding was used
     assert await redis_client.hlen(f.keys.final) == 150
+
+
+def rank_order_before(members: list[str], heads: list[int]) -> tuple[list[int], list[int]]:
+    """rank_order as it was until the sixth session (the index in the low bits of one int
+    per member, ties found by XOR of neighbours): the reference the new one must equal."""
+    n = len(members)
+    bits = max(1, n.bit_length())
+    mask = (1 << bits) - 1
+    keyed = sorted((h << bits) | i for i, h in enumerate(heads))
+    order = [k & mask for k in keyed]
+    ranks = list(range(1, n + 1))
+    ties = [p for p in range(1, n) if keyed[p] ^ keyed[p - 1] <= mask]
+    i = 0
+    while i < len(ties):
+        j = i
+        while j + 1 < len(ties) and ties[j + 1] == ties[j] + 1:
+            j += 1
+        start, end = ties[i] - 1, ties[j] + 1
+        ranks[start:end] = [start + 1] * (end - start)
+        order[start:end] = sorted(order[start:end], key=members.__getitem__)
+        i = j + 1
+    return order, ranks
+
+
+@given(
+    st.lists(
+        st.tuples(st.text(alphabet="abcé", min_size=1, max_size=3), st.integers(0, 2**160)),
+        max_size=30,
+    ),
+    st.integers(0, 4),
+)
+def test_rank_order_equals_the_one_before(rows: list[tuple[str, int]], spread: int) -> None:
+    """On random members and heads (few distinct heads: many ties; or wide ones), the
+    rank_order of the sixth session gives the order and ranks the one before gave."""
+    members = [m for m, _ in rows]
+    heads = [h % (spread + 1) if spread else h for _, h in rows]
+    assert rank_order(members, heads) == rank_order_before(members, heads)
