@@ -45,6 +45,7 @@ __all__ = [
     "entry_from",
     "entry_of",
     "extend_heads",
+    "group_ties",
     "head_key",
     "heads_of",
     "rank_entries",
@@ -286,6 +287,13 @@ def rank_order(members: Sequence[str], heads: Sequence[int]) -> tuple[list[int],
         return order, ranks
     ordered = [heads[i] for i in order]
     ties = list(compress(range(1, n), map(eq, ordered[1:], ordered)))
+    group_ties(members, order, ranks, ties)
+    return order, ranks
+
+
+def group_ties(members: Sequence[str], order: list[int], ranks: list[int], ties: list[int]) -> None:
+    """In place: each run of *ties* (positions equal to the one before) shares the rank of
+    its first position and is listed by member id."""
     i = 0
     while i < len(ties):  # each run of consecutive tie positions is one group
         j = i
@@ -295,7 +303,6 @@ def rank_order(members: Sequence[str], heads: Sequence[int]) -> tuple[list[int],
         ranks[start:end] = [start + 1] * (end - start)
         order[start:end] = sorted(order[start:end], key=members.__getitem__)
         i = j + 1
-    return order, ranks
 
 
 def rank_entries(
