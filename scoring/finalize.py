@@ -167,10 +167,11 @@ _msgpack = msgspec.msgpack.Encoder()
 
 def _rank_format(ranked: int) -> bytes:
     """A ``%`` template of the RESP of ``rank member`` for standings of *ranked* members,
-    to be filled with (rank, the member's RESP bulk string): the rank zero-padded to one
-    width, so the template is the same for every member (Redis reads ``007`` as 7)."""
+    to be filled with (rank, length of the member, the member as bytes): the rank
+    zero-padded to one width, so one template serves every member (Redis reads ``007``
+    as 7) and one ``%`` encodes a member."""
     width = len(b"%d" % max(1, ranked))
-    return b"$%d\r\n%%0%dd\r\n%%b" % (width, width)
+    return b"$%d\r\n%%0%dd\r\n$%%d\r\n%%b\r\n" % (width, width)
 
 
 class _Writer:
@@ -262,13 +263,12 @@ class Finalizer:
         finalize, the decode most of Python's: overlapped, the read costs about the
         scan alone). HSCAN may return a field twice; it is kept once. With *copy*, each
         chunk is also written as it was read to ``P:{C}:final:tmp`` (the snapshot of the
-        figures ranked; HSET, so a field read twice is written twice, the same), and the
-        third list holds each member's RESP bulk string, made for that write and kept for
-        the write of the ranks (empty without *copy*)."""
+        figures ranked; HSET, so a field read twice is written twice, the same). The third
+        list holds the members as Redis gave them (bytes), for the write of the ranks."""
         tmp = f"{self.keys.final}:tmp"
         members: list[str] = []
         bests: list[BestAttempt] = []
-        bulks: list[bytes] = []
+        raw: list[bytes] = []
         seen: set[bytes] = set()
         key, count = self.keys.best, self.chunk
         with map_redis_errors():
@@ -281,19 +281,15 @@ class Finalizer:
                     for _ in range(3):
                         await asyncio.sleep(0)
                 fields = cast(dict[bytes, bytes], part)
-                names = list(fields)
-                new = [m for m in names if m not in seen]
                 if copy is not None and fields:
-                    mb = [b"$%d\r\n%b\r\n" % (len(m), m) for m in names]
-                    vb = [b"$%d\r\n%b\r\n" % (len(v), v) for v in fields.values()]
-                    pairs = mb + vb
-                    pairs[::2], pairs[1::2] = mb, vb
-                    await copy.send(b"HSET", tmp, b"".join(pairs), 2 * len(fields))
-                    if len(new) == len(names):
-                        bulks += mb
-                    else:
-                        fresh = set(new)
-                        bulks += [b for m, b in zip(names, mb, strict=True) if m in fresh]
+                    body = b"".join(
+                        [
+                            b"$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(m), m, len(v), v)
+                            for m, v in fields.items()
+                        ]
+                    )
+                    await copy.send(b"HSET", tmp, body, 2 * len(fields))
+                new = [m for m in fields if m not in seen]
                 if new:
                     seen.update(new)
                     try:
@@ -304,8 +300,9 @@ class Finalizer:
                         pending.cancel()
                         raise CorruptData(f"bad best attempt in {key}: {exc}") from exc
                     members += [m.decode() for m in new]
+                    raw += new
                 if cursor == 0:
-                    return members, bests, bulks
+                    return members, bests, raw
 
     async def window_entries(self) -> list[Entry]:
         """One entry per member with a best attempt (``P:{C}:best``)."""
@@ -404,14 +401,14 @@ class Finalizer:
                 await self.client.unlink(f"{k.final}:tmp")
                 writer = _Writer(self.client)
                 try:
-                    members, bests, bulks = await self._read_bests(writer)
+                    members, bests, raw = await self._read_bests(writer)
                     await writer.finish()
                 finally:
                     await writer.close(broken=True)
             copy: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             copy.set_result(None)
         else:
-            members, bests, bulks = await self._read_bests()
+            members, bests, raw = await self._read_bests()
             copy = asyncio.ensure_future(self._copy(k.best, f"{k.final}:tmp"))
         try:
             if measure is None:
@@ -423,7 +420,7 @@ class Finalizer:
         finally:
             await copy
         info = FinalInfo(mode="window", measure=measure, truth=truth)
-        return await self._store(members, order, ranks, info, bulks)
+        return await self._store(members, order, ranks, info, raw)
 
     async def finalize_live(self) -> FinalInfo:
         """Rank a live show's members by score (desc) then time used (asc) and store it."""
@@ -458,7 +455,7 @@ class Finalizer:
         members: list[str],
         order: list[int],
         ranks: list[int],
-        bulks: Sequence[bytes],
+        raw: Sequence[bytes],
     ) -> None:
         """``ZADD key rank member ...`` in chunks, encoded here and written one after
         another on one connection while Redis runs the ones before (the replies are read
@@ -472,13 +469,12 @@ class Finalizer:
                 for start in range(0, len(order), self.chunk):
                     stop = min(start + self.chunk, len(order))
                     at = order[start:stop]
-                    if bulks:
-                        some = [bulks[i] for i in at]
-                    else:
-                        named = [members[i].encode() for i in at]
-                        some = [b"$%d\r\n%b\r\n" % (len(m), m) for m in named]
+                    named = [raw[i] for i in at] if raw else [members[i].encode() for i in at]
                     body = b"".join(
-                        [template % rm for rm in zip(ranks[start:stop], some, strict=True)]
+                        [
+                            template % (r, len(m), m)
+                            for r, m in zip(ranks[start:stop], named, strict=True)
+                        ]
                     )
                     await writer.send(b"ZADD", key, body, 2 * (stop - start))
                 await writer.finish()
@@ -491,16 +487,16 @@ class Finalizer:
         order: list[int],
         ranks: list[int],
         info: FinalInfo,
-        bulks: Sequence[bytes] = (),
+        raw: Sequence[bytes] = (),
     ) -> FinalInfo:
-        """Write the standings under temporary names and swap them into place; *bulks*:
-        the members' RESP bulk strings if :meth:`_read_bests` made them."""
+        """Write the standings under temporary names and swap them into place; *raw*: the
+        members as bytes if :meth:`_read_bests` gave them (else *members* are encoded)."""
         k = self.keys
         tmp_final, tmp_order = f"{k.final}:tmp", f"{k.final_order}:tmp"
         with map_redis_errors():
             await self.client.unlink(tmp_order)
         if isinstance(self.client, redis.asyncio.Redis):
-            await self._zadd_streamed(tmp_order, members, order, ranks, bulks)
+            await self._zadd_streamed(tmp_order, members, order, ranks, raw)
         else:  # a cluster client: one script call per chunk (its node by the key)
             for start in range(0, len(order), self.chunk):
                 part = range(start, min(start + self.chunk, len(order)))
