@@ -360,8 +360,8 @@ def test_heads_of_equals_head_key_of_each(entries: list[Entry], truth: int | Non
 async def test_finalize_writes_plain_ranks_over_chunks(
     redis_client: redis.asyncio.Redis, key_prefix: str
 ) -> None:
-    """Ranks are written zero-padded to one width (``007``) with the members as HSCAN gave them
-    as HSCAN gave them: Redis stores the plain rank, in the order rank_entries gives."""
+    """Ranks are written zero-padded to one width (``007``) with the members as HSCAN gave
+    them: Redis stores the plain rank, in the order rank_entries gives."""
     f = Finalizer(redis_client, ContestId("padded"), prefix=key_prefix, chunk=7)
     bests = {
         f"m{i}": BestAttempt(n=1, score=i % 9, time_used=i % 4, submitted=1000 + i % 3, nq=1)
