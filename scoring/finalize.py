@@ -165,14 +165,13 @@ _json = msgspec.json.Encoder()
 _msgpack = msgspec.msgpack.Encoder()
 
 
-def _rank_member(rank: int, member: str) -> bytes:
-    """RESP of the two arguments ``rank member``."""
-    r, m = b"%d" % rank, member.encode()
-    return b"$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(r), r, len(m), m)
-
-
-def _bulk_pair(a: bytes, b: bytes) -> bytes:
-    return b"$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(a), a, len(b), b)
+def _rank_format(ranked: int) -> bytes:
+    """A ``%`` template of the RESP of ``rank member`` for standings of *ranked* members,
+    to be filled with (rank, length of the member, the member as bytes): the rank
+    zero-padded to one width, so one template serves every member (Redis reads ``007``
+    as 7) and one ``%`` encodes a member."""
+    width = len(b"%d" % max(1, ranked))
+    return b"$%d\r\n%%0%dd\r\n$%%d\r\n%%b\r\n" % (width, width)
 
 
 class _Writer:
@@ -256,16 +255,20 @@ class Finalizer:
                 if cursor == 0:
                     return out
 
-    async def _read_bests(self, copy: _Writer | None = None) -> tuple[list[str], list[BestAttempt]]:
+    async def _read_bests(
+        self, copy: _Writer | None = None
+    ) -> tuple[list[str], list[BestAttempt], list[bytes]]:
         """Every member's best attempt (``P:{C}:best``), read with HSCAN. Each chunk is
         decoded while Redis scans the next one (the scan is most of Redis's part of a
         finalize, the decode most of Python's: overlapped, the read costs about the
         scan alone). HSCAN may return a field twice; it is kept once. With *copy*, each
         chunk is also written as it was read to ``P:{C}:final:tmp`` (the snapshot of the
-        figures ranked; HSET, so a field read twice is written twice, the same)."""
+        figures ranked; HSET, so a field read twice is written twice, the same). The third
+        list holds the members as Redis gave them (bytes), for the write of the ranks."""
         tmp = f"{self.keys.final}:tmp"
         members: list[str] = []
         bests: list[BestAttempt] = []
+        raw: list[bytes] = []
         seen: set[bytes] = set()
         key, count = self.keys.best, self.chunk
         with map_redis_errors():
@@ -279,7 +282,12 @@ class Finalizer:
                         await asyncio.sleep(0)
                 fields = cast(dict[bytes, bytes], part)
                 if copy is not None and fields:
-                    body = b"".join([_bulk_pair(m, v) for m, v in fields.items()])
+                    body = b"".join(
+                        [
+                            b"$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(m), m, len(v), v)
+                            for m, v in fields.items()
+                        ]
+                    )
                     await copy.send(b"HSET", tmp, body, 2 * len(fields))
                 new = [m for m in fields if m not in seen]
                 if new:
@@ -292,12 +300,13 @@ class Finalizer:
                         pending.cancel()
                         raise CorruptData(f"bad best attempt in {key}: {exc}") from exc
                     members += [m.decode() for m in new]
+                    raw += new
                 if cursor == 0:
-                    return members, bests
+                    return members, bests, raw
 
     async def window_entries(self) -> list[Entry]:
         """One entry per member with a best attempt (``P:{C}:best``)."""
-        members, bests = await self._read_bests()
+        members, bests, _ = await self._read_bests()
         return [entry_from(m, b) for m, b in zip(members, bests, strict=True)]
 
     async def counted_entries(self, counts: Counts) -> list[Entry]:
@@ -392,14 +401,14 @@ class Finalizer:
                 await self.client.unlink(f"{k.final}:tmp")
                 writer = _Writer(self.client)
                 try:
-                    members, bests = await self._read_bests(writer)
+                    members, bests, raw = await self._read_bests(writer)
                     await writer.finish()
                 finally:
                     await writer.close(broken=True)
             copy: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             copy.set_result(None)
         else:
-            members, bests = await self._read_bests()
+            members, bests, raw = await self._read_bests()
             copy = asyncio.ensure_future(self._copy(k.best, f"{k.final}:tmp"))
         try:
             if measure is None:
@@ -411,7 +420,7 @@ class Finalizer:
         finally:
             await copy
         info = FinalInfo(mode="window", measure=measure, truth=truth)
-        return await self._store(members, order, ranks, info)
+        return await self._store(members, order, ranks, info, raw)
 
     async def finalize_live(self) -> FinalInfo:
         """Rank a live show's members by score (desc) then time used (asc) and store it."""
@@ -441,7 +450,12 @@ class Finalizer:
         await self.scripts.call("final_write", [key], [command, _msgpack.encode(flat)])
 
     async def _zadd_streamed(
-        self, key: str, members: list[str], order: list[int], ranks: list[int]
+        self,
+        key: str,
+        members: list[str],
+        order: list[int],
+        ranks: list[int],
+        raw: Sequence[bytes],
     ) -> None:
         """``ZADD key rank member ...`` in chunks, encoded here and written one after
         another on one connection while Redis runs the ones before (the replies are read
@@ -449,12 +463,18 @@ class Finalizer:
         (:meth:`_write`) spent 2, and the encoding overlaps it."""
         assert isinstance(self.client, redis.asyncio.Redis)
         writer = _Writer(self.client)
+        template = _rank_format(len(order))
         with map_redis_errors():
             try:
                 for start in range(0, len(order), self.chunk):
                     stop = min(start + self.chunk, len(order))
+                    at = order[start:stop]
+                    named = [raw[i] for i in at] if raw else [members[i].encode() for i in at]
                     body = b"".join(
-                        [_rank_member(ranks[p], members[order[p]]) for p in range(start, stop)]
+                        [
+                            template % (r, len(m), m)
+                            for r, m in zip(ranks[start:stop], named, strict=True)
+                        ]
                     )
                     await writer.send(b"ZADD", key, body, 2 * (stop - start))
                 await writer.finish()
@@ -462,14 +482,21 @@ class Finalizer:
                 await writer.close(broken=True)
 
     async def _store(
-        self, members: list[str], order: list[int], ranks: list[int], info: FinalInfo
+        self,
+        members: list[str],
+        order: list[int],
+        ranks: list[int],
+        info: FinalInfo,
+        raw: Sequence[bytes] = (),
     ) -> FinalInfo:
+        """Write the standings under temporary names and swap them into place; *raw*: the
+        members as bytes if :meth:`_read_bests` gave them (else *members* are encoded)."""
         k = self.keys
         tmp_final, tmp_order = f"{k.final}:tmp", f"{k.final_order}:tmp"
         with map_redis_errors():
             await self.client.unlink(tmp_order)
         if isinstance(self.client, redis.asyncio.Redis):
-            await self._zadd_streamed(tmp_order, members, order, ranks)
+            await self._zadd_streamed(tmp_order, members, order, ranks, raw)
         else:  # a cluster client: one script call per chunk (its node by the key)
             for start in range(0, len(order), self.chunk):
                 part = range(start, min(start + self.chunk, len(order)))

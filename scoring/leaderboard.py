@@ -285,19 +285,42 @@ class Leaderboard:
         try:
             rank, position = int(raw[0]), int(raw[1])
             flat = raw[2:]
+            members, scores = flat[0::3], flat[1::3]
+            profiles = _profiles(flat[2::3])
             standings: list[Standing] = []
             previous: bytes | None = None
-            for i in range(0, len(flat), 3):
-                member, score, profile = flat[i], flat[i + 1], flat[i + 2]
+            for i, score in enumerate(scores):
                 if previous is not None and score != previous:
-                    rank = position + i // 3 + 1
+                    rank = position + i + 1
                 previous = score
+                points, used = divmod(int(float(score)), TWO32)
+                found = profiles[i]
                 standings.append(
-                    _standing(rank, MemberId(text(member)), float(score), profile or None)
+                    Standing(
+                        rank=rank,
+                        member=MemberId(text(members[i])),
+                        score=points,
+                        time_used=TWO32 - 1 - used,
+                        name=found.name,
+                        province=found.province,
+                        unit=found.unit,
+                    )
                 )
         except (TypeError, ValueError, IndexError) as exc:
             raise CorruptData(f"unexpected board_window result {raw!r}") from exc
         return standings
+
+
+_profiles_decoder = msgspec.json.Decoder(list[Profile])
+
+
+def _profiles(raw: Sequence[Any]) -> list[Profile]:
+    """The profiles of a window's rows (false/None: none): one decode of them all, or one
+    at a time if one is bad (a bad profile must not hide the board: it shows no name)."""
+    try:
+        return _profiles_decoder.decode(b"[" + b",".join([p or b"{}" for p in raw]) + b"]")
+    except (msgspec.DecodeError, TypeError):
+        return [_profile(p or None) for p in raw]
 
 
 def _board_of(keys: ContestKeys, province: str | None, unit: str | None) -> str:
@@ -312,14 +335,18 @@ def _board_of(keys: ContestKeys, province: str | None, unit: str | None) -> str:
     return keys.leaderboard
 
 
+def _profile(raw: Any) -> Profile:
+    if raw is None:
+        return _NO_PROFILE
+    try:
+        return decode_profile(raw)
+    except CorruptData:
+        return _NO_PROFILE  # a bad profile must not hide the board
+
+
 def _standing(rank: int, member: MemberId, value: float, profile: Any) -> Standing:
     score, used = split_composite(value)
-    found = _NO_PROFILE
-    if profile is not None:
-        try:
-            found = decode_profile(profile)
-        except CorruptData:
-            found = _NO_PROFILE  # a bad profile must not hide the board
+    found = _profile(profile)
     return Standing(
         rank=rank,
         member=member,

@@ -25,6 +25,8 @@ so a million members sort as one ``list.sort()`` of ints (:func:`rank_order`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import compress
+from operator import eq
 from typing import Final, Literal
 
 import msgspec
@@ -43,6 +45,7 @@ __all__ = [
     "entry_from",
     "entry_of",
     "extend_heads",
+    "group_ties",
     "head_key",
     "heads_of",
     "rank_entries",
@@ -236,39 +239,36 @@ def heads_of(bests: Sequence[BestAttempt] | Sequence[Entry], truth: int | None) 
     if not bests:
         return []
     top_score, no_distance, never = (1 << _SCORE_BITS) - 1, _NO_DISTANCE, _NEVER
+    # each figure read once into a list: the range checks then run at C speed
+    scores = [b.score for b in bests]
+    times = [b.time_used for b in bests]
+    subs = [b.submitted for b in bests]
     ok = (
-        0 <= min(b.score for b in bests)
-        and max(b.score for b in bests) <= top_score
-        and 0 <= min(b.time_used for b in bests)
-        and max(b.time_used for b in bests) < (1 << _TIME_BITS)
-        and 0 <= min(b.submitted for b in bests)
-        and max(b.submitted for b in bests) < never
+        0 <= min(scores)
+        and max(scores) <= top_score
+        and 0 <= min(times)
+        and max(times) < (1 << _TIME_BITS)
+        and 0 <= min(subs)
+        and max(subs) < never
     )
-    predictions = [b.prediction for b in bests if b.prediction is not None]
-    if ok and predictions and truth is not None:
-        ok = max(abs(min(predictions) - truth), abs(max(predictions) - truth)) < no_distance
+    predictions = [b.prediction for b in bests]
+    if ok and truth is not None:
+        given = [p for p in predictions if p is not None]
+        if given:
+            ok = max(abs(min(given) - truth), abs(max(given) - truth)) < no_distance
     if not ok:
         return [head_key(b.score, b.prediction, truth, b.time_used, b.submitted) for b in bests]
+    low = _TIME_BITS + _SUB_BITS
     if truth is None:
         return [
-            (((top_score - b.score) << (_DIST_BITS + _TIME_BITS)) | b.time_used) << _SUB_BITS
-            | (b.submitted or never)
-            for b in bests
+            ((top_score - s) << (_DIST_BITS + low)) | (t << _SUB_BITS) | (u or never)
+            for s, t, u in zip(scores, times, subs, strict=True)
         ]
     return [
-        (
-            (
-                (
-                    (top_score - b.score) << _DIST_BITS
-                    | (no_distance if b.prediction is None else abs(b.prediction - truth))
-                )
-                << _TIME_BITS
-                | b.time_used
-            )
-            << _SUB_BITS
-        )
-        | (b.submitted or never)
-        for b in bests
+        ((((top_score - s) << _DIST_BITS) | (no_distance if p is None else abs(p - truth))) << low)
+        | (t << _SUB_BITS)
+        | (u or never)
+        for s, p, t, u in zip(scores, predictions, times, subs, strict=True)
     ]
 
 
@@ -279,14 +279,21 @@ def rank_order(members: Sequence[str], heads: Sequence[int]) -> tuple[list[int],
     rank of the first of them (1, 2, 2, 4).
     """
     n = len(members)
-    bits = max(1, n.bit_length())
-    mask = (1 << bits) - 1
-    # The index rides in the low bits: one sort of plain ints, no tuples.
-    keyed = [(h << bits) | i for i, h in enumerate(heads)]
-    keyed.sort()
-    order = [k & mask for k in keyed]
+    # Python's sort with a key sorts the keys and carries the indices along (stable, so
+    # equal heads keep index order): no per-member int built, none taken apart after.
+    order = sorted(range(n), key=heads.__getitem__)
     ranks = list(range(1, n + 1))
-    ties = [p for p in range(1, n) if keyed[p] ^ keyed[p - 1] <= mask]
+    if len(set(heads)) == n:  # no two members equal on the whole chain: no tie to group
+        return order, ranks
+    ordered = [heads[i] for i in order]
+    ties = list(compress(range(1, n), map(eq, ordered[1:], ordered)))
+    group_ties(members, order, ranks, ties)
+    return order, ranks
+
+
+def group_ties(members: Sequence[str], order: list[int], ranks: list[int], ties: list[int]) -> None:
+    """In place: each run of *ties* (positions equal to the one before) shares the rank of
+    its first position and is listed by member id."""
     i = 0
     while i < len(ties):  # each run of consecutive tie positions is one group
         j = i
@@ -296,7 +303,6 @@ def rank_order(members: Sequence[str], heads: Sequence[int]) -> tuple[list[int],
         ranks[start:end] = [start + 1] * (end - start)
         order[start:end] = sorted(order[start:end], key=members.__getitem__)
         i = j + 1
-    return order, ranks
 
 
 def rank_entries(

@@ -17,7 +17,7 @@ from engine.core.contest import Contest, ContestSpec, WindowRanking, check_spec
 from engine.window.runner import WindowRunner
 from question_bank.draws import DrawRules
 from question_bank.ids import BankId, ContestId, MemberId, OrgId
-from scoring.attempts import Attempts
+from scoring.attempts import Attempts, BestAttempt
 from scoring.finalize import Finalizer
 from scoring.ranking import (
     AttemptFigures,
@@ -29,8 +29,11 @@ from scoring.ranking import (
     entry_from,
     entry_of,
     extend_heads,
+    group_ties,
+    head_key,
     heads_of,
     rank_entries,
+    rank_order,
 )
 from scoring.window import WindowScoring
 from tests.test_finalize import DRAW, PROFILE, wait_past
@@ -330,3 +333,76 @@ async def test_the_window_runner_ranks_by_the_contests_rule(
         ("ann", 2, 20),
         ("cat", 3, 10),
     ]
+
+
+WIDE = st.integers(-(2**44), 2**44)
+WIDE_ENTRIES = st.lists(
+    st.builds(
+        Entry,
+        member=st.text(alphabet="abc", min_size=1, max_size=3),
+        score=st.one_of(st.integers(0, 3), WIDE),
+        time_used=st.one_of(st.integers(0, 3), WIDE),
+        prediction=st.one_of(st.none(), st.integers(0, 5), WIDE),
+        submitted=st.one_of(st.just(0), st.integers(1, 3), WIDE),
+    ),
+    max_size=12,
+)
+
+
+@given(WIDE_ENTRIES, st.one_of(st.none(), st.integers(0, 5), WIDE))
+def test_heads_of_equals_head_key_of_each(entries: list[Entry], truth: int | None) -> None:
+    """The batch packing (one pass per figure, then a fast path when every figure is in
+    range) gives each entry exactly the key the one-entry definition gives."""
+    expected = [head_key(e.score, e.prediction, truth, e.time_used, e.submitted) for e in entries]
+    assert heads_of(entries, truth) == expected
+
+
+async def test_finalize_writes_plain_ranks_over_chunks(
+    redis_client: redis.asyncio.Redis, key_prefix: str
+) -> None:
+    """Ranks are written zero-padded to one width (``007``) with the members as HSCAN gave
+    them: Redis stores the plain rank, in the order rank_entries gives."""
+    f = Finalizer(redis_client, ContestId("padded"), prefix=key_prefix, chunk=7)
+    bests = {
+        f"m{i}": BestAttempt(n=1, score=i % 9, time_used=i % 4, submitted=1000 + i % 3, nq=1)
+        for i in range(150)
+    }
+    await redis_client.hset(
+        f.keys.best, mapping={m: msgspec.json.encode(b) for m, b in bests.items()}
+    )
+    await f.finalize_window(None)
+    got = await redis_client.zrange(f.keys.final_order, 0, -1, withscores=True)
+    entries = [entry_from(m, b) for m, b in bests.items()]
+    want = [(e.member.encode(), float(r)) for e, r in rank_entries(entries, None)]
+    assert got == want
+    assert float(got[-1][1]) >= 100  # three digits: the padding was used
+    assert await redis_client.hlen(f.keys.final) == 150
+
+
+def rank_order_before(members: list[str], heads: list[int]) -> tuple[list[int], list[int]]:
+    """rank_order as it was until the sixth session (the index in the low bits of one int
+    per member, ties found by XOR of neighbours): the reference the new one must equal."""
+    n = len(members)
+    bits = max(1, n.bit_length())
+    mask = (1 << bits) - 1
+    keyed = sorted((h << bits) | i for i, h in enumerate(heads))
+    order = [k & mask for k in keyed]
+    ranks = list(range(1, n + 1))
+    ties = [p for p in range(1, n) if keyed[p] ^ keyed[p - 1] <= mask]
+    group_ties(members, order, ranks, ties)  # unchanged: shared with rank_order
+    return order, ranks
+
+
+@given(
+    st.lists(
+        st.tuples(st.text(alphabet="abcé", min_size=1, max_size=3), st.integers(0, 2**160)),
+        max_size=30,
+    ),
+    st.integers(0, 4),
+)
+def test_rank_order_equals_the_one_before(rows: list[tuple[str, int]], spread: int) -> None:
+    """On random members and heads (few distinct heads: many ties; or wide ones), the
+    rank_order of the sixth session gives the order and ranks the one before gave."""
+    members = [m for m, _ in rows]
+    heads = [h % (spread + 1) if spread else h for _, h in rows]
+    assert rank_order(members, heads) == rank_order_before(members, heads)

@@ -190,3 +190,32 @@ async def test_live_answers_fill_province_and_unit_boards_and_units(
     some = await unit_stats(redis_client, C, prefix=key_prefix, units=[UnitId("u3"), UnitId("u1")])
     assert [(s.unit, s.participants) for s in some] == [("u1", 1), ("u3", 1)]
     assert await unit_stats(redis_client, C, prefix=key_prefix, units=[]) == []
+
+
+async def test_window_profiles_decoded_together_survive_a_bad_one(
+    redis_client: redis.asyncio.Redis, key_prefix: str
+) -> None:
+    """A window's profiles are decoded in one call; one bad profile (not JSON, or JSON of
+    the wrong shape) or none falls back to one at a time: the others keep their names, and
+    big composites (score 100,000, time 599,999 ms) come back exact."""
+    keys = ContestKeys(C, key_prefix)
+    rows = [(f"m{i}", 100_000 - i, 599_999 - i) for i in range(6)]
+    await write_boards(redis_client, keys, rows)
+    for m, _, _ in rows:
+        await redis_client.hset(keys.profiles, m, encode_profile(Profile(name=f"N {m}")))
+    board = Leaderboard(redis_client, C, key_prefix)
+    good = await board.top(6)
+    assert [(s.member, s.name, s.score, s.time_used) for s in good] == [
+        (m, f"N {m}", sc, t) for m, sc, t in rows
+    ]
+    await redis_client.hset(keys.profiles, "m1", b"not json")
+    await redis_client.hset(keys.profiles, "m3", b"[1, 2]")
+    await redis_client.hdel(keys.profiles, "m4")
+    names = [s.name for s in await board.top(6)]
+    assert names == ["N m0", "", "N m2", "", "", "N m5"]
+    around = await board.around(MemberId("m3"), 1)
+    assert [(s.member, s.name, s.rank) for s in around] == [
+        ("m2", "N m2", 3),
+        ("m3", "", 4),
+        ("m4", "", 5),
+    ]
