@@ -17,7 +17,9 @@ time (ns) is broadcast to all N members:
 
 * **gateway**: published once on the contest's Redis channel (as the conductor does); every
   one of the S gateway processes is subscribed, and its :class:`~engine.gateway.relay.Relay`
-  relays the frame to its N/S joined members with ``websockets.broadcast``;
+  relays the frame to its N/S joined members with :func:`engine.gateway.frames.write_text`
+  (the frame built once, its bytes written to every socket; ``websockets.broadcast`` before
+  the sixth session, when the figures in docs/benchmarks.md were measured);
 * **bare**: S bare websockets servers, each with its own ``/control`` connection; the
   frame (send time taken once, before the S sends) goes to every control connection and
   each server broadcasts it to its N/S members with ``websockets.broadcast`` (the floor).
