@@ -149,10 +149,10 @@ def gateway_process(redis_url: str, extra: dict[str, Any], port_q: Any, stop: Mp
     """A gateway worker on a free port; puts (port, pid) on *port_q*; runs until *stop*."""
 
     async def main() -> None:
-        import redis.asyncio
 
         from engine.core.settings import Settings
         from engine.gateway.server import Gateway
+        from engine.runtime.redisconn import connect
 
         settings = Settings(
             redis_url=redis_url,
@@ -163,7 +163,9 @@ def gateway_process(redis_url: str, extra: dict[str, Any], port_q: Any, stop: Mp
             idle_timeout=3600.0,
             **extra,
         )
-        client = redis.asyncio.Redis.from_url(redis_url, max_connections=256)
+        # The pool `contest serve` uses (a blocking one): a burst of joins waits for a free
+        # connection instead of failing with MaxConnectionsError ("unavailable", close 4005).
+        client = connect(redis_url, pool_size=max(64, settings.redis_pool_size * 4), blocking=True)
         gateway = Gateway(settings, client)
         await gateway.start(host="127.0.0.1", port=0)
         port_q.put((gateway.port, os.getpid()))
@@ -294,18 +296,18 @@ def bare_lua_process(redis_url: str, port_q: Any, stop: MpEvent) -> None:
     async def main() -> None:
         import itertools
 
-        import redis.asyncio
         from websockets.asyncio.server import ServerConnection
 
         from engine.core import messages as m
         from engine.core.settings import Settings
+        from engine.runtime.redisconn import connect
         from question_bank.ids import ContestId, MemberId, QuestionId
         from scoring.batcher import AnswerBatcher
         from scoring.live import LiveScoring
         from scoring.scripts import Scripts
 
         settings = Settings()
-        client = redis.asyncio.Redis.from_url(redis_url, max_connections=256)
+        client = connect(redis_url, pool_size=max(64, settings.redis_pool_size * 4), blocking=True)
         scripts = Scripts(client)
         batcher = AnswerBatcher(
             scripts, window_ms=settings.answer_batch_ms, connections=settings.redis_pool_size

@@ -76,27 +76,29 @@ def client_process(
 
         async def warm_up(ws: Any) -> None:  # one untimed answer each (caches, script load)
             await ws.send(m.encode(m.Answer(question=f"q{questions}", answer="a")), text=True)
-            while not isinstance(m.decode_server(await ws.recv()), m.Ack):
-                pass
+            while not isinstance(m.decode_server(await ws.recv()), m.Ack | m.Error):
+                pass  # an error frame answers it too: no ack will follow
 
         await asyncio.gather(*(warm_up(ws) for ws in conns))
         out.put(("ready", index, None))
         await asyncio.to_thread(go.wait)
         latencies: list[float] = []
-        acked = refused = 0
+        acked = refused = errors = 0
 
         async def member(ws: Any) -> None:
-            nonlocal acked, refused
+            nonlocal acked, refused, errors
             for q in range(questions):
                 frame = m.encode(m.Answer(question=f"q{q}", answer="a", seq=q))
                 start = time.perf_counter_ns()
                 await ws.send(frame, text=True)
                 while True:
                     reply = m.decode_server(await ws.recv())
-                    if isinstance(reply, m.Ack):
+                    if isinstance(reply, m.Ack | m.Error):  # an error frame: no ack will come
                         break
                 latencies.append((time.perf_counter_ns() - start) / 1e6)
-                if reply.accepted:
+                if isinstance(reply, m.Error):
+                    errors += 1
+                elif reply.accepted:
                     acked += 1
                 else:
                     refused += 1
@@ -104,7 +106,7 @@ def client_process(
         start = time.perf_counter()
         await asyncio.gather(*(member(ws) for ws in conns))
         elapsed = time.perf_counter() - start
-        out.put(("done", index, (elapsed, acked, refused, latencies)))
+        out.put(("done", index, (elapsed, acked, refused, errors, latencies)))
         await asyncio.gather(*(ws.close() for ws in conns), return_exceptions=True)
 
     run_loop(main())
@@ -135,13 +137,14 @@ def measure(
     spy = py_spy(pids[0], name)
     go.set()
     elapsed = 0.0
-    acked = refused = 0
+    acked = refused = errors = 0
     latencies: list[float] = []
     for _ in procs:
-        kind, _, (secs, ok, no, lat) = take(out, procs)
+        kind, _, (secs, ok, no, err, lat) = take(out, procs)
         elapsed = max(elapsed, secs)
         acked += ok
         refused += no
+        errors += err
         latencies.extend(lat)
     cpu = [cpu_seconds(pid) - before for pid, before in zip(pids, cpu_before, strict=True)]
     if spy is not None:
@@ -152,8 +155,8 @@ def measure(
     total = members * questions
     rate = (acked + refused) / elapsed
     print(
-        f"{name:8s} {rate:9.0f} answers/s; acked {acked}, refused {refused}, "
-        f"lost {total - acked - refused} of {total}"
+        f"{name:8s} {rate:9.0f} answers/s; acked {acked}, refused {refused}, errors {errors}, "
+        f"lost {total - acked - refused - errors} of {total}"
     )
     print(f"{name:8s} round trip (ms): {summary(latencies)}")
     per = [f"{c / max(1, acked + refused) * 1e6:.0f}" for c in cpu]

@@ -25,12 +25,13 @@ def test_echo_bench_acks_every_answer_on_each_server() -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     rows = re.findall(
         r"^(bare|bare\+lua|gateway) +\d+ answers/s; "
-        r"acked (\d+), refused (\d+), lost (\d+) of (\d+)$",
+        r"acked (\d+), refused (\d+), errors (\d+), lost (\d+) of (\d+)$",
         result.stdout,
         re.MULTILINE,
     )
     assert [row[0] for row in rows] == ["bare", "bare+lua", "gateway"], result.stdout
-    for _, acked, refused, lost, total in rows:
-        assert (int(acked), int(refused), int(lost), int(total)) == (2000, 0, 0, 2000)
+    for _, acked, refused, errors, lost, total in rows:
+        counts = (int(acked), int(refused), int(errors), int(lost), int(total))
+        assert counts == (2000, 0, 0, 0, 2000)
     assert re.search(r"^gateway / bare echo = \d+\.\d\d \(target >= 0\.8\)$", result.stdout, re.M)
     assert re.search(r"^bare\+lua / bare echo = \d+\.\d\d", result.stdout, re.M)
