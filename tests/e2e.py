@@ -1,7 +1,8 @@
 """End-to-end test helpers: real servers on real ports, real WebSocket members.
 
 * :func:`worker` runs one ``contest serve`` worker (gateway, HTTP API, scheduler and
-  conductors) inside the test's event loop, on free ports;
+  conductors) inside the test's event loop, on free ports; :func:`pause_scheduler` stops
+  its timed transitions (and waits until a round under way has ended);
 * :class:`ServerProcess` runs ``contest serve`` as a child process (to split members over
   two processes, or to kill one with SIGKILL mid-show);
 * :class:`Member` is a websockets client that joins with a signed token and records every
@@ -21,7 +22,9 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
+import httpx
 import msgspec
+import redis.asyncio
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -29,10 +32,11 @@ from engine.cli.serve import run_worker
 from engine.core import messages
 from engine.core.settings import Settings
 from engine.directory import tokens
+from scoring.keys import GlobalKeys
 from scoring.redis_server import free_port
 from tests.utils import timeout
 
-__all__ = ["SECRET", "Member", "ServerProcess", "settings_for", "worker"]
+__all__ = ["SECRET", "Member", "ServerProcess", "pause_scheduler", "settings_for", "worker"]
 
 SECRET = "e2e-secret-of-at-least-thirty-two-bytes!"
 M = TypeVar("M", bound=messages.ServerMessage)
@@ -72,6 +76,32 @@ async def worker(settings: Settings) -> AsyncIterator[Settings]:
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout(15))
+
+
+async def _standby_ticks(http: httpx.AsyncClient) -> float:
+    """``contest_scheduler_ticks_total{lease="standby"}`` of the worker's ``/metrics``."""
+    text = (await http.get("/metrics")).raise_for_status().text
+    for line in text.splitlines():
+        if line.startswith('contest_scheduler_ticks_total{lease="standby"} '):
+            return float(line.split()[-1])
+    return 0.0
+
+
+async def pause_scheduler(
+    settings: Settings, redis_client: redis.asyncio.Redis, *, ms: int = 120_000
+) -> None:
+    """Hold the scheduler's lease for *ms* as a holder of the test's own, so that the
+    worker's scheduler fires no transition meanwhile; return once the worker has ended a
+    round without the lease (its ``contest_scheduler_ticks_total{lease="standby"}`` went
+    up), so a round that was under way when the lease was taken has ended too
+    (:mod:`engine.scheduling.scheduler`). One worker only: with several, wait for each."""
+    base = f"http://{settings.host}:{settings.http_port}"
+    async with httpx.AsyncClient(base_url=base, timeout=timeout(10)) as http:
+        await redis_client.set(GlobalKeys(settings.key_prefix).lease("scheduler"), "test", px=ms)
+        before = await _standby_ticks(http)
+        async with asyncio.timeout(timeout(10)):
+            while await _standby_ticks(http) == before:
+                await asyncio.sleep(0.05)
 
 
 def _listening(host: str, port: int) -> bool:

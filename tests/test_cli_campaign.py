@@ -125,3 +125,34 @@ async def test_a_23_week_campaign_from_the_command_line(
 
     code, _, err = await cli("show", "nope")
     assert code == 1 and "no campaign 'nope'" in err
+
+
+async def test_the_live_final_takes_member_shards(
+    redis_client: redis.asyncio.Redis,
+    redis_url: str,
+    key_prefix: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--final-shards N`` makes a final of N member shards; outside 1-32, or without
+    ``--final-at``, it is a problem at ``final.shards`` and nothing is created."""
+    await setup_org(redis_client, key_prefix, CENTRAL)
+    where = ["--redis-url", redis_url, "--key-prefix", key_prefix]
+
+    async def cli(*args: str) -> tuple[int, str, str]:
+        return await asyncio.to_thread(_run, capsys, *args, *where)
+
+    code, _, err = await cli("create", "--org", "central", "--title", "Chung kết", "--id", "ck")
+    assert code == 0, err
+    now = dt.datetime.fromtimestamp(await now_ms(redis_client) / 1000, tz=HCM)
+    start = (now + dt.timedelta(days=7)).date().isoformat()
+    final_at = (now + dt.timedelta(days=30)).replace(microsecond=0).isoformat()
+    weekly = ["ck", "--bank", "b1", "--count", "3", "--weeks", "2", "--starting", start]
+    store = ContestStore(redis_client, key_prefix)
+    for bad in (["--final-at", final_at, "--final-shards", "33"], ["--final-shards", "2"]):
+        code, _, err = await cli("schedule", *weekly, *bad)
+        assert code == 1 and "final.shards" in err, err
+    assert await store.list() == []
+    code, out, err = await cli("schedule", *weekly, "--final-at", final_at, "--final-shards", "3")
+    assert code == 0, err
+    assert [line.split()[0] for line in out.splitlines()[3:]] == ["ck-r01", "ck-r02", "ck-final"]
+    assert {c.id: c.shards for c in await store.list()} == {"ck-r01": 1, "ck-r02": 1, "ck-final": 3}

@@ -67,6 +67,7 @@ from tests.test_http_banks import (
     test_upload_list_get_versions,
     yaml_of,
 )
+from tests.test_orgs_units import test_concurrent_changes_of_different_fields_all_land
 from tests.utils import timeout
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
@@ -94,6 +95,7 @@ __all__ = [
     "test_post_existing_id_conflicts",
     "test_put_makes_new_version_old_one_kept",
     "test_upload_list_get_versions",
+    "test_concurrent_changes_of_different_fields_all_land",
 ]
 
 cluster_nodes = cluster_support.cluster_nodes
@@ -103,7 +105,8 @@ url = cluster_support.engine_url
 
 
 # The HTTP API's bank tests (upload, versions, organisations' scoping) and the contest
-# store's (create, lifecycle, delete and purge, the active index, finalize) on the cluster;
+# store's (create, lifecycle, delete and purge, the active index, finalize) and the
+# organisation store's concurrent changes on the cluster;
 # the store's announcement test subscribes with plain pub/sub, so it stays on one Redis.
 redis_url = url
 

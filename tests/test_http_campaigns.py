@@ -143,6 +143,43 @@ async def test_a_dry_run_shows_the_rounds_and_stores_nothing(api: Api) -> None:
     assert len(await _contest_ids(api)) == 4
 
 
+async def test_the_live_final_carries_member_shards(api: Api) -> None:
+    """``final.shards`` (1-32, as a live contest's ``shards``) makes a sharded final; its
+    window rounds keep one shard; a count outside 1-32 is a problem at ``final.shards``
+    and creates nothing."""
+    await _campaign(api, id="chung")
+    start = await _next_week(api)
+    final_at = (dt.datetime.fromisoformat(start) + dt.timedelta(days=30)).replace(tzinfo=HCM)
+    for shards in (0, 33, "4"):
+        final = {"starts_at": final_at.isoformat(), "shards": shards}
+        response = await api.a.post(
+            "/api/campaigns/chung/rounds", json=_rounds(2, start, final=final)
+        )
+        assert response.status_code == 422, response.text
+        error = response.json()["error"]
+        assert error["code"] == "campaign_invalid"
+        assert [p["field"] for p in error["problems"]] == ["final.shards"], error
+    assert await _contest_ids(api) == []
+    final = {"starts_at": final_at.isoformat(), "shards": 4}
+    response = await api.a.post("/api/campaigns/chung/rounds", json=_rounds(2, start, final=final))
+    assert response.status_code == 201, response.text
+    assert [r["id"] for r in response.json()["rounds"]] == ["chung-r01", "chung-r02", "chung-final"]
+    contests = {c["id"]: c for c in (await api.a.get("/api/contests")).json()}
+    assert {i: c["shards"] for i, c in contests.items()} == {
+        "chung-r01": 1,
+        "chung-r02": 1,
+        "chung-final": 4,
+    }
+    # without shards, a final has one, as a live contest does
+    await _campaign(api, id="mot")
+    response = await api.a.post(
+        "/api/campaigns/mot/rounds",
+        json=_rounds(1, start, final={"starts_at": final_at.isoformat()}),
+    )
+    assert response.status_code == 201, response.text
+    assert (await api.a.get("/api/contests/mot-final")).json()["shards"] == 1
+
+
 async def test_refusals_change_nothing(api: Api) -> None:
     response = await api.a.post("/api/campaigns", json={"title": "x", "zone": "Mars/Base"})
     assert response.status_code == 422

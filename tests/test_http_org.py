@@ -4,6 +4,7 @@ campaign taking the organisation's zone."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -77,3 +78,18 @@ async def test_the_store_refuses_a_bad_zone_at_creation(
     made = await orgs.create(Organisation(id=OrgId("hue"), name="Huế", zone="Asia/Bangkok"))
     assert (await orgs.get(OrgId("hue"))).zone == made.zone == "Asia/Bangkok"
     assert (await orgs.zone(OrgId("nope"))).key == "Asia/Ho_Chi_Minh"
+
+
+async def test_two_changes_at_once_both_land(api: Api) -> None:
+    """Two PATCH /api/org at once, one of the name and one of the zone: both land (the
+    store read, changed and wrote the whole organisation back, so one was lost)."""
+    zones = ["Europe/Paris", "UTC", "Asia/Bangkok", "America/Lima"]
+    for i in range(20):
+        name, zone = f"Ban {i}", zones[i % len(zones)]
+        answers = await asyncio.gather(
+            api.a.patch("/api/org", json={"name": name}),
+            api.a.patch("/api/org", json={"zone": zone}),
+        )
+        assert [a.status_code for a in answers] == [200, 200]
+        shown = (await api.a.get("/api/org")).json()
+        assert (shown["name"], shown["zone"]) == (name, zone), f"round {i}"

@@ -1,5 +1,6 @@
 """engine.directory.orgs (organisations, API keys) and engine.directory.units on a real Redis."""
 
+import asyncio
 import hashlib
 import json
 
@@ -10,11 +11,13 @@ from engine.core.errors import OrgExists, OrgNotFound, UnitsInvalid
 from engine.directory.orgs import (
     KEY_PREFIX,
     Organisation,
+    OrgChange,
     OrgStore,
     fingerprint,
     parse_api_keys,
 )
 from engine.directory.units import MAX_MEMBERS, Unit, import_units, load_units, parse_units
+from engine.runtime.redisconn import connect
 from question_bank.ids import OrgId, ProvinceId, UnitId
 
 
@@ -86,6 +89,40 @@ async def test_bootstrap_from_settings(orgs: OrgStore) -> None:
     # Idempotent; an existing organisation keeps its name.
     await orgs.bootstrap("central:secret-1")
     assert await orgs.get(OrgId("central")) == central
+
+
+async def test_concurrent_changes_of_different_fields_all_land(
+    redis_url: str, key_prefix: str
+) -> None:
+    """Four clients, each on its own connection, change at once the name of one organisation,
+    its zone, and the same two of another (all in one hash): no change is lost, and an
+    unknown organisation is still refused."""
+    clients = [connect(redis_url) for _ in range(4)]
+    stores = [OrgStore(client, key_prefix) for client in clients]
+    ids = [OrgId("hue"), OrgId("hanoi")]
+    for org_id in ids:
+        await stores[0].ensure(org_id)
+    zones = ["Europe/Paris", "UTC", "Asia/Bangkok", "America/Lima"]
+    try:
+        for i in range(20):
+            name, zone = f"Ban {i}", zones[i % len(zones)]
+            await asyncio.gather(
+                *(
+                    store.change(
+                        ids[k // 2], OrgChange(name=name) if k % 2 else OrgChange(zone=zone)
+                    )
+                    for k, store in enumerate(stores)
+                )
+            )
+            for org_id in ids:
+                org = await stores[0].get(org_id)
+                assert (org.name, org.zone) == (name, zone), f"round {i}, {org_id}"
+        with pytest.raises(OrgNotFound):
+            await stores[1].change(OrgId("nope"), OrgChange(name="x"))
+        assert not await stores[0].exists(OrgId("nope"))
+    finally:
+        for client in clients:
+            await client.aclose()
 
 
 @pytest.mark.parametrize("spec", ["central", "central:", ":key", "a:b:c,x", "bad id:k"])

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 import redis.asyncio
+from prometheus_client import REGISTRY
 
 from engine.contests.store import ContestStore
 from engine.core.contest import LiveTiming, WindowTiming
@@ -57,6 +58,11 @@ async def test_one_tick_catches_up_a_whole_window(
     await scheduler.close()
 
 
+def ticks(lease: str) -> float:
+    """Scheduler rounds ended so far in this process (``contest_scheduler_ticks_total``)."""
+    return REGISTRY.get_sample_value("contest_scheduler_ticks_total", {"lease": lease}) or 0.0
+
+
 async def test_only_the_lease_holder_fires(
     redis_client: redis.asyncio.Redis, key_prefix: str
 ) -> None:
@@ -65,11 +71,14 @@ async def test_only_the_lease_holder_fires(
     other = Scheduler(redis_client, prefix=key_prefix, holder="other")
     await redis_client.set(GlobalKeys(key_prefix).lease("scheduler"), "other", px=60_000)
     mine = Scheduler(redis_client, prefix=key_prefix, holder="mine")
+    held, standby = ticks("held"), ticks("standby")
     await mine.tick()
     store = ContestStore(redis_client, key_prefix)
     assert (await store.get("w1")).state == "scheduled"
+    assert (ticks("held"), ticks("standby")) == (held, standby + 1)
     await other.tick()
     assert (await store.get("w1")).state == "open"
+    assert (ticks("held"), ticks("standby")) == (held + 1, standby + 1)
     await mine.close()
     await other.close()
     assert await redis_client.exists(GlobalKeys(key_prefix).lease("scheduler")) == 0

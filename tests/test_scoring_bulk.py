@@ -29,6 +29,7 @@ from scoring.keys import ContestKeys
 from scoring.live import LiveScoring
 from scoring.outcomes import decode_outcome
 from scoring.scripts import LUA_DIR, PRELUDE
+from tests.utils import open_alike
 
 REFERENCE = Path(__file__).parent / "reference_lua"
 PLACES = [("hn", "u1"), ("hn", "u2"), ("hcm", "u3"), ("", "")]
@@ -104,13 +105,7 @@ async def test_bulk_at_close_equals_per_answer(
     rk = ref.keys
     for index, answers in enumerate(rounds):
         qid = QuestionId(f"q{index}")
-        for side in (ref, new):
-            # opened a second ago with T a few ms (a long grace keeps it open): every
-            # answer's t is T on both sides, however many ms apart they are accepted
-            await side.open_question(
-                qid, index=index, time_ms=1 + index * 7, points=10, speed=False,
-                delay_ms=-1000, grace_ms=60_000,
-            )  # fmt: skip
+        await open_alike((ref, new), qid, index)
         for member, fraction, bucket in answers:
             province, unit = PLACES[member % len(PLACES)]
             mid = MemberId(f"m{member}")

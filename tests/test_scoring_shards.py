@@ -37,6 +37,7 @@ from scoring.live import LiveScoring
 from scoring.profiles import Profile, encode_profile
 from scoring.units import unit_stats
 from tests.cluster import cluster, cluster_nodes
+from tests.utils import open_alike
 
 __all__ = ["cluster", "cluster_nodes"]
 
@@ -116,13 +117,7 @@ async def _play(
     for index, answers in enumerate(rounds):
         qid = QuestionId(f"q{index}")
         asked.append(qid)
-        for side in (one, many):
-            # opened a second ago with T a few ms (a long grace keeps it open): every
-            # answer's t is T on both sides and on every shard
-            await side.open_question(
-                qid, index=index, time_ms=1 + index * 7, points=10, speed=False,
-                delay_ms=-1000, grace_ms=60_000,
-            )  # fmt: skip
+        await open_alike((one, many), qid, index)
         for member, fraction, bucket in answers:
             province, unit = PLACES[member % len(PLACES)]
             got = [

@@ -149,7 +149,8 @@ async def test_an_organiser_creates_a_campaign_and_schedules_its_weekly_rounds(
     await expect(out).to_contain_text("rule.starting")
     assert (await api.a.get("/api/contests")).json() == []
 
-    # Three weekly rounds, Monday 08:00 to Sunday 22:00 Vietnam's time, and a live final.
+    # Three weekly rounds, Monday 08:00 to Sunday 22:00 Vietnam's time, and a live final
+    # on four member shards.
     await form.get_by_label("Tuần đầu tiên: từ ngày").fill("2031-01-06")
     await form.get_by_label("Mở vào").select_option(label="Thứ Hai")
     await form.get_by_label("Mở lúc (giờ địa phương)").fill("08:00")
@@ -158,6 +159,7 @@ async def test_an_organiser_creates_a_campaign_and_schedules_its_weekly_rounds(
     await form.get_by_label("Số lượt thi cho phép (0: không giới hạn)").fill("3")
     await form.get_by_label("Có vòng chung kết trực tiếp sau vòng cuối").check()
     await form.get_by_label("Chung kết bắt đầu lúc").fill("2031-01-30T20:00")
+    await form.get_by_label("Số phân mảnh thí sinh của vòng chung kết (1-32)").fill("4")
     await check.click()
     # The confirmation step: the rounds as they would be, nothing created yet.
     preview = page.locator("#preview tbody tr")
@@ -198,5 +200,7 @@ async def test_an_organiser_creates_a_campaign_and_schedules_its_weekly_rounds(
     assert rounds[-1]["opens_at"] == int(final.timestamp()) * 1000
     contest = (await api.a.get("/api/contests/phap-luat-r02")).json()
     assert contest["window"]["attempts_allowed"] == 3
+    assert contest["shards"] == 1
+    assert (await api.a.get("/api/contests/phap-luat-final")).json()["shards"] == 4
     assert contest["eligibility"]["provinces"] == ["hanoi", "hue"]
     await shoot(page, "console-campaign-desktop")

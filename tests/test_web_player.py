@@ -41,11 +41,10 @@ from question_bank.models import (
     TextAnswer,
     TrueFalse,
 )
-from scoring.keys import GlobalKeys
 from tests import browser as browser_support
 from tests.browser import shoot
 from tests.contest_helpers import live_spec, now_ms, setup_org, window_spec
-from tests.e2e import SECRET, settings_for, worker
+from tests.e2e import SECRET, pause_scheduler, settings_for, worker
 from tests.utils import timeout
 
 browser, page, phone = browser_support.browser, browser_support.page, browser_support.phone
@@ -359,8 +358,7 @@ async def test_a_window_attempt_survives_a_reload(
         # The scheduler finalizes a closed round at its next tick, which can come before the
         # page shows the provisional standing: this test holds the scheduler's lease from
         # here on (and lets a tick under way end) so that the finalize is the organiser's.
-        await redis_client.set(GlobalKeys(key_prefix).lease("scheduler"), "test", px=120_000)
-        await asyncio.sleep(2.5)  # the scheduler's tick is 1 s; its lease lasts three
+        await pause_scheduler(settings, redis_client)
         await store.apply(contest.id, "close")
         await says(phone, "#fhead", "Kết quả tạm thời (chính thức khi kết quả được xác nhận)")
         await says(phone, "#final-rank", "Hạng 1/1")

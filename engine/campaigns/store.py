@@ -52,7 +52,17 @@ from scoring.profiles import decode_profile
 
 __all__ = ["CampaignStore", "campaigns_key", "final_id"]
 
-_PLANNED_FIELDS = ("title", "mode", "bank", "draw", "description", "live", "window", "eligibility")
+_PLANNED_FIELDS = (
+    "title",
+    "mode",
+    "bank",
+    "draw",
+    "description",
+    "live",
+    "window",
+    "eligibility",
+    "shards",
+)
 """What a round planned by a dry run takes from its definition as it is."""
 
 _ENCODER = msgspec.msgpack.Encoder()
@@ -196,6 +206,7 @@ class CampaignStore:
                     description=campaign.description,
                     live=spec.final.timing(final_at),
                     eligibility=campaign.eligibility,
+                    shards=spec.final.shards,
                 )
             )
         ids = [str(s.id) for s in specs]

@@ -11,17 +11,18 @@
                               [--opens-on monday] [--opens-at 08:00]
                               [--closes-on sunday] [--closes-at 22:00]
                               [--attempt-seconds S] [--attempts-allowed A]
-                              [--final-at TIME] [--draft] [--dry-run]
+                              [--final-at TIME [--final-shards N]] [--draft] [--dry-run]
     contest campaign report CAMPAIGN [--csv [--members] | --json | --format xlsx --out FILE]
 
 Times are the campaign's local time (its zone, by default Asia/Ho_Chi_Minh): ``--starting``
 is a local date (``2027-01-04``), an ISO 8601 time with a zone, or epoch ms; the rounds open
-on the first ``--opens-on`` on or after it. ``--dry-run`` checks everything and prints the
-rounds it would create, creating nothing. A new campaign's zone is its organisation's
-(``contest org set ORG --zone``) unless ``--zone`` names another. Every command takes the
-Redis options ``--redis-url``, ``--data-dir``, ``--key-prefix``; the organisation is named
-with ``--org`` (the HTTP API takes it from the API key). Errors list every problem and
-change nothing.
+on the first ``--opens-on`` on or after it. ``--final-shards`` spreads the live final's
+members over 1-32 shards (a live contest's ``shards``; default 1). ``--dry-run`` checks
+everything and prints the rounds it would create, creating nothing. A new campaign's zone
+is its organisation's (``contest org set ORG --zone``) unless ``--zone`` names another.
+Every command takes the Redis options ``--redis-url``, ``--data-dir``, ``--key-prefix``;
+the organisation is named with ``--org`` (the HTTP API takes it from the API key). Errors
+list every problem and change nothing.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ from engine.core.campaign import (
     ScheduleSpec,
     campaign_view,
 )
-from engine.core.contest import Eligibility
+from engine.core.contest import Eligibility, located
+from engine.core.errors import CampaignInvalid
 from engine.core.settings import Settings
 from engine.runtime.redisconn import AsyncRedis
 from question_bank.ids import ContestId, OrgId, ProvinceId, UnitId
@@ -101,6 +103,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--attempt-seconds", type=int, default=600)
     p.add_argument("--attempts-allowed", type=int, default=1, help="0: no limit")
     p.add_argument("--final-at", help="a live final at this time (ISO with zone, or ms)")
+    p.add_argument("--final-shards", type=int, help="member shards of the live final, 1-32")
     p.add_argument("--draft", action="store_true", help="leave the rounds as drafts")
     p.add_argument("--dry-run", action="store_true", help="show the rounds, create nothing")
     add_redis_options(p)
@@ -165,26 +168,36 @@ async def _show(client: AsyncRedis, settings: Settings, args: argparse.Namespace
 async def _schedule(client: AsyncRedis, settings: Settings, args: argparse.Namespace) -> int:
     store = CampaignStore(client, settings.key_prefix)
     campaign = await store.get(ContestId(args.campaign))
-    spec = msgspec.convert(
-        {
-            "rule": {
-                "weeks": args.weeks,
-                "starting": _instant(args.starting),
-                "opens_on": args.opens_on,
-                "opens_at": args.opens_at,
-                "closes_on": args.closes_on,
-                "closes_at": args.closes_at,
+    final: dict[str, Any] | None = None
+    if args.final_at is not None:
+        final = {"starts_at": _instant(args.final_at)}
+        if args.final_shards is not None:
+            final["shards"] = args.final_shards
+    elif args.final_shards is not None:
+        raise CampaignInvalid([{"field": "final.shards", "message": "needs --final-at"}])
+    try:
+        spec = msgspec.convert(
+            {
+                "rule": {
+                    "weeks": args.weeks,
+                    "starting": _instant(args.starting),
+                    "opens_on": args.opens_on,
+                    "opens_at": args.opens_at,
+                    "closes_on": args.closes_on,
+                    "closes_at": args.closes_at,
+                },
+                "bank": args.bank,
+                "bank_version": args.bank_version,
+                "draw": {"count": args.count},
+                "attempt_seconds": args.attempt_seconds,
+                "attempts_allowed": args.attempts_allowed,
+                "final": final,
+                "schedule": not args.draft,
             },
-            "bank": args.bank,
-            "bank_version": args.bank_version,
-            "draw": {"count": args.count},
-            "attempt_seconds": args.attempt_seconds,
-            "attempts_allowed": args.attempts_allowed,
-            "final": None if args.final_at is None else {"starts_at": _instant(args.final_at)},
-            "schedule": not args.draft,
-        },
-        ScheduleSpec,
-    )
+            ScheduleSpec,
+        )
+    except msgspec.ValidationError as exc:
+        raise CampaignInvalid([located(exc)]) from None
     created = await store.schedule(campaign.org, campaign.id, spec, dry_run=args.dry_run)
     view = campaign_view(campaign, created)
     would = "would be created (dry run)" if args.dry_run else f"of {campaign.id}"

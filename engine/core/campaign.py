@@ -22,7 +22,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
-from engine.core.contest import CONTEST_ID_PATTERN, Contest, Eligibility, LiveTiming, Problem
+from engine.core.contest import (
+    CONTEST_ID_PATTERN,
+    Contest,
+    Eligibility,
+    LiveTiming,
+    Problem,
+    Shards,
+)
 from engine.core.lifecycle import Mode, State
 from question_bank.draws import DrawRules
 from question_bank.ids import BankId, ContestId, MemberId, OrgId, ProvinceId, UnitId
@@ -129,13 +136,16 @@ class WeeklyRule(_Struct, frozen=True):
 
 class FinalSpec(_Struct, frozen=True):
     """The campaign's live final: :class:`~engine.core.contest.LiveTiming` with its start
-    as epoch ms or ISO 8601 with a zone."""
+    as epoch ms or ISO 8601 with a zone, and its member *shards*."""
 
     starts_at: Instant
     question_seconds: Annotated[int, msgspec.Meta(ge=1, le=600)] = 10
     reveal_seconds: Annotated[int, msgspec.Meta(ge=0, le=600)] = 5
     leaderboard_seconds: Annotated[int, msgspec.Meta(ge=0, le=600)] = 0
     elimination: bool = False
+    shards: Shards = 1
+    """Member shards of the final (1-32), as a live contest's
+    :attr:`~engine.core.contest.ContestSpec.shards`."""
 
     def timing(self, starts_at: int) -> LiveTiming:
         return LiveTiming(

@@ -51,6 +51,7 @@ __all__ = [
     "ModeRules",
     "Problem",
     "ScoringRules",
+    "Shards",
     "Transition",
     "WindowRanking",
     "WindowTiming",

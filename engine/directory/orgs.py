@@ -28,6 +28,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import msgspec
+from redis.exceptions import WatchError
 
 from engine.core.campaign import DEFAULT_ZONE, zone_of
 from engine.core.errors import OrgExists, OrgInvalid, OrgNotFound
@@ -158,17 +159,33 @@ class OrgStore:
 
     async def change(self, org_id: OrgId, change: OrgChange) -> Organisation:
         """Apply *change* to *org_id* (which must exist) and return the result; a bad zone
-        is :class:`OrgInvalid` and changes nothing."""
+        is :class:`OrgInvalid` and changes nothing.
+
+        The read, change and write-back run under WATCH of the organisations hash (one key,
+        so also on Redis Cluster) and are retried if another write came between: two
+        changes at once of different fields both land."""
         if change.zone is not None:
             check_zone(change.zone)
-        org = await self.get(org_id)
-        changed = msgspec.structs.replace(
-            org,
-            name=org.name if change.name is None else change.name,
-            zone=org.zone if change.zone is None else change.zone,
-        )
-        await self.redis.hset(self.keys.organisations, org_id, _ENCODER.encode(changed))
-        return changed
+        key = self.keys.organisations
+        async with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(key)
+                    raw: Any = await pipe.hget(key, org_id)
+                    if raw is None:
+                        raise OrgNotFound(f"no organisation {org_id!r}")
+                    org = _DECODER.decode(raw)
+                    changed = msgspec.structs.replace(
+                        org,
+                        name=org.name if change.name is None else change.name,
+                        zone=org.zone if change.zone is None else change.zone,
+                    )
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.hset(key, org_id, _ENCODER.encode(changed))
+                    await pipe.execute()
+                    return changed
+                except WatchError:
+                    continue
 
     async def zone(self, org_id: OrgId) -> ZoneInfo:
         """The time zone of *org_id*: its own, or the default for an unknown one."""

@@ -27,6 +27,7 @@ contest_http_request_seconds           histogram  route
 contest_conductor_steps_total          counter    step (release, close, reveal, leaderboard)
 contest_conductor_leases               gauge      (live shows this process conducts)
 contest_scheduler_transitions_total    counter    event (open, start, close, finalize)
+contest_scheduler_ticks_total          counter    lease (held, standby)
 contest_attempts_expired_total         counter    (window attempts closed at their deadline)
 =====================================  =========  =====================================
 
@@ -70,6 +71,7 @@ __all__ = [
     "MESSAGES_OUT",
     "REDIS_ERRORS",
     "REDIS_SECONDS",
+    "SCHEDULER_TICKS",
     "SCHEDULER_TRANSITIONS",
     "WS_CLOSES",
     "WS_DROPPED",
@@ -153,6 +155,11 @@ CONDUCTOR_LEASES = Gauge(
 )
 SCHEDULER_TRANSITIONS = Counter(
     "contest_scheduler_transitions", "Lifecycle transitions the scheduler fired.", ["event"]
+)
+SCHEDULER_TICKS = Counter(
+    "contest_scheduler_ticks",
+    "Scheduler rounds ended, by whether this process held the scheduler lease in them.",
+    ["lease"],
 )
 ATTEMPTS_EXPIRED = Counter(
     "contest_attempts_expired", "Window attempts closed automatically at their deadline."

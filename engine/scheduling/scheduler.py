@@ -27,6 +27,13 @@ recovery (:class:`engine.runtime.logs.FailureLog`), not a line every second.
 The scheduler lease is taken (or renewed) at each tick and lasts three ticks, so a dead
 scheduler is replaced within about three seconds. Each step is safe to repeat: transitions
 are compare-and-set, expiry and finalize are idempotent.
+
+Each round that ends is counted in ``contest_scheduler_ticks_total``, labelled ``held``
+(this process held the lease in it) or ``standby``. A process's rounds never overlap, so
+once the lease is held elsewhere (another process, or an operator or a test that sets
+``P:lease:scheduler`` to a holder of its own to pause the transitions), the first
+``standby`` round a process ends after that means it does nothing more under the lease:
+a round that was under way then has ended.
 """
 
 from __future__ import annotations
@@ -46,7 +53,7 @@ from engine.core.lifecycle import Mode
 from engine.modes.base import Runner, RunnerHooks
 from engine.runtime.lease import Lease, new_holder_id
 from engine.runtime.logs import FailureLog
-from engine.runtime.metrics import SCHEDULER_TRANSITIONS
+from engine.runtime.metrics import SCHEDULER_TICKS, SCHEDULER_TRANSITIONS
 from engine.runtime.redisconn import AsyncRedis
 from question_bank.ids import ContestId
 from scoring.keys import DEFAULT_PREFIX, GlobalKeys
@@ -151,7 +158,8 @@ class Scheduler:
         start or close falls due sooner, so that a show starts on the dot."""
         contests = await self.store.list(active_only=True)
         now = await self.store.now_ms()
-        if await self.lease.acquire():
+        held = await self.lease.acquire()
+        if held:
             moved: list[Contest] = []
             for contest in contests:
                 try:
@@ -162,6 +170,7 @@ class Scheduler:
                 moved.append(contest)
             contests = moved
         self._supervise(contests)
+        SCHEDULER_TICKS.labels("held" if held else "standby").inc()
         return next_due_ms(contests, now, self.tick_ms)
 
     # ------------------------------------------------------------------ transitions

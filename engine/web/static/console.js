@@ -558,7 +558,11 @@
         schedule: f.schedule.checked,
       };
       if (f.final.checked) {
-        value.final = { starts_at: localToEpoch(f.final_at.value, campaign.zone), question_seconds: Number(f.final_question_seconds.value) };
+        value.final = {
+          starts_at: localToEpoch(f.final_at.value, campaign.zone),
+          question_seconds: Number(f.final_question_seconds.value),
+          shards: Number(f.final_shards.value),
+        };
       }
       return value;
     };
