@@ -50,42 +50,30 @@ def test_frames_match_names_a_type_sent_a_different_number_of_times() -> None:
     assert frames_match(engine, fewer) == ["ack 2.00 vs 1.00"]
 
 
+def run_show(out: Path, questions: int, *extra: str) -> subprocess.CompletedProcess[str]:
+    """``python -m bench.show`` at the test's size (2 servers, 2 s questions), *extra*
+    options added; fails the test unless it exits 0."""
+    command = [
+        sys.executable, "-m", "bench.show", "--members", str(MEMBERS), "--questions",
+        str(questions), "--question-seconds", "2", "--reveal-seconds", "1", "--workers", "2",
+        "--timeout", "120", "--out", str(out), *extra,
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout(400))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
 @pytest.mark.slow
 def test_show_bench_runs_three_servers_and_the_bare_ones_send_what_the_engine_sent(
     tmp_path: Path,
 ) -> None:
     out = tmp_path / "show.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.show",
-            "--members",
-            str(MEMBERS),
-            "--questions",
-            str(QUESTIONS),
-            "--question-seconds",
-            "2",
-            "--reveal-seconds",
-            "1",
-            "--workers",
-            "2",
-            "--procs",
-            "1",
-            "--timeout",
-            "120",
-            "--out",
-            str(out),
-        ],  # fmt: skip
-        capture_output=True,
-        text=True,
-        timeout=timeout(400),
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    result = run_show(out, QUESTIONS, "--procs", "1")
     lines = result.stdout.splitlines()
     row = re.compile(r"(engine|bare|bare\+redis)( +[\d.]+){8} +(\d+)/(\d+)")
     rows = [found.group(1) for line in lines if (found := row.fullmatch(line))]
     assert rows == ["engine", "bare", "bare+redis"], result.stdout
+    assert not any(line.startswith("join storm") for line in lines)  # no storm asked
     ratios = [line for line in lines if line.startswith("ratio gateway/bare:")]
     assert len(ratios) == 1
     found = re.fullmatch(r"ratio gateway/bare: (\d+\.\d\d)", ratios[0])
@@ -114,3 +102,28 @@ def test_show_bench_runs_three_servers_and_the_bare_ones_send_what_the_engine_se
                 mean_engine = engine["frame_bytes"][kind] / engine["frames"][kind]
                 mean_bare = bare["frame_bytes"][kind] / bare["frames"][kind]
                 assert abs(mean_bare - mean_engine) <= max(2.0, 0.02 * mean_engine), (name, kind)
+
+
+@pytest.mark.slow
+def test_show_bench_join_storm_every_member_joins_on_every_side(tmp_path: Path) -> None:
+    out = tmp_path / "storm.json"
+    result = run_show(out, 1, "--procs", "2", "--join-seconds", "3", "--join-timeout", "30")
+    line = re.compile(
+        r"join storm (engine|bare|bare\+redis): (\d+) of (\d+) joined in ([\d.]+) s, "
+        r"p50 (\d+) ms, p99 (\d+) ms, failed (\d+) \(refused (\d+), given up (\d+)\)"
+    )
+    found = [m for text in result.stdout.splitlines() if (m := line.fullmatch(text))]
+    assert [f.group(1) for f in found] == ["engine", "bare", "bare+redis"], result.stdout
+    sides = json.loads(out.read_text())["sides"]
+    for f in found:
+        side = sides[f.group(1)]
+        assert int(f.group(2)) == side["connected"] == MEMBERS == int(f.group(3))
+        assert side["join_failed"] == side["join_refused"] == side["join_given_up"] == 0
+        assert f.group(7) == f.group(8) == f.group(9) == "0"
+        # the arrivals were spread over 3 s: the last joined after ~3 s, not at once
+        assert 2.5 <= side["join_all_s"] == pytest.approx(float(f.group(4)), abs=0.051)
+        assert 0 < side["join_p50_ms"] <= side["join_p99_ms"] <= side["join_max_ms"]
+        assert round(side["join_p99_ms"]) == int(f.group(6))
+        assert side["join_cpu_s"] > 0 and side["join_seconds"] == 3
+        # the show was played after the storm, as without it
+        assert side["accepted"] == side["answers"] == MEMBERS
