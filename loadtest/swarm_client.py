@@ -485,6 +485,8 @@ async def _connect_one(
             transport, _ = await (
                 connecting if give_up_at is None else asyncio.wait_for(connecting, wait + 1.0)
             )
+            if give_up_at is not None:
+                wait = max(0.0, give_up_at - time.perf_counter())
             await asyncio.wait_for(member.welcome, wait)
         except Exception as exc:
             if not member.welcome.done():
