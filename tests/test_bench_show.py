@@ -7,13 +7,14 @@ bare servers sent each member what the engine sent: frame counts by type, and si
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from bench.show import PLANNED, SideResult, frames_match, pad
+from bench.show import PLANNED, Plan, SideResult, bare_show_process, frames_match, pad
 from engine.core import messages as m
 from loadtest.swarm_client import frame_type
 from tests.utils import timeout
@@ -127,3 +128,37 @@ def test_show_bench_join_storm_every_member_joins_on_every_side(tmp_path: Path) 
         assert side["join_cpu_s"] > 0 and side["join_seconds"] == 3
         # the show was played after the storm, as without it
         assert side["accepted"] == side["answers"] == MEMBERS
+
+
+def _listen_backlog(port: int) -> int:
+    """The backlog of the socket listening on *port* (``ss``: Send-Q of a listener)."""
+    out = subprocess.run(
+        ["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True, check=True
+    ).stdout
+    return int(out.split()[2])
+
+
+@pytest.mark.skipif(shutil.which("ss") is None, reason="needs ss (iproute2)")
+def test_bare_show_servers_listen_with_the_engines_backlog() -> None:
+    """A join storm finds the same listen queue on every side (asyncio's default is 100)."""
+    import multiprocessing
+
+    from engine.gateway.server import LISTEN_BACKLOG
+    from loadtest.deploy import _free_port
+
+    ctx = multiprocessing.get_context("spawn")
+    port = _free_port()
+    plan = Plan(counts={}, sizes={}, questions=0, question_ms=0, reveal_ms=0)
+    t0, go, ready, stop = ctx.Value("d", 0.0), ctx.Event(), ctx.Queue(), ctx.Event()
+    server = ctx.Process(target=bare_show_process, args=(port, plan, None, t0, go, ready, stop))
+    server.start()
+    try:
+        ready.get(timeout=timeout(60))
+        somaxconn = int(Path("/proc/sys/net/core/somaxconn").read_text())
+        assert _listen_backlog(port) == min(LISTEN_BACKLOG, somaxconn) > 100
+    finally:
+        go.set()  # it waits for its show (of no question) before it can stop
+        stop.set()
+        server.join(timeout(30))
+        if server.is_alive():
+            server.kill()

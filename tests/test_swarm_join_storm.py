@@ -88,9 +88,8 @@ async def test_storm_members_arrive_spread_over_the_seconds_and_all_join() -> No
     assert len(report.connect_ms) == 40 and all(0 < ms < 2000 for ms in report.connect_ms)
     # open-loop: evenly over 2 s from the go time (member j at (j + 0.5) * 2 / 40 s)
     joined_at.sort()
-    assert go + 0.02 <= joined_at[0] < go + 0.5
-    assert go + 1.9 <= joined_at[-1] < go + 3.0
-    assert go + 1.9 <= report.last_joined < go + 3.0
+    assert go + 0.02 <= joined_at[0] and joined_at[-1] - joined_at[0] >= 1.8
+    assert go + 1.9 <= joined_at[-1] <= report.last_joined < go + 2.0 + timeout(5)
 
 
 async def test_a_server_that_never_answers_is_given_up_in_time() -> None:
