@@ -558,13 +558,13 @@ async def _run(job: ClientJob, progress: Any, stop: Any, go: Any = None) -> Clie
         since = time.perf_counter() - (loop.time() - at)  # late callbacks count as waiting
         await _connect_one(job, member, report, since=since, give_up_at=since + job.join_timeout_s)
 
-    if job.join_seconds > 0 and members:
+    if job.join_seconds > 0:  # ready even with no member: the go waits for every process
         progress.put(("ready", job.index, 0, 0))
         ends = loop.time() + job.deadline_s
         while go is not None and go.value == 0.0 and loop.time() < ends:
             await asyncio.sleep(0.02)
         first = go.value + loop.time() - time.time() if go is not None else loop.time()
-        step = job.join_seconds / len(members)
+        step = job.join_seconds / max(1, len(members))
         connecting = asyncio.gather(
             *(arrive(mb, first + (j + job.join_phase) * step) for j, mb in enumerate(members))
         )

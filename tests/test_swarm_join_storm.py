@@ -127,3 +127,11 @@ async def test_refusals_are_counted_by_reason() -> None:
     async with ws_server(full) as port:
         report, _, _ = await storm(job(port, 4, 0.5, 20.0))
     assert report.join_refused == 4 and report.refusals == {"close 4001": 12}
+
+
+async def test_a_process_with_no_member_is_ready_too() -> None:
+    """The go time waits for every client process: one dealt no member must not hold it."""
+    async with ws_server(welcome) as port:
+        report, _, phases = await storm(job(port, 0, 1.0, 5.0))
+    assert report.connected == report.given_up == report.failed == 0
+    assert phases[-1] == ("connected", 0, 0, 0)
