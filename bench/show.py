@@ -2,7 +2,7 @@
 
     python -m bench.show --members N [--questions Q] [--question-seconds S]
                          [--reveal-seconds R] [--workers W] [--procs P] [--timeout T]
-                         [--out FILE] [--quick]
+                         [--join-seconds S [--join-timeout G]] [--out FILE] [--quick]
 
 The same swarm clients (:mod:`loadtest.swarm_client`: N members in P processes, each on
 a loopback source address of its own, answering every question after a human delay) play
@@ -34,6 +34,29 @@ ratios engine/bare and engine/bare+redis, and one line ``ratio gateway/bare: X``
 scripts. The show is measured from its start (every member connected) until every client
 process has reported. ``BENCH_PYSPY=DIR`` samples each engine gateway process with py-spy
 over that time (``DIR/engine-<pid>.txt``, collapsed stacks).
+
+**Join storm** (``--join-seconds S``, issue 11: "100,000 members join within 60 s, p99 join
+≤ 2 s, no one refused who was eligible"). Without it the members connect as the swarm does
+(``--connect-concurrency``: each client process keeps 200 connects under way and starts
+the next when one has joined, a closed loop whose pace is the server's), and only the show
+is measured. With it, on every side the members arrive open-loop, spread evenly over S
+seconds (each client process its share, the processes' arrivals interleaved, from one go
+time), and each connects at its arrival however many are still connecting; a member not
+joined G seconds (``--join-timeout``, default 60) after its arrival is given up and counted,
+so a hung connection never holds the run. Per side it prints join latency (arrival → the
+``welcome``, which the engine sends once the token is verified and the member registered;
+the bare servers send theirs at once) p50/p99/max, the seconds from the first arrival until
+the last member joined, the members who did not join (refused: the server's last answer
+was an HTTP status, a close frame or an ``error``; given up; other failures), the tries
+refused by reason, retries, and the servers' CPU over the join phase; then one line per
+side for scripts::
+
+    join storm engine: N of M joined in X s, p50 A ms, p99 B ms, failed F (refused R, given up G)
+
+where F counts every member who did not join. The show follows as without the option,
+once every member has joined or been given up. The bare servers listen with the engine's
+backlog (``LISTEN_BACKLOG``: the kernel caps it at ``net.core.somaxconn``), as the engine's
+gateway does, so a storm of SYNs finds the same queue on every side.
 
 Everything listens on loopback; the run stops itself after ``--timeout`` seconds.
 """
@@ -110,6 +133,25 @@ class SideResult:
     frames: dict[str, int] = field(default_factory=dict)
     frame_bytes: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    join_seconds: float = 0.0
+    """The join storm's arrival span (0: no storm, the closed-loop connect)."""
+    join_p50_ms: float = math.nan
+    """Join storm: a member's arrival -> its ``welcome``."""
+    join_p99_ms: float = math.nan
+    join_max_ms: float = math.nan
+    join_all_s: float = math.nan
+    """Join storm: first arrival (the go time) -> the last member's ``welcome``."""
+    join_failed: int = 0
+    """Join storm: members who did not join, for whatever reason (the next two included)."""
+    join_refused: int = 0
+    join_given_up: int = 0
+    join_retries: int = 0
+    join_refusals: dict[str, int] = field(default_factory=dict)
+    """Tries refused by the server, by reason, members who joined later included."""
+    join_cpu_s: float = math.nan
+    """Join storm: server CPU seconds from the go time until every client process had
+    every member joined or given up (Redis apart: ``join_redis_cpu_s``)."""
+    join_redis_cpu_s: float = math.nan
 
     @property
     def cpu_us_per_member_question(self) -> float:
@@ -150,13 +192,19 @@ def play_show(
     start: Callable[[], None],
     server_pids: Callable[[], list[int]],
     redis_pid: int | None,
+    join_seconds: float = 0.0,
+    join_timeout: float = 60.0,
 ) -> SideResult:
-    """Connect *members* to *url* from *procs* client processes; when all are connected
-    call *start* and play the show to its end; fill in *side* (CPU over the show)."""
+    """Connect *members* to *url* from *procs* client processes (*join_seconds*: as a join
+    storm over that many seconds); when all are connected (or given up) call *start* and
+    play the show to its end; fill in *side* (CPU over the join storm and the show)."""
     ctx = multiprocessing.get_context("spawn")
     progress: Any = ctx.Queue()
     results: Any = ctx.Queue()
     stop = ctx.Event()
+    go = ctx.Value("d", 0.0)
+    side.join_seconds = join_seconds
+    redis_pids = [redis_pid] if redis_pid else []
     chunk = math.ceil(len(members) / procs)
     jobs = [
         ClientJob(
@@ -166,10 +214,15 @@ def play_show(
             source=loopback_source(i),
             deadline_s=timeout,
             seed=i,
+            join_seconds=join_seconds,
+            join_phase=(i + 0.5) / procs,
+            join_timeout_s=join_timeout,
         )
         for i in range(procs)
     ]
-    workers = [ctx.Process(target=run_client, args=(job, progress, results, stop)) for job in jobs]
+    workers = [
+        ctx.Process(target=run_client, args=(job, progress, results, stop, go)) for job in jobs
+    ]
     for w in workers:
         w.start()
     phases: dict[int, str] = {}
@@ -177,6 +230,7 @@ def play_show(
     deadline = time.monotonic() + timeout
     started = False
     before: tuple[float, float] = (0.0, 0.0)
+    at_go: tuple[float, float] = (0.0, 0.0)
     spies: list[Any] = []
     while len(reports) < len(workers) and time.monotonic() < deadline:
         try:
@@ -192,17 +246,24 @@ def play_show(
         dead = [w for w in workers if w.exitcode not in (None, 0)]
         if dead:
             raise RuntimeError(f"{side.name}: a client process failed ({dead[0].exitcode})")
-        if not started and len(phases) == len(workers) and "connect" not in phases.values():
+        everyone = len(phases) == len(workers)
+        if everyone and go.value == 0.0 and all(p == "ready" for p in phases.values()):
+            at_go = (_cpu(server_pids()), _cpu(redis_pids))
+            go.value = time.time() + 0.5  # the storm's first arrival
+        if not started and everyone and not {"connect", "ready"} & set(phases.values()):
+            if join_seconds:
+                side.join_cpu_s = _cpu(server_pids()) - at_go[0]
+                side.join_redis_cpu_s = _cpu(redis_pids) - at_go[1]
             time.sleep(1.0)  # let the servers finish their joins
             pids = server_pids()
-            before = (_cpu(pids), _cpu([redis_pid] if redis_pid else []))
+            before = (_cpu(pids), _cpu(redis_pids))
             if side.name == "engine":
                 spies = [s for pid in pids if (s := py_spy(pid, f"engine-{pid}")) is not None]
             start()
             started = True
     pids = server_pids()
     side.gateway_cpu_s = _cpu(pids) - before[0]
-    side.redis_cpu_s = _cpu([redis_pid] if redis_pid else []) - before[1]
+    side.redis_cpu_s = _cpu(redis_pids) - before[1]
     for spy in spies:
         spy.send_signal(2)  # SIGINT: py-spy writes its file and exits
         spy.wait(60)
@@ -219,7 +280,25 @@ def play_show(
     if not started or len(reports) < len(workers):
         raise RuntimeError(f"{side.name}: the show did not finish within {timeout:.0f} s")
     _merge(side, reports)
+    if join_seconds:
+        _merge_joins(side, reports, go.value)
     return side
+
+
+def _merge_joins(side: SideResult, reports: list[ClientReport], go: float) -> None:
+    """The join storm's figures from the client reports (*go*: its first arrival)."""
+    joins = [x for r in reports for x in r.connect_ms]
+    side.join_p50_ms, side.join_p99_ms = percentile(joins, 50), percentile(joins, 99)
+    side.join_max_ms = max(joins, default=math.nan)
+    last = max((r.last_joined for r in reports), default=0.0)
+    side.join_all_s = last - go if last else math.nan
+    side.join_given_up = sum(r.given_up for r in reports)
+    side.join_refused = sum(r.join_refused for r in reports)
+    side.join_failed = sum(r.failed for r in reports) + side.join_given_up
+    side.join_retries = sum(r.retries for r in reports)
+    for r in reports:
+        for reason, n in r.refusals.items():
+            side.join_refusals[reason] = side.join_refusals.get(reason, 0) + n
 
 
 def _merge(side: SideResult, reports: list[ClientReport]) -> None:
@@ -272,7 +351,7 @@ def engine_show(args: argparse.Namespace) -> SideResult:
         return play_show(
             side, f"{target.ws_url}/ws/{cid}", [(r["member"], r["token"]) for r in rows],
             args.procs, args.timeout, lambda: target.action(cid, "start"), gateways,
-            redis[0] if redis else None,
+            redis[0] if redis else None, args.join_seconds, args.join_timeout,
         )  # fmt: skip
 
 
@@ -431,6 +510,7 @@ def bare_show_process(
         from websockets.asyncio.server import ServerConnection, serve
 
         from engine.cli.serve import bind_reuseport
+        from engine.gateway.server import LISTEN_BACKLOG
 
         show = _Show(plan, redis_url)
 
@@ -448,8 +528,8 @@ def bare_show_process(
 
         sock = bind_reuseport("127.0.0.1", port)
         async with serve(
-            handler, sock=sock, compression=None, max_size=4096, server_header=None,
-            ping_interval=None,
+            handler, sock=sock, backlog=LISTEN_BACKLOG, compression=None, max_size=4096,
+            server_header=None, ping_interval=None,
         ):  # fmt: skip
             ready.put(os.getpid())
             await asyncio.to_thread(go.wait)
@@ -486,7 +566,7 @@ def bare_show(
         side = SideResult(name, args.members, args.questions)
         return play_show(
             side, f"ws://127.0.0.1:{port}/ws/bare", members, args.procs, args.timeout, start,
-            lambda: pids, redis_pid,
+            lambda: pids, redis_pid, args.join_seconds, args.join_timeout,
         )  # fmt: skip
     finally:
         stop.set()
@@ -578,7 +658,48 @@ def report(sides: list[SideResult], plan: Plan) -> float:
     )
     print(f"load average {load_average()} (2 cores, shared with other work)")
     print(f"ratio gateway/bare: {ratio:.2f}")
+    if engine.join_seconds:
+        report_joins(sides)
     return ratio
+
+
+def join_line(s: SideResult) -> str:
+    """The join storm's closing line for *s* (scripts read it)."""
+    return (
+        f"join storm {s.name}: {s.connected} of {s.members} joined in {s.join_all_s:.1f} s, "
+        f"p50 {s.join_p50_ms:.0f} ms, p99 {s.join_p99_ms:.0f} ms, failed {s.join_failed} "
+        f"(refused {s.join_refused}, given up {s.join_given_up})"
+    )
+
+
+def report_joins(sides: list[SideResult]) -> None:
+    """The join storm's table, ratios engine/bare and one closing line per side."""
+    engine, bare = sides[0], sides[1]
+    print()
+    print(
+        f"join storm: {engine.members} members arriving evenly over {engine.join_seconds:g} s "
+        f"({engine.members / engine.join_seconds:.0f}/s, open-loop)"
+    )
+    print(
+        f"{'server':<11}{'joined':>8}{'all in s':>10}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
+        f"{'failed':>8}{'refused':>8}{'gave up':>8}{'retries':>8}{'CPU s':>8}{'Redis s':>8}"
+    )
+    for s in sides:
+        print(
+            f"{s.name:<11}{s.connected:>8}{s.join_all_s:>10.1f}{s.join_p50_ms:>9.0f}"
+            f"{s.join_p99_ms:>9.0f}{s.join_max_ms:>9.0f}{s.join_failed:>8}{s.join_refused:>8}"
+            f"{s.join_given_up:>8}{s.join_retries:>8}{s.join_cpu_s:>8.2f}{s.join_redis_cpu_s:>8.2f}"
+        )
+    for s in sides:
+        if s.join_refusals:
+            print(f"  {s.name}: tries refused by reason {s.join_refusals}")
+    print(
+        f"join engine / bare: p50 {engine.join_p50_ms / bare.join_p50_ms:.2f}, "
+        f"p99 {engine.join_p99_ms / bare.join_p99_ms:.2f}, server CPU "
+        f"{engine.join_cpu_s / bare.join_cpu_s if bare.join_cpu_s else math.nan:.2f}"
+    )
+    for s in sides:
+        print(join_line(s))
 
 
 def run(args: argparse.Namespace) -> tuple[list[SideResult], Plan]:
@@ -617,6 +738,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="server (gateway) processes")
     parser.add_argument("--procs", type=int, default=2, help="client processes")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per server")
+    parser.add_argument(
+        "--join-seconds",
+        type=float,
+        default=0.0,
+        help="members join as an open-loop storm spread evenly over this many seconds",
+    )
+    parser.add_argument(
+        "--join-timeout",
+        type=float,
+        default=60.0,
+        help="join storm: a member not joined this long after its arrival is given up",
+    )
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
     parser.add_argument("--quick", action="store_true", help="2,000 members, 2 questions of 5 s")
     args = parser.parse_args(argv)

@@ -1,37 +1,66 @@
-"""The floor of an opening storm on this box: N members admitted in S seconds by a bare server.
+"""The floor of a window round's storm on this box: the same arrivals, bare servers.
 
 ::
 
-    python -m bench.storm_floor --members 20000 --storm-seconds 20 [--servers 2] [--clients P]
+    python -m bench.storm_floor --members N --storm-seconds S [--steady-rate R --duration D]
+                                [--questions 10] [--think-ms 3000] [--servers 2] [--clients P]
 
 The window swarm (``python -m loadtest.swarm --mode window``) measures the engine admitting
-an opening storm: each member connects with its token in the URL, gets ``welcome``, sends
-``start_attempt`` and gets its ``attempt``. This bench runs the same exchange against bare
-websockets servers that do nothing else: ``--servers`` processes on one port with
-``SO_REUSEPORT`` and the engine's listen backlog, uvloop, no compression (as the gateway),
-which send a canned ``welcome`` on connect and a canned ``attempt`` of the engine's size
-(10 questions) to the first message: no token check, no Redis, no draw. The clients are
-the swarm's kind (picows, uvloop, one loopback source address and at most 20,000 members
-per process); members arrive uniformly within S seconds and stay connected until every
-member is in, then all close.
+members who arrive by a profile (N within S seconds, then R a second for D seconds), each
+of whom connects with a token in the URL, gets ``welcome``, sends ``start_attempt``, gets
+its ``attempt``, answers its questions one at a time after a think time, each acked, and
+hands the attempt in with ``submit``. This bench plays the same arrivals (the same
+:func:`loadtest.window.arrivals` from the same ``--seed``, dealt to the client processes as
+the swarm deals them) against bare websockets servers, and
+:mod:`bench.window_storm` runs it and the swarm in one command.
 
-Printed: arrival → ``attempt`` p50/p99/max (the figure the swarm prints as "arrival to
-attempt"), connects that failed, listen-queue overflows during the run (``nstat``), CPU
-seconds of the servers and the clients, and the load average (the box is shared).
-Whatever the engine adds to admitting a member is above this floor. Nothing is asserted;
-bounded by ``--timeout``.
+What the floor does:
+
+* servers: ``--servers`` processes on one port with ``SO_REUSEPORT`` and the engine's listen
+  backlog, uvloop, no compression, ``max_queue`` 8 (as the gateway). Per connection: a
+  canned ``welcome`` of the engine's size on connect; to each frame, by its first bytes, a
+  canned reply of the engine's size: ``start_attempt`` → an ``attempt`` with 10 questions,
+  ``answer`` → an ``ack``, ``submit`` → the attempt again (the engine's submit reply holds
+  the questions and answers);
+* clients: the swarm's kind (picows, uvloop, one loopback source address and at most the
+  swarm's members per process). A member arrives at its time, connects, sends
+  ``start_attempt`` on ``welcome``; then (``--questions`` Q above 0) answers Q times, each
+  after a log-normal think time of the swarm's (median ``--think-ms``, sigma 0.5, at least
+  50 ms) and only once the previous ack came, then ``submit``, and closes once that is
+  answered: it holds its connection through the same exchange as a swarm member who neither
+  drops nor expires.
+
+What it does not do: no token check, no decoding of a frame beyond its first bytes, no
+Redis, no draw, no grading or scoring, no attempt deadline; none of the swarm's droppers
+(``--drop-share``: close mid-attempt, reconnect and resume) or expirers (``--expire-share``:
+stop answering, hold the connection to the deadline); no ``seq`` in acks (one answer is in
+flight per member). With ``--questions 0`` a member sends nothing after ``start_attempt``
+and every member holds its connection until every member of its process is in (the sixth
+session's floor; with a steady phase, every arrival's connection stays open to the end).
+
+Printed: arrival → ``attempt`` p50/p99/max (the swarm's "arrival to attempt"), for the
+storm's members and the steady ones apart; ``start_attempt`` → ``attempt``; ack p50/p99,
+after the storm apart; members started, handed in, failed (connect failed or closed
+first), given up (no ``attempt`` within ``MEMBER_WAIT`` s of arrival, or no reply within
+``--reply-timeout`` s: a hung connection never holds the run), listen-queue overflows
+(``nstat``), CPU seconds of the servers and the clients from the first arrival on, and
+per member, and the load average (the box is shared). Whatever the engine adds is above
+this floor. Nothing is asserted; bounded by ``--timeout`` (a client process past it ends
+itself).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import os
 import random
 import subprocess
 import sys
 import time
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bench._wsbench import (
@@ -43,17 +72,82 @@ from bench._wsbench import (
     run_loop,
     take,
 )
+from engine.core import messages as m
+
+__all__ = ["FloorPlan", "FloorResult", "main", "run"]
 
 PER_PROCESS = 19_000
 WELCOME = b'{"type":"welcome","pad":"' + b"w" * 400 + b'"}'
 ATTEMPT = b'{"type":"attempt","pad":"' + b"a" * 2600 + b'"}'
 """About the sizes of the engine's ``welcome`` and of an ``attempt`` with 10 questions."""
+SUBMITTED = b'{"type":"attempt","state":"submitted","pad":"' + b"s" * 3200 + b'"}'
+"""About the size of the engine's reply to ``submit``: the attempt with its 10 answers."""
+ACK = m.encode(m.Ack(question="ls-01", seq=10, accepted=True, points=10, total=100))  # type: ignore[arg-type]
+"""The engine's window ``ack``, as long."""
+START = m.encode(m.StartAttempt())
+ANSWER = m.encode(m.Answer(question="ls-01", answer="b", seq=1))  # type: ignore[arg-type]
+SUBMIT = m.encode(m.Submit(prediction=123))
 TOKEN = "t" * 330
+"""About the length of a join token in the URL."""
 MEMBER_WAIT = 90.0
 """A member with no ``attempt`` this long after its arrival gives up (counted apart as
-``no attempt in time``: the swarm's members give up after their reply timeout too), so a
-connection that hangs (a SYN retried, a handshake never answered) cannot hold the run."""
-"""About the length of a join token in the URL."""
+given up: the swarm's members give up after their reply timeout too), so a connection
+that hangs (a SYN retried, a handshake never answered) cannot hold the run."""
+
+
+@dataclass
+class FloorPlan:
+    """What every floor member does (the swarm's members' exchange, see the docstring)."""
+
+    questions: int = 10
+    think_ms: float = 3000.0
+    think_sigma: float = 0.5
+    reply_timeout_s: float = 60.0
+    storm_seconds: float = 0.0
+    """Arrivals before this offset are the storm's; later ones the steady phase's."""
+
+
+@dataclass
+class FloorResult:
+    """One run of the floor, the figures pooled over its client processes."""
+
+    members: int
+    servers: int
+    client_processes: int
+    started: int = 0
+    submitted: int = 0
+    failed: int = 0
+    """Connect failed (after its tries) or the connection closed before the member was done."""
+    given_up: int = 0
+    """No ``attempt`` within ``MEMBER_WAIT`` s of arrival, or no reply within the reply
+    timeout."""
+    admit_p50_ms: float = math.nan
+    admit_p99_ms: float = math.nan
+    admit_max_ms: float = math.nan
+    storm_admit_p99_ms: float = math.nan
+    steady_starts: int = 0
+    steady_admit_p99_ms: float = math.nan
+    start_p50_ms: float = math.nan
+    start_p99_ms: float = math.nan
+    acks: int = 0
+    ack_p50_ms: float = math.nan
+    ack_p99_ms: float = math.nan
+    steady_acks: int = 0
+    steady_ack_p50_ms: float = math.nan
+    steady_ack_p99_ms: float = math.nan
+    listen_overflows: int = -1
+    """``TcpExtListenOverflows`` during the run (system-wide; -1: nstat missing)."""
+    server_cpu_s: float = 0.0
+    client_cpu_s: float = 0.0
+    seconds: float = 0.0
+    """From the first arrival until the last client process reported."""
+    load_before: str = ""
+    load_after: str = ""
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def everyone_started(self) -> bool:
+        return self.started == self.members
 
 
 def bare_window_process(port: int, port_q: Any, stop: Any) -> None:
@@ -61,15 +155,21 @@ def bare_window_process(port: int, port_q: Any, stop: Any) -> None:
 
     async def main() -> None:
         from websockets.asyncio.server import ServerConnection, serve
+        from websockets.exceptions import ConnectionClosed
 
         from engine.cli.serve import bind_reuseport
         from engine.gateway.server import LISTEN_BACKLOG
 
         async def handler(ws: ServerConnection) -> None:
-            await ws.send(WELCOME, text=True)
-            await ws.recv()
-            await ws.send(ATTEMPT, text=True)
-            await ws.wait_closed()
+            with contextlib.suppress(ConnectionClosed):  # a client gone without a close
+                await ws.send(WELCOME, text=True)
+                async for frame in ws:  # text frames (str): the type is the first field
+                    if frame.startswith('{"type":"answer"'):
+                        await ws.send(ACK, text=True)
+                    elif frame.startswith('{"type":"submit"'):
+                        await ws.send(SUBMITTED, text=True)
+                    else:
+                        await ws.send(ATTEMPT, text=True)
 
         sock = bind_reuseport("127.0.0.1", port)
         async with serve(
@@ -89,70 +189,149 @@ def bare_window_process(port: int, port_q: Any, stop: Any) -> None:
     run_loop(main())
 
 
+class _Tally:
+    """One client process's figures (sent back as a dict)."""
+
+    def __init__(self) -> None:
+        self.storm_admit: list[float] = []
+        self.steady_admit: list[float] = []
+        self.start: list[float] = []
+        self.storm_acks: list[float] = []
+        self.steady_acks: list[float] = []
+        self.started = self.submitted = self.failed = self.given_up = 0
+        self.errors: list[str] = []
+
+    def error(self, text: str) -> None:
+        if len(self.errors) < 10:
+            self.errors.append(text)
+
+
 def client_process(
-    index: int, port: int, arrivals: list[float], go: float, deadline: float, out: Any
+    index: int,
+    port: int,
+    arrivals: list[float],
+    plan: FloorPlan,
+    go: Any,
+    deadline: float,
+    out: Any,
 ) -> None:
-    """Members arriving at *go* + each of *arrivals*; put (latencies ms, failures)."""
+    """Members arriving at ``go.value`` + each of *arrivals* (seconds); puts ``("ready",
+    index)`` on *out*, waits for *go*, then puts ``("done", index, figures)``."""
 
     async def main() -> None:
-        from picows import WSListener, WSMsgType, ws_connect
+        from picows import WSCloseCode, WSListener, WSMsgType, ws_connect
 
-        watchdog = Watchdog(deadline)
-        asyncio.get_running_loop().create_task(watchdog.run())
-        latencies: list[float] = []
-        failures = 0
-        transports: list[Any] = []
+        watchdog = Watchdog(deadline + 60.0)  # a backstop: the process reports by its deadline
+        ends = time.monotonic() + deadline
+        loop = asyncio.get_running_loop()
+        loop.create_task(watchdog.run())
+        tally = _Tally()
+        rng = random.Random(f"floor{index}")
+        mu = math.log(max(plan.think_ms, 1.0) / 1000.0)
+        hold = plan.questions == 0  # the sixth session's floor: held until all are in
+        held: list[Any] = []
         done = asyncio.Event()
         left = len(arrivals)
-
-        def finished() -> None:
-            nonlocal left
-            left -= 1
-            if left == 0:
-                done.set()
-
-        lost = 0
-        stuck = 0
+        storm_end = 0.0  # wall-clock end of the storm, set at go
 
         class Member(WSListener):  # type: ignore[misc]
-            def __init__(self) -> None:
+            def __init__(self, arrival: float) -> None:
+                self.storm = arrival < plan.storm_seconds
                 self.came = time.perf_counter()
-                self.admitted = False
+                self.sent = 0.0
+                self.answered = 0
+                self.over = False
+                self.transport: Any = None
+                self.guard: asyncio.TimerHandle | None = loop.call_later(
+                    MEMBER_WAIT, self.give_up, "no attempt"
+                )
+
+            def finish(self, close: bool = True) -> None:
+                nonlocal left
+                if self.over:
+                    return
+                self.over = True
+                if self.guard is not None:
+                    self.guard.cancel()
+                if close and self.transport is not None:
+                    self.transport.send_close(WSCloseCode.OK)  # as a swarm member closes
+                    self.transport.disconnect()
+                left -= 1
+                if left == 0:
+                    done.set()
+
+            def give_up(self, why: str) -> None:
+                if not self.over:
+                    tally.given_up += 1
+                    tally.error(why)
+                    self.finish()
+
+            def expect(self) -> None:
+                if self.guard is not None:
+                    self.guard.cancel()
+                self.guard = loop.call_later(plan.reply_timeout_s, self.give_up, "no reply")
+
+            def send(self, data: bytes) -> None:
+                self.sent = time.perf_counter()
+                self.transport.send(WSMsgType.TEXT, data)
+
+            def think(self) -> None:
+                """The reply came: the next step after a think time (the swarm's)."""
+                if self.guard is not None:
+                    self.guard.cancel()
+                delay = max(0.05, rng.lognormvariate(mu, plan.think_sigma))
+                self.guard = loop.call_later(delay, self.next_step)
+
+            def next_step(self) -> None:
+                if self.over:
+                    return
+                if self.answered < plan.questions:
+                    self.answered += 1
+                    self.send(ANSWER)
+                else:
+                    self.send(SUBMIT)
+                self.expect()
 
             def on_ws_connected(self, transport: Any) -> None:
-                transports.append(transport)
+                self.transport = transport
+                if self.over:  # given up while connecting
+                    transport.disconnect()
 
             def on_ws_disconnected(self, transport: Any) -> None:
-                nonlocal lost
-                if not self.admitted and not done.is_set():  # closed before its attempt
-                    lost += 1
-                    self.admitted = True
-                    finished()
+                if not self.over and not done.is_set():  # closed before it was done
+                    tally.failed += 1
+                    tally.error("closed before done")
+                    self.finish(close=False)
 
             def on_ws_frame(self, transport: Any, frame: Any) -> None:
-                if frame.msg_type is not WSMsgType.TEXT:
+                if frame.msg_type is not WSMsgType.TEXT or self.over:
                     return
-                payload = frame.get_payload_as_bytes()
-                if payload.startswith(b'{"type":"welcome"'):
-                    transport.send(WSMsgType.TEXT, b'{"type":"start_attempt"}')
-                elif payload.startswith(b'{"type":"attempt"') and not self.admitted:
-                    self.admitted = True
-                    latencies.append((time.perf_counter() - self.came) * 1000.0)
-                    finished()
+                now = time.perf_counter()
+                head = frame.get_payload_as_memoryview()[:20].tobytes()
+                if head.startswith(b'{"type":"welcome"'):
+                    self.send(START)
+                elif head.startswith(b'{"type":"ack"'):
+                    ms = (now - self.sent) * 1000.0
+                    (tally.steady_acks if time.time() >= storm_end else tally.storm_acks).append(ms)
+                    self.think()
+                elif head.startswith(b'{"type":"attempt"') and not self.answered:
+                    tally.started += 1
+                    tally.start.append((now - self.sent) * 1000.0)
+                    admit = (now - self.came) * 1000.0
+                    (tally.storm_admit if self.storm else tally.steady_admit).append(admit)
+                    if hold:
+                        held.append(transport)
+                        self.finish(close=False)
+                        return
+                    self.think()
+                elif head.startswith(b'{"type":"attempt"'):
+                    tally.submitted += 1
+                    self.finish()
 
         source = loopback_source(index)
 
-        def give_up(member: Member) -> None:
-            nonlocal stuck
-            if not member.admitted and not done.is_set():
-                member.admitted = True
-                stuck += 1
-                finished()
-
-        async def arrive() -> None:
-            nonlocal failures
-            member = Member()
-            loop.call_later(MEMBER_WAIT, give_up, member)
+        async def arrive(at: float) -> None:
+            member = Member(at)
             try:
                 await ws_connect(
                     lambda: member,
@@ -160,26 +339,39 @@ def client_process(
                     websocket_handshake_timeout=60,
                     local_addr=(source, 0),
                 )
-            except Exception:
-                failures += 1
-                finished()
+            except Exception as exc:
+                if not member.over:
+                    tally.failed += 1
+                    tally.error(f"connect: {exc!r}")
+                    member.finish(close=False)
 
-        loop = asyncio.get_running_loop()
-        offset = loop.time() - time.time()
         tasks: set[asyncio.Task[None]] = set()
 
-        def spawn() -> None:
-            task = loop.create_task(arrive())
+        def spawn(at: float) -> None:
+            task = loop.create_task(arrive(at))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
 
+        out.put(("ready", index))
+        while go.value == 0.0 and time.monotonic() < ends:
+            await asyncio.sleep(0.02)
+        storm_end = go.value + plan.storm_seconds
+        cpu_at_go = time.process_time()
+        offset = loop.time() - time.time()
         for at in arrivals:
-            loop.call_at(go + at + offset, spawn)
+            loop.call_at(go.value + at + offset, spawn, at)
         if arrivals:
-            await done.wait()
-        for transport in transports:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), max(1.0, ends - time.monotonic()))
+        if left:  # members still under way at the deadline: given up, counted
+            tally.given_up += left
+            tally.error(f"{left} members unfinished at the deadline")
+        for transport in held:
             transport.disconnect()
-        out.put((latencies, failures + lost, stuck, time.process_time()))
+        await asyncio.sleep(0.2)
+        figures = {k: v for k, v in vars(tally).items()}
+        figures["cpu_s"] = time.process_time() - cpu_at_go
+        out.put(("done", index, figures))
 
     run_loop(main())
 
@@ -203,68 +395,155 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run(members: int, storm_seconds: float, servers: int, clients: int, timeout: float) -> None:
+def run(
+    offsets: list[float], servers: int, procs: int, plan: FloorPlan, timeout: float
+) -> FloorResult:
+    """The floor for members arriving at *offsets* (seconds after the go time), dealt to
+    *procs* client processes as the window swarm deals them (member *i* to process
+    ``i % procs``)."""
     import multiprocessing
 
     from engine.cli.serve import _free_port
 
-    rng = random.Random(1)
-    procs = max(clients, math.ceil(members / PER_PROCESS))
     slices: list[list[float]] = [[] for _ in range(procs)]
-    for i in range(members):
-        slices[i % procs].append(rng.uniform(0.0, storm_seconds))
+    for i, at in enumerate(offsets):
+        slices[i % procs].append(at)
+    result = FloorResult(members=len(offsets), servers=servers, client_processes=procs)
+    result.load_before = load_average()
     port = _free_port("127.0.0.1")
-    print(f"load average before: {load_average()}")
     with ServerGroup(servers, bare_window_process, port) as group:
         ctx = multiprocessing.get_context("spawn")
         out = ctx.Queue()
-        go = time.time() + 3.0
-        overflows = _nstat()
-        cpu0 = sum(_cpu_s(pid) for pid in group.pids)
+        go = ctx.Value("d", 0.0)
         workers = [
-            ctx.Process(target=client_process, args=(i, port, slices[i], go, timeout, out))
+            ctx.Process(target=client_process, args=(i, port, slices[i], plan, go, timeout, out))
             for i in range(procs)
         ]
         for w in workers:
             w.start()
-        results = [take(out, workers, wait=timeout) for _ in workers]
-        server_cpu = sum(_cpu_s(pid) for pid in group.pids) - cpu0
-        overflowed = _nstat() - overflows if overflows >= 0 else -1
+        for _ in workers:
+            take(out, workers, wait=120)  # ("ready", index)
+        overflows = _nstat()
+        cpu0 = sum(_cpu_s(pid) for pid in group.pids)
+        go.value = time.time() + 1.0
+        reports = [take(out, workers, wait=timeout + 90.0)[2] for _ in workers]
+        result.seconds = time.time() - go.value
+        result.server_cpu_s = sum(_cpu_s(pid) for pid in group.pids) - cpu0
+        result.listen_overflows = _nstat() - overflows if overflows >= 0 else -1
         for w in workers:
             w.join(30)
-    latencies = [x for r in results for x in r[0]]
-    failures = sum(r[1] for r in results)
-    stuck = sum(r[2] for r in results)
-    client_cpu = sum(r[3] for r in results)
+    _pool(result, reports)
+    result.load_after = load_average()
+    return result
+
+
+def _pool(result: FloorResult, reports: list[dict[str, Any]]) -> None:
+    def pooled(name: str) -> list[float]:
+        return [x for r in reports for x in r[name]]
+
+    storm, steady = pooled("storm_admit"), pooled("steady_admit")
+    admit, start = storm + steady, pooled("start")
+    acks = pooled("storm_acks") + pooled("steady_acks")
+    steady_acks = pooled("steady_acks")
+    for name in ("started", "submitted", "failed", "given_up"):
+        setattr(result, name, sum(r[name] for r in reports))
+    result.admit_p50_ms, result.admit_p99_ms = percentile(admit, 50), percentile(admit, 99)
+    result.admit_max_ms = max(admit, default=math.nan)
+    result.storm_admit_p99_ms = percentile(storm, 99)
+    result.steady_starts = len(steady)
+    result.steady_admit_p99_ms = percentile(steady, 99)
+    result.start_p50_ms, result.start_p99_ms = percentile(start, 50), percentile(start, 99)
+    result.acks = len(acks)
+    result.ack_p50_ms, result.ack_p99_ms = percentile(acks, 50), percentile(acks, 99)
+    result.steady_acks = len(steady_acks)
+    result.steady_ack_p50_ms = percentile(steady_acks, 50)
+    result.steady_ack_p99_ms = percentile(steady_acks, 99)
+    result.client_cpu_s = sum(r["cpu_s"] for r in reports)
+    result.errors = [e for r in reports for e in r["errors"]][:20]
+
+
+def print_result(r: FloorResult, plan: FloorPlan) -> None:
     print(
-        f"bare storm: {members:,} members in {storm_seconds:g} s, {servers} server process(es), "
-        f"{procs} client process(es)"
+        f"bare storm: {r.members:,} members, {r.servers} server process(es), "
+        f"{r.client_processes} client process(es), {plan.questions} answers each"
     )
     print(
-        f"arrival to attempt latency: p50 {percentile(latencies, 50):.0f} ms, "
-        f"p99 {percentile(latencies, 99):.0f} ms, max {max(latencies, default=math.nan):.0f} ms"
+        f"arrival to attempt latency: p50 {r.admit_p50_ms:.0f} ms, p99 {r.admit_p99_ms:.0f} ms,"
+        f" max {r.admit_max_ms:.0f} ms (storm p99 {r.storm_admit_p99_ms:.0f}, steady p99 "
+        f"{r.steady_admit_p99_ms:.0f} ms of {r.steady_starts})"
+    )
+    print(f"start latency: p50 {r.start_p50_ms:.0f} ms, p99 {r.start_p99_ms:.0f} ms")
+    print(
+        f"ack latency: p50 {r.ack_p50_ms:.1f} ms, p99 {r.ack_p99_ms:.1f} ms of {r.acks}; after "
+        f"the storm p50 {r.steady_ack_p50_ms:.1f} ms, p99 {r.steady_ack_p99_ms:.1f} ms of "
+        f"{r.steady_acks}"
     )
     print(
-        f"admitted {len(latencies):,}, failed (connect failed or closed first) {failures}, "
-        f"no attempt within {MEMBER_WAIT:g} s {stuck}"
+        f"started {r.started:,}, handed in {r.submitted:,}, failed (connect failed or closed "
+        f"first) {r.failed}, given up (no attempt within {MEMBER_WAIT:g} s or no reply) "
+        f"{r.given_up}"
     )
-    print(f"listen overflows during the run: {overflowed} (system-wide counter)")
-    print(f"CPU s: servers {server_cpu:.1f}, clients {client_cpu:.1f}")
-    print(f"load average after: {load_average()}")
+    print(f"listen overflows during the run: {r.listen_overflows} (system-wide counter)")
+    each = max(1, r.members)
+    print(
+        f"CPU s: servers {r.server_cpu_s:.1f}, clients {r.client_cpu_s:.1f}; per member "
+        f"servers {r.server_cpu_s / each * 1000:.2f} ms, "
+        f"clients {r.client_cpu_s / each * 1000:.2f} ms"
+    )
+    print(f"load average before: {r.load_before}; after: {r.load_after}")
+    if r.errors:
+        print("first errors:", *r.errors[:5], sep="\n  ")
+
+
+def offsets_for(args: argparse.Namespace) -> list[float]:
+    """The window swarm's arrival offsets for these options (same seed, same cap)."""
+    from loadtest.swarm import MAX_MEMBERS
+    from loadtest.window import arrivals
+
+    rng = random.Random(args.seed)
+    times = arrivals(args.members, args.storm_seconds, args.steady_rate, args.duration, rng)
+    return times[:MAX_MEMBERS]
+
+
+def plan_for(args: argparse.Namespace, questions: int) -> FloorPlan:
+    return FloorPlan(
+        questions=questions,
+        think_ms=args.think_ms,
+        reply_timeout_s=args.reply_timeout,
+        storm_seconds=args.storm_seconds,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.storm_floor", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.storm_floor",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--members", type=int, default=20_000)
-    parser.add_argument("--storm-seconds", type=float, default=20.0)
+    from loadtest import window
+
+    # The window swarm's options, named and defaulted as there: the floor uses the arrival
+    # profile, --think-ms, --reply-timeout and --seed, and ignores the others.
+    window.add_arguments(parser.add_argument_group("the window swarm's options"))
+    parser.add_argument("--questions", type=int, default=10, help="answers per member; 0: none")
     parser.add_argument("--servers", type=int, default=2)
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--json", type=argparse.FileType("w"), default=None)
     args = parser.parse_args(argv)
     if not 0 < args.members <= 200_000:
         parser.error("--members must be between 1 and 200,000")
-    run(args.members, args.storm_seconds, args.servers, args.clients, args.timeout)
-    return 0
+    offsets = offsets_for(args)
+    procs = max(args.clients, math.ceil(len(offsets) / PER_PROCESS))
+    plan = plan_for(args, args.questions)
+    result = run(offsets, args.servers, procs, plan, args.timeout)
+    print_result(result, plan)
+    if args.json:
+        import json
+
+        json.dump(asdict(result), args.json, indent=2)
+    return 0 if result.everyone_started and not result.failed and not result.given_up else 1
 
 
 if __name__ == "__main__":

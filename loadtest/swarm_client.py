@@ -24,6 +24,11 @@ sent again while the question is open (a ``duplicate`` refusal then confirms it)
 With ``ClientJob.seed_per_member`` each member's answers and delays come from
 (seed, member, question) alone, so two runs with one seed answer alike
 (:mod:`loadtest.faults` compares a run with a fault to one without).
+With ``ClientJob.join_seconds`` the members join as a storm, open-loop: each arrives at its
+own time, spread evenly over that many seconds from a go time the orchestrator sets (the
+shared *go* of :func:`run_client`), and connects then whatever the server's pace (no cap on
+connects under way); its join latency counts from that arrival, and a member not joined
+``join_timeout_s`` after it is given up and counted (see :class:`ClientReport`).
 ``ClientJob.failover_urls`` (several hosts: :mod:`loadtest.rehearsal`) implies ``resume``
 and reconnects a member to the gateways in turn, from a random one, as an app behind a load
 balancer does.
@@ -44,7 +49,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+from picows import (
+    WSCloseCode,
+    WSFrame,
+    WSHandshakeError,
+    WSListener,
+    WSMsgType,
+    WSTransport,
+    ws_connect,
+)
 
 from engine.core import messages as m
 
@@ -65,6 +78,8 @@ class ClientJob:
     source: str
     """Loopback source address for this process's sockets (``127.0.0.2``...)."""
     connect_concurrency: int = 200
+    """Connects under way at once when every member connects at the start (a closed loop:
+    the next member connects when one has joined); not used by a join storm."""
     answer_share: float = 1.0
     """Share of members who answer each question."""
     think_mu: float = 0.3
@@ -81,6 +96,16 @@ class ClientJob:
     """Gateways (``ws://HOST:PORT/ws/CONTEST``) a member whose socket drops mid-show joins
     again, trying them in turn from a random one, as an app behind a load balancer does
     (with :attr:`resume`'s behaviour); empty: only :attr:`url`, and only with ``resume``."""
+    join_seconds: float = 0.0
+    """0: every member connects at the start, :attr:`connect_concurrency` at a time. Above
+    0, a join storm: member *j* of this process's *n* arrives ``(j + join_phase) *
+    join_seconds / n`` seconds after the go time and connects then (open-loop)."""
+    join_phase: float = 0.5
+    """Join storm: where in one arrival interval this process's arrivals fall (0..1), so
+    that several processes' arrivals interleave instead of coinciding."""
+    join_timeout_s: float = 60.0
+    """Join storm: a member not joined this many seconds after its arrival is given up
+    (its tries and back-offs included), so a hung connection never holds the run."""
 
 
 @dataclass
@@ -91,6 +116,17 @@ class ClientReport:
     retries: int = 0
     """Connection attempts that failed and were tried again."""
     connect_ms: list[float] = field(default_factory=list)
+    """Connect start (a join storm: the member's arrival) -> ``welcome``, per member."""
+    last_joined: float = 0.0
+    """Wall-clock time of the last first ``welcome``."""
+    join_refused: int = 0
+    """Members never joined whose last try the server refused (an HTTP status at the
+    handshake, a close frame or an ``error`` before ``welcome``)."""
+    given_up: int = 0
+    """Join storm: members not joined within ``join_timeout_s`` of their arrival."""
+    refusals: dict[str, int] = field(default_factory=dict)
+    """Tries the server refused, by reason (``HTTP 429``, ``close 4001``, ``error
+    <code>``), whether or not the member joined at a later try."""
     delivery_ms: dict[str, list[float]] = field(default_factory=dict)
     """question id -> delivery delays."""
     sent_at: dict[str, int] = field(default_factory=dict)
@@ -199,6 +235,15 @@ class _Member(WSListener):
         self.resent_ok = False
         """Just rejoined: the current question sent again on the new connection is not a
         repeat."""
+        self.refusal: str | None = None
+        """Why the server refused the try under way (a close code or an error before
+        ``welcome``), if it did."""
+        self.abandoned = False
+        """Given up joining: a connection that completes late is closed at once."""
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        if self.abandoned:
+            transport.disconnect()
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         kind = frame.msg_type
@@ -220,8 +265,12 @@ class _Member(WSListener):
                     self.joined = True  # what follows (a question under way) is played
                     self.welcome.set_result(None)
                 else:
+                    if isinstance(msg, m.Error):
+                        self.refusal = f"error {msg.code}"
                     self.welcome.set_exception(RuntimeError(f"expected welcome, got {msg!r}"))
         elif kind is WSMsgType.CLOSE:
+            if not self.joined and self.refusal is None:
+                self.refusal = f"close {frame.get_close_code().value}"
             transport.send_close(frame.get_close_code())
             transport.disconnect()
 
@@ -402,36 +451,67 @@ async def _connect_one(
     *,
     again: bool = False,
     urls: list[str] | None = None,
+    since: float | None = None,
+    give_up_at: float | None = None,
 ) -> bool:
     """Connect and join, retrying a failed attempt twice after a short back-off, as an app
-    does; connect latency counts from the first try. *again*: a member of the show opening
-    a lost socket (not counted as a new connection). *urls*: the gateways to try in turn
-    (default ``job.url``). Whether it joined."""
-    started = time.perf_counter()
+    does; connect latency counts from the first try, or from *since* (``perf_counter``: a
+    storm member's arrival). *again*: a member of the show opening a lost socket (not
+    counted as a new connection). *urls*: the gateways to try in turn (default
+    ``job.url``). *give_up_at* (``perf_counter``): no try or wait past it; the member is
+    then given up. Whether it joined."""
+    started = time.perf_counter() if since is None else since
     loop = asyncio.get_running_loop()
+    targets = urls or [job.url]
+    reason: str | None = None
     for attempt in range(3):
+        wait = 60.0
+        if give_up_at is not None:
+            wait = min(wait, give_up_at - time.perf_counter())
+            if wait <= 0:
+                break
         member.welcome = loop.create_future()
+        member.refusal = None
         transport: WSTransport | None = None
         try:
-            transport, _ = await ws_connect(
+            connecting = ws_connect(
                 lambda: member,
-                f"{(urls or [job.url])[attempt % len(urls or [job.url])]}?token={member.token}",
-                websocket_handshake_timeout=60,
+                f"{targets[attempt % len(targets)]}?token={member.token}",
+                websocket_handshake_timeout=wait,
                 read_buffer_init_size=2048,
                 local_addr=(job.source, 0),
             )
-            await asyncio.wait_for(member.welcome, 60)
+            # A storm member's TCP connect is bounded too (a SYN retried for minutes).
+            transport, _ = await (
+                connecting if give_up_at is None else asyncio.wait_for(connecting, wait + 1.0)
+            )
+            if give_up_at is not None:
+                wait = max(0.0, give_up_at - time.perf_counter())
+            await asyncio.wait_for(member.welcome, wait)
         except Exception as exc:
+            if not member.welcome.done():
+                member.welcome.cancel()  # a welcome that comes late is not played
             if transport is not None:
                 transport.disconnect()
+            reason = member.refusal
+            if isinstance(exc, WSHandshakeError) and exc.response is not None:
+                reason = f"HTTP {exc.response.status}"
+            if reason is not None:
+                report.refusals[reason] = report.refusals.get(reason, 0) + 1
             if len(report.errors) < 20:
                 report.errors.append(f"connect {member.id} (try {attempt + 1}): {exc!r}")
+            backoff = 0.5 + attempt
+            if give_up_at is not None:
+                left = give_up_at - time.perf_counter()
+                if left <= 0.05 or (attempt < 2 and left <= backoff):
+                    break  # out of time while still trying: given up
             if attempt < 2:
                 report.retries += 1
-                await asyncio.sleep(0.5 + attempt)
+                await asyncio.sleep(backoff)
                 continue
             if not again:
                 report.failed += 1
+                report.join_refused += reason is not None
             return False
         member.transport = transport
         if again:
@@ -440,7 +520,11 @@ async def _connect_one(
         member.play.playing += 1
         report.connected += 1
         report.connect_ms.append((time.perf_counter() - started) * 1000.0)
+        report.last_joined = max(report.last_joined, time.time())
         return True
+    member.abandoned = True  # out of time (a storm member): given up, counted apart
+    if not again:
+        report.given_up += 1
     return False
 
 
@@ -452,7 +536,7 @@ async def _orphan_watch(parent: int) -> None:
             os._exit(3)
 
 
-async def _run(job: ClientJob, progress: Any, stop: Any) -> ClientReport:
+async def _run(job: ClientJob, progress: Any, stop: Any, go: Any = None) -> ClientReport:
     watch = asyncio.create_task(_orphan_watch(os.getppid()))
     report = ClientReport(index=job.index)
     rng = random.Random(job.seed)
@@ -462,19 +546,36 @@ async def _run(job: ClientJob, progress: Any, stop: Any) -> ClientReport:
         mb.play = play
         mb.report = report
     semaphore = asyncio.Semaphore(job.connect_concurrency)
+    loop = asyncio.get_running_loop()
 
     async def bounded(member: _Member) -> None:
         async with semaphore:
             await _connect_one(job, member, report)
 
-    connecting = asyncio.gather(*(bounded(mb) for mb in members))
+    async def arrive(member: _Member, at: float) -> None:
+        """A storm member: connects at loop time *at*, however many are connecting."""
+        await asyncio.sleep(max(0.0, at - loop.time()))
+        since = time.perf_counter() - (loop.time() - at)  # late callbacks count as waiting
+        await _connect_one(job, member, report, since=since, give_up_at=since + job.join_timeout_s)
+
+    if job.join_seconds > 0:  # ready even with no member: the go waits for every process
+        progress.put(("ready", job.index, 0, 0))
+        ends = loop.time() + job.deadline_s
+        while go is not None and go.value == 0.0 and loop.time() < ends:
+            await asyncio.sleep(0.02)
+        first = go.value + loop.time() - time.time() if go is not None else loop.time()
+        step = job.join_seconds / max(1, len(members))
+        connecting = asyncio.gather(
+            *(arrive(mb, first + (j + job.join_phase) * step) for j, mb in enumerate(members))
+        )
+    else:
+        connecting = asyncio.gather(*(bounded(mb) for mb in members))
     while not connecting.done():
         await asyncio.wait([connecting], timeout=1.0)
         progress.put(("connect", job.index, report.connected, report.failed))
     progress.put(("connected", job.index, report.connected, report.failed))
     cpu_connected = time.process_time()
     joined = [mb for mb in members if mb.joined]
-    loop = asyncio.get_running_loop()
     ends = loop.time() + job.deadline_s
     while play.playing > 0 and loop.time() < ends:
         await asyncio.sleep(1.0)
@@ -503,13 +604,15 @@ async def _run(job: ClientJob, progress: Any, stop: Any) -> ClientReport:
     return report
 
 
-def run_client(job: ClientJob, progress: Any, results: Any, stop: Any) -> None:
-    """Process entry point (``multiprocessing``): run the job, put the report in *results*."""
+def run_client(job: ClientJob, progress: Any, results: Any, stop: Any, go: Any = None) -> None:
+    """Process entry point (``multiprocessing``): run the job, put the report in *results*.
+    A join storm (``job.join_seconds``) puts ``("ready", index, 0, 0)`` on *progress*, then
+    waits for *go* (a shared double) to hold the wall-clock time its arrivals count from."""
     lift_nofile_limit()
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        report = asyncio.run(_run(job, progress, stop))
+        report = asyncio.run(_run(job, progress, stop, go))
     else:
-        report = uvloop.run(_run(job, progress, stop))
+        report = uvloop.run(_run(job, progress, stop, go))
     results.put(report)
