@@ -60,6 +60,7 @@ from question_bank.models import PredictionMeasure
 from .attempt_model import time_used_of
 from .attempts import Attempts, BestAttempt
 from .errors import CorruptData, ScoringUsageError, map_redis_errors
+from .finalize_heads import ChunkedHeads
 from .finalize_io import Link, Snapshot, hscan_chunks
 from .keys import DEFAULT_PREFIX
 from .ranking import (
@@ -215,7 +216,7 @@ class Finalizer:
                     return out
 
     async def _read_bests(
-        self, snapshot: Snapshot | None = None
+        self, snapshot: Snapshot | None = None, heads: ChunkedHeads | None = None
     ) -> tuple[list[bytes], list[BestAttempt]]:
         """Every member's best attempt (``P:{C}:best``), read with HSCAN: the members as
         Redis gave them (bytes) and their figures, in the same order. Each chunk is
@@ -223,7 +224,7 @@ class Finalizer:
         read, the decode most of Python's). HSCAN may return a field twice; it is kept
         once (its first reading). With *snapshot*, each chunk is also encoded as the HSET
         of the snapshot of the figures ranked (a field read twice is written twice, the
-        same)."""
+        same); with *heads*, the heads of the ranking are begun (:mod:`.finalize_heads`)."""
         raw: list[bytes] = []
         bests: list[BestAttempt] = []
         key = self.keys.best
@@ -233,9 +234,12 @@ class Finalizer:
                     if snapshot is not None:
                         snapshot.add(members, values)
                     try:
-                        bests += _bests_decoder.decode(b"[" + b",".join(values) + b"]")
+                        part = _bests_decoder.decode(b"[" + b",".join(values) + b"]")
                     except msgspec.DecodeError as exc:
                         raise CorruptData(f"bad best attempt in {key}: {exc}") from exc
+                    if heads is not None:
+                        heads.add(part)
+                    bests += part
                     raw += members
         if len(set(raw)) < len(raw):  # rare: a field returned twice
             firsts: dict[bytes, int] = {}
@@ -243,6 +247,8 @@ class Finalizer:
                 firsts.setdefault(m, i)
             keep = sorted(firsts.values())
             raw, bests = [raw[i] for i in keep], [bests[i] for i in keep]
+            if heads is not None:
+                heads.drop()
         return raw, bests
 
     async def _hscan(self, key: str) -> AsyncGenerator[tuple[list[bytes], list[bytes]], None]:
@@ -362,16 +368,17 @@ class Finalizer:
         # is closed): with a plain Redis, encoded as the read goes and written while Python
         # ranks (scoring.finalize_io.Snapshot); with a cluster client, one COPY meanwhile.
         copy: asyncio.Future[None]
+        begun = ChunkedHeads()
         if isinstance(self.client, redis.asyncio.Redis):
             with map_redis_errors():
                 await self.client.unlink(f"{k.final}:tmp")
             snapshot = Snapshot(self.client, f"{k.final}:tmp")
-            raw, bests = await self._read_bests(snapshot)
+            raw, bests = await self._read_bests(snapshot, begun)
             with map_redis_errors():
                 await snapshot.start()
             copy = asyncio.ensure_future(_mapped(snapshot.wait()))
         else:
-            raw, bests = await self._read_bests()
+            raw, bests = await self._read_bests(heads=begun)
             copy = asyncio.ensure_future(self._copy(k.best, f"{k.final}:tmp"))
         try:
             if measure is None:
@@ -380,8 +387,8 @@ class Finalizer:
                 truth = true_figure(bests, measure, completed)
             # Ties are listed by member id: UTF-8 bytes compare as their text does (code
             # point order), so the members are ranked as Redis gave them, not decoded.
-            order, ranks = rank_order(cast("list[str]", raw), heads_of(bests, truth))
-            del bests
+            order, ranks = rank_order(cast("list[str]", raw), begun.heads(bests, truth))
+            del bests, begun
         finally:
             await copy
         info = FinalInfo(mode="window", measure=measure, truth=truth)
