@@ -23,18 +23,14 @@ Nothing here is a public API: :class:`~scoring.finalize.Finalizer` is.
 from __future__ import annotations
 
 import asyncio
-import re
 import socket
 import struct
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 import redis.asyncio
 import redis.asyncio.connection
 import redis.connection
-import redis.exceptions
-from redis._parsers.hiredis import NOT_ENOUGH_DATA as _NOT_ENOUGH_DATA
-from redis._parsers.hiredis import _AsyncHiredisParser
 
 __all__ = ["Link", "Snapshot", "hscan_chunks"]
 
@@ -112,24 +108,20 @@ async def hscan_chunks(
     client: redis.asyncio.Redis, key: str, count: int
 ) -> AsyncGenerator[tuple[list[bytes], list[bytes]], None]:
     """The fields and values of hash *key*, chunk by chunk (HSCAN of *count*), on one
-    pooled connection: the next HSCAN is written as soon as the cursor at the start of a
-    reply has arrived (:func:`_reply_cursor_first`), so Redis scans the next chunk while
-    Python parses and decodes this one. Close it (``contextlib.aclosing``) if the loop may
-    stop early: an HSCAN may then be in flight, and the connection is dropped rather than
-    handed back to the pool."""
+    pooled connection: the next HSCAN is written as soon as a chunk has arrived, so Redis
+    scans it while the caller decodes this one. Close it (``contextlib.aclosing``) if
+    the loop may stop early: an HSCAN may then be in flight, and the connection is
+    dropped rather than handed back to the pool."""
     link = Link(client)
     keyb = key.encode()
     head = b"*5\r\n$5\r\nHSCAN\r\n$%d\r\n%b\r\n" % (len(keyb), keyb)
     tail = b"$5\r\nCOUNT\r\n$%d\r\n%d\r\n" % (len(b"%d" % count), count)
-
-    async def scan_next(cursor: bytes) -> None:
-        if cursor != b"0":
-            await link.send_raw(head + b"$%d\r\n%b\r\n" % (len(cursor), cursor) + tail)
-
     try:
         await link.send_raw(head + b"$1\r\n0\r\n" + tail)
         while True:
-            cursor, flat = await _reply_cursor_first(link.connection, scan_next)
+            cursor, flat = await link.read()
+            if cursor != b"0":
+                await link.send_raw(head + b"$%d\r\n%b\r\n" % (len(cursor), cursor) + tail)
             yield flat[0::2], flat[1::2]
             if cursor == b"0":
                 break
@@ -137,50 +129,6 @@ async def hscan_chunks(
         await link.close(broken=True)
         raise
     await link.close()
-
-
-_SCAN_HEAD = re.compile(rb"\*2\r\n\$\d+\r\n(\d+)\r\n")
-"""The start of a SCAN-family reply: a 2-item array, its first item the cursor."""
-
-
-async def _reply_cursor_first(
-    connection: Any, on_cursor: Callable[[bytes], Awaitable[None]]
-) -> Any:
-    """The next reply on *connection*, an HSCAN's; *on_cursor* is awaited with its cursor
-    as soon as the first bytes of the reply have arrived, before the rest (a chunk of
-    field-value pairs) is read and parsed. With hiredis, read from the connection's
-    stream into its parser (as redis-py's own read does, which scripts.py relies on too);
-    if the parser already holds bytes of this reply (read with the one before), or with
-    redis-py's Python parser, the cursor is given once the whole reply is in."""
-    parser: Any = connection._parser
-    hiredis = isinstance(parser, _AsyncHiredisParser)
-    if not hiredis or parser._reader.has_data():
-        reply = await connection.read_response()
-        await on_cursor(reply[0])
-        return reply
-    reader: Any = parser._reader  # hiredis.Reader
-    stream: Any = parser._stream  # the connection's asyncio.StreamReader
-    size = parser._read_size
-    start, told = b"", False
-    async with asyncio.timeout(connection.socket_timeout):
-        reply = reader.gets()
-        while reply is _NOT_ENOUGH_DATA:
-            data = await stream.read(size)
-            if not data:
-                raise redis.exceptions.ConnectionError("connection closed during an HSCAN")
-            reader.feed(data)
-            if not told:
-                start = (start + data)[:64]
-                found = _SCAN_HEAD.match(start)
-                if found is not None:
-                    told = True
-                    await on_cursor(found.group(1))
-            reply = reader.gets()
-    if isinstance(reply, BaseException):
-        raise reply
-    if not told:
-        await on_cursor(reply[0])
-    return reply
 
 
 def _blocking_twin(client: redis.asyncio.Redis) -> Any:
