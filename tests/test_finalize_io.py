@@ -1,9 +1,11 @@
 """The finalize's raw I/O (scoring.finalize_io) and the read/write path built on it, against
 the path it replaced (redis-py's HSCAN, members decoded, HSET and ZADD through redis-py)."""
 
+import asyncio
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import msgspec
 import pytest
@@ -11,6 +13,7 @@ import redis.asyncio
 import redis.exceptions
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from redis._parsers.resp2 import _AsyncRESP2Parser
 
 import scoring.finalize
 import scoring.finalize_io
@@ -183,3 +186,31 @@ def test_keys_come_from_the_shards(redis_client: redis.asyncio.Redis) -> None:
     assert f.keys is f.shards.contest
     board = Leaderboard(redis_client, C, "k", shards=3)
     assert board.keys is board.shards.contest
+
+
+@pytest.mark.parametrize("parser", ["hiredis", "python"])
+@pytest.mark.parametrize(("count", "pause"), [(37, 0.0), (37, 0.002), (1500, 0.0)])
+async def test_hscan_chunks_reads_every_field_once(
+    redis_url: str, parser: str, count: int, pause: float
+) -> None:
+    """The next HSCAN goes out before a chunk is handed over: with either parser, small
+    replies and replies of several reads, a slow consumer or not, and an early stop."""
+    kwargs: dict[str, Any] = {} if parser == "hiredis" else {"parser_class": _AsyncRESP2Parser}
+    client = redis.asyncio.Redis.from_url(redis_url, **kwargs)
+    try:
+        fields = {b"f%d" % i: b"v%d-" % i + b"x" * (200 + i % 100) for i in range(6000)}
+        await client.hset("h", mapping=fields)  # type: ignore[arg-type]
+        got: dict[bytes, bytes] = {}
+        async with aclosing(scoring.finalize_io.hscan_chunks(client, "h", count)) as chunks:
+            async for members, values in chunks:
+                for m, v in zip(members, values, strict=True):
+                    assert got.setdefault(m, v) == v
+                await asyncio.sleep(pause)
+        assert got == fields
+        # stopped early: the connection with an HSCAN in flight is not handed back
+        async with aclosing(scoring.finalize_io.hscan_chunks(client, "h", 10)) as chunks:
+            async for _ in chunks:
+                break
+        assert await client.hlen("h") == 6000
+    finally:
+        await client.aclose()
