@@ -268,6 +268,8 @@ class Finalizer:
                     pending = asyncio.ensure_future(
                         self.client.hscan(key, cursor, count=self.chunk)
                     )
+                    for _ in range(3):  # let the next HSCAN be written before the decode
+                        await asyncio.sleep(0)
                 fields = cast(dict[bytes, bytes], part)
                 yield list(fields), list(fields.values())
                 if cursor == 0:
