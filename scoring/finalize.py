@@ -27,7 +27,8 @@ script also because redis-py's cluster pipeline refuses COPY and RENAME):
 * ``P:{C}:final:order`` zset member -> rank: ``ZRANGE`` lists the standings in order (ties
   by member id, as Redis orders equal scores);
 * ``P:{C}:final`` hash member -> the figures ranked, as :class:`~scoring.attempts.BestAttempt`
-  JSON (window rounds: a ``COPY`` of ``P:{C}:best`` taken at finalize);
+  JSON (window rounds: a snapshot of ``P:{C}:best`` as finalize read it; on a cluster
+  client, a ``COPY`` of it);
 * ``P:{C}:final:info`` JSON :class:`FinalInfo` (mode, measure, truth, ranked, at).
 
 A member-sharded live show (``shards`` S > 1) is finalized from every shard's totals and
@@ -37,11 +38,13 @@ times, merged, into the standings on the contest's own slot (``final``, ``final:
 Finalize is idempotent: run twice on the same data, it stores the same standings (only
 ``at`` changes).
 
-Speed (1,000,000 members in a few seconds, ``bench/finalize.py``): the best attempts are
-read with HSCAN (hiredis parses) and decoded in one msgspec call; the keys are packed into
-one integer per member (:func:`~scoring.ranking.head_key`) so the sort compares ints, not
-tuples; ranks are written as one MessagePack argument per chunk (``final_write.lua``)
-instead of two redis-py arguments per member.
+Speed (1,000,000 members in a few seconds, ``bench/finalize.py``; docs/benchmarks.md,
+"Seventh session"): the best attempts are read with HSCAN as hiredis parses it and decoded
+in one msgspec call per chunk while Redis scans the next; the keys are packed into one
+integer per member (:func:`~scoring.ranking.head_key`; the part without the true figure
+during the read, :mod:`scoring.finalize_heads`) so the sort compares ints, not tuples; the
+snapshot is written from a thread while Python sorts and the ranks streamed as encoded
+RESP (:mod:`scoring.finalize_io`), so Redis and Python work on their two cores at once.
 """
 
 from __future__ import annotations
