@@ -16,9 +16,10 @@ Printed:
   bytes, which turns them into real hash tables);
 * finalize time (``Finalizer.finalize_window``: HSCAN read, measure, sort, chunked write,
   rename), median of R runs, with its phases (read, rank) timed apart in the same run as
-  the finalize runs them (``_read_bests``; ``true_figure``, ``heads_of``, ``rank_order``:
-  until the sixth session the rank phase timed ``rank_entries`` on Entry objects, which
-  finalize does not build, so the split overstated the rank and understated the write);
+  the finalize runs them (``_read_bests`` with the heads begun during the read;
+  ``true_figure``, ``ChunkedHeads.heads``, ``rank_order``; no snapshot written: in the
+  finalize a thread writes it while Python ranks). Until the sixth session the rank
+  phase timed ``rank_entries`` on Entry objects, which finalize does not build;
 * the **reference** measured in the same run: a bare HSCAN of the same hash plus a
   ``sorted()`` of N plain 5-tuples -- the floor any Python finalize pays;
 * the targets (<= 10 s for 1,000,000 members; <= 15 s and <= 1.5x the reference for
@@ -38,11 +39,13 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
+from typing import cast
 
 import redis.asyncio
 
 from question_bank.ids import ContestId
-from scoring.finalize import Finalizer, heads_of, rank_order, true_figure
+from scoring.finalize import Finalizer, rank_order, true_figure
+from scoring.finalize_heads import ChunkedHeads
 from scoring.keys import ContestKeys
 from scoring.redis_server import RedisServer
 
@@ -170,14 +173,15 @@ async def run(
             for _ in range(runs):
                 # the finalize's own read and rank steps, timed apart (no snapshot write)
                 t0 = time.perf_counter()
-                members_read, bests, _ = await finalizer._read_bests()
+                begun = ChunkedHeads()
+                members_read, bests = await finalizer._read_bests(heads=begun)
                 t1 = time.perf_counter()
                 truth = true_figure(bests, "perfect_scores", 0)
-                rank_order(members_read, heads_of(bests, truth))
+                rank_order(cast("list[str]", members_read), begun.heads(bests, truth))
                 t2 = time.perf_counter()
                 reads.append(t1 - t0)
                 ranks.append(t2 - t1)
-                del members_read, bests
+                del members_read, bests, begun
                 t0 = time.perf_counter()
                 info = await finalizer.finalize_window("perfect_scores")
                 times.append(time.perf_counter() - t0)

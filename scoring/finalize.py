@@ -27,7 +27,8 @@ script also because redis-py's cluster pipeline refuses COPY and RENAME):
 * ``P:{C}:final:order`` zset member -> rank: ``ZRANGE`` lists the standings in order (ties
   by member id, as Redis orders equal scores);
 * ``P:{C}:final`` hash member -> the figures ranked, as :class:`~scoring.attempts.BestAttempt`
-  JSON (window rounds: a ``COPY`` of ``P:{C}:best`` taken at finalize);
+  JSON (window rounds: a snapshot of ``P:{C}:best`` as finalize read it; on a cluster
+  client, a ``COPY`` of it);
 * ``P:{C}:final:info`` JSON :class:`FinalInfo` (mode, measure, truth, ranked, at).
 
 A member-sharded live show (``shards`` S > 1) is finalized from every shard's totals and
@@ -37,18 +38,21 @@ times, merged, into the standings on the contest's own slot (``final``, ``final:
 Finalize is idempotent: run twice on the same data, it stores the same standings (only
 ``at`` changes).
 
-Speed (1,000,000 members in a few seconds, ``bench/finalize.py``): the best attempts are
-read with HSCAN (hiredis parses) and decoded in one msgspec call; the keys are packed into
-one integer per member (:func:`~scoring.ranking.head_key`) so the sort compares ints, not
-tuples; ranks are written as one MessagePack argument per chunk (``final_write.lua``)
-instead of two redis-py arguments per member.
+Speed (1,000,000 members in a few seconds, ``bench/finalize.py``; docs/benchmarks.md,
+"Seventh session"): the best attempts are read with HSCAN as hiredis parses it and decoded
+in one msgspec call per chunk while Redis scans the next; the keys are packed into one
+integer per member (:func:`~scoring.ranking.head_key`; the part without the true figure
+during the read, :mod:`scoring.finalize_heads`) so the sort compares ints, not tuples; the
+snapshot is written from a thread while Python sorts and the ranks streamed as encoded
+RESP (:mod:`scoring.finalize_io`), so Redis and Python work on their two cores at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Any, Literal, cast
+from collections.abc import AsyncGenerator, Awaitable, Sequence
+from contextlib import aclosing
+from typing import Literal, cast
 
 import msgspec
 import redis.asyncio
@@ -59,7 +63,9 @@ from question_bank.models import PredictionMeasure
 from .attempt_model import time_used_of
 from .attempts import Attempts, BestAttempt
 from .errors import CorruptData, ScoringUsageError, map_redis_errors
-from .keys import DEFAULT_PREFIX, ContestKeys
+from .finalize_heads import ChunkedHeads
+from .finalize_io import Link, Snapshot, hscan_chunks
+from .keys import DEFAULT_PREFIX
 from .ranking import (
     AttemptFigures,
     Counts,
@@ -174,53 +180,9 @@ def _rank_format(ranked: int) -> bytes:
     return b"$%d\r\n%%0%dd\r\n$%%d\r\n%%b\r\n" % (width, width)
 
 
-class _Writer:
-    """Commands of many arguments written one after another on one pooled connection of
-    a plain Redis client, encoded here (RESP), while Redis runs the ones before; the
-    replies are read at :meth:`finish`. Nothing is awaited per command but the socket
-    write, so a big write costs Redis its commands and Python its encoding, overlapped,
-    and Redis is never blocked by one long command (as ``COPY`` of a 5M-field hash did)."""
-
-    def __init__(self, client: redis.asyncio.Redis) -> None:
-        self.pool: Any = client.connection_pool
-        self.connection: Any = None
-        self.sent = 0
-
-    async def send(self, command: bytes, key: str, body: bytes, items: int) -> None:
-        """One *command* on *key* with *items* arguments already encoded in *body*."""
-        if self.connection is None:
-            self.connection = await self.pool.get_connection()
-        keyb = key.encode()
-        head = b"*%d\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (
-            2 + items,
-            len(command),
-            command,
-            len(keyb),
-            keyb,
-        )
-        try:
-            await self.connection.send_packed_command(head + body, check_health=False)
-        except BaseException:
-            await self.close(broken=True)
-            raise
-        self.sent += 1
-
-    async def finish(self) -> None:
-        """Read every reply (an error reply raises)."""
-        try:
-            for _ in range(self.sent):
-                await self.connection.read_response()
-        except BaseException:
-            await self.close(broken=True)
-            raise
-        await self.close()
-
-    async def close(self, *, broken: bool = False) -> None:
-        if self.connection is not None:
-            if broken:  # never hand a half-read reply to the pool
-                await self.connection.disconnect()
-            await self.pool.release(self.connection)
-            self.connection = None
+async def _mapped(waiting: Awaitable[None]) -> None:
+    with map_redis_errors():
+        await waiting
 
 
 class Finalizer:
@@ -237,8 +199,9 @@ class Finalizer:
         shards: int = 1,
     ) -> None:
         self.client = client
-        self.keys = ContestKeys(contest, prefix)
         self.shards = contest_shards(contest, prefix, shards)
+        self.keys = self.shards.contest
+        """The contest's own keys (best, final, ...): those of :attr:`shards`."""
         self.chunk = chunk
         self.scripts = scripts if scripts is not None else Scripts(client)
 
@@ -256,58 +219,71 @@ class Finalizer:
                     return out
 
     async def _read_bests(
-        self, copy: _Writer | None = None
-    ) -> tuple[list[str], list[BestAttempt], list[bytes]]:
-        """Every member's best attempt (``P:{C}:best``), read with HSCAN. Each chunk is
+        self, snapshot: Snapshot | None = None, heads: ChunkedHeads | None = None
+    ) -> tuple[list[bytes], list[BestAttempt]]:
+        """Every member's best attempt (``P:{C}:best``), read with HSCAN: the members as
+        Redis gave them (bytes) and their figures, in the same order. Each chunk is
         decoded while Redis scans the next one (the scan is most of Redis's part of a
-        finalize, the decode most of Python's: overlapped, the read costs about the
-        scan alone). HSCAN may return a field twice; it is kept once. With *copy*, each
-        chunk is also written as it was read to ``P:{C}:final:tmp`` (the snapshot of the
-        figures ranked; HSET, so a field read twice is written twice, the same). The third
-        list holds the members as Redis gave them (bytes), for the write of the ranks."""
-        tmp = f"{self.keys.final}:tmp"
-        members: list[str] = []
-        bests: list[BestAttempt] = []
+        read, the decode most of Python's). HSCAN may return a field twice; it is kept
+        once (its first reading). With *snapshot*, each chunk is also encoded as the HSET
+        of the snapshot of the figures ranked (a field read twice is written twice, the
+        same); with *heads*, the heads of the ranking are begun (:mod:`.finalize_heads`)."""
         raw: list[bytes] = []
-        seen: set[bytes] = set()
-        key, count = self.keys.best, self.chunk
+        bests: list[BestAttempt] = []
+        key = self.keys.best
         with map_redis_errors():
-            pending = asyncio.ensure_future(self.client.hscan(key, 0, count=count))
+            async with aclosing(self._hscan(key)) as chunks:
+                async for members, values in chunks:
+                    if snapshot is not None:
+                        snapshot.add(members, values)
+                    try:
+                        part = _bests_decoder.decode(b"[" + b",".join(values) + b"]")
+                    except msgspec.DecodeError as exc:
+                        raise CorruptData(f"bad best attempt in {key}: {exc}") from exc
+                    if heads is not None:
+                        heads.add(part)
+                    bests += part
+                    raw += members
+        if len(set(raw)) < len(raw):  # rare: a field returned twice
+            firsts: dict[bytes, int] = {}
+            for i, m in enumerate(raw):
+                firsts.setdefault(m, i)
+            keep = sorted(firsts.values())
+            raw, bests = [raw[i] for i in keep], [bests[i] for i in keep]
+            if heads is not None:
+                heads.drop()
+        return raw, bests
+
+    async def _hscan(self, key: str) -> AsyncGenerator[tuple[list[bytes], list[bytes]], None]:
+        """The fields and values of hash *key*, chunk by chunk (:attr:`chunk` a call),
+        the next HSCAN sent before a chunk is handed over (a cluster client: through its
+        ``hscan``)."""
+        if isinstance(self.client, redis.asyncio.Redis):
+            async with aclosing(hscan_chunks(self.client, key, self.chunk)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
+            return
+        pending = asyncio.ensure_future(self.client.hscan(key, 0, count=self.chunk))
+        try:
             while True:
                 cursor, part = await pending
                 if cursor != 0:
-                    pending = asyncio.ensure_future(self.client.hscan(key, cursor, count=count))
-                    # let the next HSCAN be written before decoding this chunk
-                    for _ in range(3):
+                    pending = asyncio.ensure_future(
+                        self.client.hscan(key, cursor, count=self.chunk)
+                    )
+                    for _ in range(3):  # let the next HSCAN be written before the decode
                         await asyncio.sleep(0)
                 fields = cast(dict[bytes, bytes], part)
-                if copy is not None and fields:
-                    body = b"".join(
-                        [
-                            b"$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(m), m, len(v), v)
-                            for m, v in fields.items()
-                        ]
-                    )
-                    await copy.send(b"HSET", tmp, body, 2 * len(fields))
-                new = [m for m in fields if m not in seen]
-                if new:
-                    seen.update(new)
-                    try:
-                        bests += _bests_decoder.decode(
-                            b"[" + b",".join([fields[m] for m in new]) + b"]"
-                        )
-                    except msgspec.DecodeError as exc:
-                        pending.cancel()
-                        raise CorruptData(f"bad best attempt in {key}: {exc}") from exc
-                    members += [m.decode() for m in new]
-                    raw += new
+                yield list(fields), list(fields.values())
                 if cursor == 0:
-                    return members, bests, raw
+                    return
+        finally:
+            pending.cancel()
 
     async def window_entries(self) -> list[Entry]:
         """One entry per member with a best attempt (``P:{C}:best``)."""
-        members, bests, _ = await self._read_bests()
-        return [entry_from(m, b) for m, b in zip(members, bests, strict=True)]
+        raw, bests = await self._read_bests()
+        return [entry_from(m.decode(), b) for m, b in zip(raw, bests, strict=True)]
 
     async def counted_entries(self, counts: Counts) -> list[Entry]:
         """One entry per member who started an attempt (``P:{C}:attn``): the attempt that
@@ -392,35 +368,36 @@ class Finalizer:
             order, ranks = rank_order([e.member for e in entries], heads)
             await self._write_summaries(entries)
             info = FinalInfo(mode="window", measure=measure, truth=truth)
-            return await self._store([e.member for e in entries], order, ranks, info)
+            return await self._store([e.member.encode() for e in entries], order, ranks, info)
         # The snapshot of the figures ranked (nothing writes P:{C}:best once every attempt
-        # is closed): with a plain Redis, written chunk by chunk as the read goes; with a
-        # cluster client, one COPY while Python sorts.
+        # is closed): with a plain Redis, encoded as the read goes and written while Python
+        # ranks (scoring.finalize_io.Snapshot); with a cluster client, one COPY meanwhile.
+        copy: asyncio.Future[None]
+        begun = ChunkedHeads()
         if isinstance(self.client, redis.asyncio.Redis):
             with map_redis_errors():
                 await self.client.unlink(f"{k.final}:tmp")
-                writer = _Writer(self.client)
-                try:
-                    members, bests, raw = await self._read_bests(writer)
-                    await writer.finish()
-                finally:
-                    await writer.close(broken=True)
-            copy: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            copy.set_result(None)
+            snapshot = Snapshot(self.client, f"{k.final}:tmp")
+            raw, bests = await self._read_bests(snapshot, begun)
+            with map_redis_errors():
+                await snapshot.start()
+            copy = asyncio.ensure_future(_mapped(snapshot.wait()))
         else:
-            members, bests, raw = await self._read_bests()
+            raw, bests = await self._read_bests(heads=begun)
             copy = asyncio.ensure_future(self._copy(k.best, f"{k.final}:tmp"))
         try:
             if measure is None:
                 truth = None
             elif truth is None:
                 truth = true_figure(bests, measure, completed)
-            order, ranks = rank_order(members, heads_of(bests, truth))
-            del bests
+            # Ties are listed by member id: UTF-8 bytes compare as their text does (code
+            # point order), so the members are ranked as Redis gave them, not decoded.
+            order, ranks = rank_order(cast("list[str]", raw), begun.heads(bests, truth))
+            del bests, begun
         finally:
             await copy
         info = FinalInfo(mode="window", measure=measure, truth=truth)
-        return await self._store(members, order, ranks, info, raw)
+        return await self._store(raw, order, ranks, info)
 
     async def finalize_live(self) -> FinalInfo:
         """Rank a live show's members by score (desc) then time used (asc) and store it."""
@@ -428,7 +405,8 @@ class Finalizer:
         members = [e.member for e in entries]
         order, ranks = rank_order(members, heads_of(entries, None))
         await self._write_summaries(entries)
-        return await self._store(members, order, ranks, FinalInfo(mode="live"))
+        names = [m.encode() for m in members]
+        return await self._store(names, order, ranks, FinalInfo(mode="live"))
 
     async def _write_summaries(self, entries: Sequence[Entry]) -> None:
         """The figures ranked, as :class:`BestAttempt` JSON, into ``P:{C}:final:tmp``."""
@@ -450,57 +428,42 @@ class Finalizer:
         await self.scripts.call("final_write", [key], [command, _msgpack.encode(flat)])
 
     async def _zadd_streamed(
-        self,
-        key: str,
-        members: list[str],
-        order: list[int],
-        ranks: list[int],
-        raw: Sequence[bytes],
+        self, key: str, names: Sequence[bytes], order: list[int], ranks: list[int]
     ) -> None:
         """``ZADD key rank member ...`` in chunks, encoded here and written one after
         another on one connection while Redis runs the ones before (the replies are read
         at the end): Redis spends about 1 µs a member on it where the Lua chunk writer
         (:meth:`_write`) spent 2, and the encoding overlaps it."""
         assert isinstance(self.client, redis.asyncio.Redis)
-        writer = _Writer(self.client)
+        writer = Link(self.client)
         template = _rank_format(len(order))
         with map_redis_errors():
             try:
                 for start in range(0, len(order), self.chunk):
                     stop = min(start + self.chunk, len(order))
-                    at = order[start:stop]
-                    named = [raw[i] for i in at] if raw else [members[i].encode() for i in at]
-                    body = b"".join(
-                        [
-                            template % (r, len(m), m)
-                            for r, m in zip(ranks[start:stop], named, strict=True)
-                        ]
-                    )
+                    named = list(map(names.__getitem__, order[start:stop]))
+                    pairs = zip(ranks[start:stop], map(len, named), named, strict=True)
+                    body = b"".join(map(template.__mod__, pairs))
                     await writer.send(b"ZADD", key, body, 2 * (stop - start))
                 await writer.finish()
             finally:
                 await writer.close(broken=True)
 
     async def _store(
-        self,
-        members: list[str],
-        order: list[int],
-        ranks: list[int],
-        info: FinalInfo,
-        raw: Sequence[bytes] = (),
+        self, names: Sequence[bytes], order: list[int], ranks: list[int], info: FinalInfo
     ) -> FinalInfo:
-        """Write the standings under temporary names and swap them into place; *raw*: the
-        members as bytes if :meth:`_read_bests` gave them (else *members* are encoded)."""
+        """Write the standings under temporary names and swap them into place; *names*:
+        the members (UTF-8), *order* and *ranks* as :func:`rank_order` gives them."""
         k = self.keys
         tmp_final, tmp_order = f"{k.final}:tmp", f"{k.final_order}:tmp"
         with map_redis_errors():
             await self.client.unlink(tmp_order)
         if isinstance(self.client, redis.asyncio.Redis):
-            await self._zadd_streamed(tmp_order, members, order, ranks, raw)
+            await self._zadd_streamed(tmp_order, names, order, ranks)
         else:  # a cluster client: one script call per chunk (its node by the key)
             for start in range(0, len(order), self.chunk):
                 part = range(start, min(start + self.chunk, len(order)))
-                flat = [x for p in part for x in (ranks[p], members[order[p]])]
+                flat = [x for p in part for x in (ranks[p], names[order[p]].decode())]
                 await self._write(tmp_order, "ZADD", flat)
         with map_redis_errors():
             now = await node_time_ms(self.client, tmp_order)

@@ -92,9 +92,10 @@ class Leaderboard:
         shards: int = 1,
     ) -> None:
         self.redis = redis
-        self.keys = ContestKeys(contest, prefix)
         self.scripts = Scripts(redis)
         self.shards = contest_shards(contest, prefix, shards)
+        self.keys = self.shards.contest
+        """The contest's own keys (profiles, finals): those of :attr:`shards`."""
 
     def boards(self, *, province: str | None = None, unit: str | None = None) -> list[str]:
         """The board's key on every shard (one key when not sharded)."""

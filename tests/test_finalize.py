@@ -43,20 +43,25 @@ async def store_bests(
         await client.hset(f.keys.best, mapping={m: msgspec.json.encode(b) for m, b in best.items()})
 
 
-BESTS = st.dictionaries(
-    st.text(alphabet="abcé:1", min_size=1, max_size=4),
-    st.builds(
-        BestAttempt,
-        n=st.integers(1, 3),
-        score=st.integers(0, 4),
-        time_used=st.integers(0, 4),
-        submitted=st.one_of(st.just(0), st.integers(1, 4)),
-        prediction=st.one_of(st.none(), st.integers(0, 8)),
-        correct=st.integers(0, 2),
-        nq=st.just(2),
-    ),
-    max_size=25,
-)
+def best_attempts(alphabet: str = "abcé:1", max_size: int = 25) -> st.SearchStrategy[Any]:
+    """Members (ids drawn from *alphabet*) and their best attempts, ties likely."""
+    return st.dictionaries(
+        st.text(alphabet=alphabet, min_size=1, max_size=4),
+        st.builds(
+            BestAttempt,
+            n=st.integers(1, 3),
+            score=st.integers(0, 4),
+            time_used=st.integers(0, 4),
+            submitted=st.one_of(st.just(0), st.integers(1, 4)),
+            prediction=st.one_of(st.none(), st.integers(0, 8)),
+            correct=st.integers(0, 2),
+            nq=st.just(2),
+        ),
+        max_size=max_size,
+    )
+
+
+BESTS = best_attempts()
 
 
 @settings(
