@@ -12,8 +12,10 @@ several runs of the same count are reduced to their median) and draws two panels
 broadcast delivery (p50, p99 and max = last member, median over the show's questions) and
 answer acks (p50, p99), both against members, on the same figure.
 
-``--window``: the JSON summaries of ``python -m loadtest.swarm --mode window --out``, one
-row of two panels per file, against seconds from the first arrival: attempts started and
+``--window``: the JSON summaries of ``python -m loadtest.swarm --mode window --out`` (or of
+``python -m bench.window_storm --out``: its engine's run, with the bare floor's p99s of the
+same arrivals drawn as dash-dotted lines and its starts in the title), one row of two panels
+per file, against seconds from the first arrival: attempts started and
 answers acked per second, and the p99 (and p50) of arrival → attempt and of answer → ack
 per 5-second bucket, with the targets (1 s, 200 ms) drawn in.
 
@@ -219,9 +221,12 @@ def plot_window(paths: list[Path], out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = [json.loads(p.read_text()) for p in paths]
+    found = [json.loads(p.read_text()) for p in paths]
+    # bench.window_storm's JSON: the engine's run, with the floor's figures beside it
+    floors = [data.get("floor") if "engine" in data else None for data in found]
+    runs = [data["engine"] if "engine" in data else data for data in found]
     fig, axes = plt.subplots(len(runs), 2, figsize=(12, 3.6 * len(runs)), squeeze=False)
-    for (rates, lat), run in zip(axes, runs, strict=True):
+    for (rates, lat), run, floor in zip(axes, runs, floors, strict=True):
         line = run["timeline"]
         t = [b["t"] for b in line]
         title = f"{run['members']:,} members: storm of {run.get('storm_seconds', 0):g} s" + (
@@ -244,6 +249,15 @@ def plot_window(paths: list[Path], out: Path) -> None:
             lat.plot(t, [b[key] for b in line], label=label)
         lat.axhline(1000, color="grey", linestyle="--", linewidth=1, label="start target 1 s")
         lat.axhline(200, color="grey", linestyle=":", linewidth=1, label="ack target 200 ms")
+        if floor is not None:  # the bare floor's p99 over its whole run, same arrivals
+            started = f"{floor['started']:,} of {floor['members']:,} started"
+            rates.set_title(f"{title}\n(engine; bare floor, same arrivals: {started})")
+            for key, colour, label in (
+                ("admit_p99_ms", "tab:blue", "floor: arrival → attempt p99"),
+                ("ack_p99_ms", "tab:green", "floor: answer → ack p99"),
+            ):
+                lat.axhline(max(floor[key], 0.1), color=colour, linestyle="-.", linewidth=1.2,
+                            label=label)  # fmt: skip
         lat.set_yscale("log")
         lat.set_xlabel("s from the first arrival")
         lat.set_ylabel("ms per 5-s bucket (log)")

@@ -137,3 +137,8 @@ def test_window_storm_runs_the_floor_and_the_engine_with_the_same_arrivals(
     assert ratios["server_cpu_per_member"] == pytest.approx(
         (cpu_e["servers"] + cpu_e["redis"]) / cpu_f["servers"]
     )
+    # bench.plot --window draws the engine's run of this JSON with the floor beside it
+    png = tmp_path / "storm.png"
+    drawn = run_bench("bench.plot", "--window", str(out), "--out", str(png))
+    assert drawn.strip() == f"wrote {png}"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
