@@ -266,18 +266,25 @@ class _Swarm:
     # -- the steps of an attempt
 
     async def connect(self, member: _Member, resuming: bool) -> None:
-        """Open the member's socket (retrying twice after a back-off, as an app does)."""
+        """Open the member's socket (retrying twice after a back-off, as an app does).
+
+        Each try, TCP connect and handshake together, is bounded by ``reply_timeout_s``: a
+        server whose SYNs are dropped would otherwise hold the member in the kernel's SYN
+        retries for two minutes."""
         job, report = self.job, self.report
         member.phase = _RESUMING if resuming else _JOINING
         member.t0 = time.perf_counter()
         for attempt in range(3):
             try:
-                await ws_connect(
-                    lambda: member,
-                    f"{job.url}?token={member.token}",
-                    websocket_handshake_timeout=60,
-                    read_buffer_init_size=4096,
-                    local_addr=(job.source, 0),
+                await asyncio.wait_for(
+                    ws_connect(
+                        lambda: member,
+                        f"{job.url}?token={member.token}",
+                        websocket_handshake_timeout=job.reply_timeout_s,
+                        read_buffer_init_size=4096,
+                        local_addr=(job.source, 0),
+                    ),
+                    job.reply_timeout_s,
                 )
                 if member.phase in (_JOINING, _RESUMING):
                     self.expect(member, "welcome")
