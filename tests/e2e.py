@@ -51,7 +51,6 @@ def settings_for(redis_url: str, prefix: str, **overrides: Any) -> Settings:
         "http_port": free_port(),
         "token_secret": SECRET,
         "conductor_lease_ms": 1500,
-        "leaderboard_interval": 0.0,
     }
     fields.update(overrides)
     return Settings(**fields)
@@ -128,7 +127,6 @@ class ServerProcess:
                 "CONTEST_KEY_PREFIX": s.key_prefix,
                 "CONTEST_TOKEN_SECRET": s.token_secret,
                 "CONTEST_CONDUCTOR_LEASE_MS": str(s.conductor_lease_ms),
-                "CONTEST_LEADERBOARD_INTERVAL": str(s.leaderboard_interval),
             }
         )
         assert s.redis_url is not None

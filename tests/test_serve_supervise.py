@@ -166,7 +166,6 @@ def serve_env(settings: Settings, **extra: str) -> dict[str, str]:
         "CONTEST_TOKEN_SECRET": SECRET,
         "CONTEST_KEY_PREFIX": settings.key_prefix,
         "CONTEST_CONDUCTOR_LEASE_MS": str(settings.conductor_lease_ms),
-        "CONTEST_LEADERBOARD_INTERVAL": "0",
         **extra,
     }
 

@@ -81,8 +81,6 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """How long the gateway gathers answers before sending them to Redis as one pipeline."""
     redis_pool_size: int = 16
     """Redis connections one gateway process holds for the scoring path."""
-    leaderboard_interval: float = 2.0
-    """Least seconds between two leaderboard broadcasts of one contest."""
     conductor_lease_ms: int = 3000
     """Time-to-live of the live-show conductor's lease; another process takes over after it."""
     conductor_process: bool = True
