@@ -28,9 +28,12 @@ demo: setup
 
 ## make test: the whole suite against real redis-servers the fixtures start on free ports, and
 ## the web pages in a real Chromium (Debian's package, installed as root; else those tests skip).
+## TEST_WORKERS pytest-xdist processes (default 2; 0 runs in this process): the slow tests spend
+## most of their time waiting on real shows' timelines, so two halve the run on two cores.
+TEST_WORKERS ?= 2
 test: setup
 	@scripts/ensure-chromium
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 lint: setup
 	$(BIN)/ruff check .
