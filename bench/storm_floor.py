@@ -16,12 +16,14 @@ the swarm deals them) against bare websockets servers, and
 
 What the floor does:
 
-* servers: ``--servers`` processes on one port with ``SO_REUSEPORT`` and the engine's listen
-  backlog, uvloop, no compression, ``max_queue`` 8 (as the gateway). Per connection: a
-  canned ``welcome`` of the engine's size on connect; to each frame, by its first bytes, a
-  canned reply of the engine's size: ``start_attempt`` → an ``attempt`` with 10 questions,
-  ``answer`` → an ``ack``, ``submit`` → the attempt again (the engine's submit reply holds
-  the questions and answers);
+* servers: ``--servers`` processes (websockets, the gateway's library, or with
+  ``--server-lib picows`` the same server on picows: what the floor would be if the
+  gateway's WebSocket layer cost what picows does) on one port with ``SO_REUSEPORT`` and
+  the engine's listen backlog, uvloop, no compression, ``max_queue`` 8 (as the gateway).
+  Per connection: a canned ``welcome`` of the engine's size on connect; to each frame, by
+  its first bytes, a canned reply of the engine's size: ``start_attempt`` → an ``attempt``
+  with 10 questions, ``answer`` → an ``ack``, ``submit`` → the attempt again (the engine's
+  submit reply holds the questions and answers);
 * clients: the swarm's kind (picows, uvloop, one loopback source address and at most the
   swarm's members per process). A member arrives at its time, connects, sends
   ``start_attempt`` on ``welcome``; then (``--questions`` Q above 0) answers Q times, each
@@ -114,6 +116,7 @@ class FloorResult:
     members: int
     servers: int
     client_processes: int
+    server_lib: str = "websockets"
     started: int = 0
     submitted: int = 0
     failed: int = 0
@@ -187,6 +190,49 @@ def bare_window_process(port: int, port_q: Any, stop: Any) -> None:
                 await asyncio.sleep(0.2)
 
     run_loop(main())
+
+
+def picows_window_process(port: int, port_q: Any, stop: Any) -> None:
+    """The same bare server on picows (a Cython WebSocket library; the swarm's clients use
+    it): what the floor would be if the gateway's WebSocket layer cost what picows does."""
+
+    async def main() -> None:
+        from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_create_server
+
+        from engine.cli.serve import bind_reuseport
+        from engine.gateway.server import LISTEN_BACKLOG
+
+        class Member(WSListener):  # type: ignore[misc]
+            def on_ws_connected(self, transport: WSTransport) -> None:
+                transport.send(WSMsgType.TEXT, WELCOME)
+
+            def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+                if frame.msg_type == WSMsgType.CLOSE:
+                    transport.send_close(frame.get_close_code())
+                    transport.disconnect()
+                elif frame.msg_type == WSMsgType.TEXT:
+                    head = bytes(frame.get_payload_as_memoryview()[:16])
+                    if head == b'{"type":"answer"':
+                        transport.send(WSMsgType.TEXT, ACK)
+                    elif head.startswith(b'{"type":"submit"'):
+                        transport.send(WSMsgType.TEXT, SUBMITTED)
+                    else:
+                        transport.send(WSMsgType.TEXT, ATTEMPT)
+
+        sock = bind_reuseport("127.0.0.1", port)
+        server = await ws_create_server(
+            lambda request: Member(), sock=sock, backlog=LISTEN_BACKLOG, max_frame_size=4096
+        )
+        async with server:
+            port_q.put((port, os.getpid()))
+            while not stop.is_set() and os.getppid() != 1:
+                await asyncio.sleep(0.2)
+
+    run_loop(main())
+
+
+SERVERS = {"websockets": bare_window_process, "picows": picows_window_process}
+"""The floor's server kinds (``--server-lib``)."""
 
 
 class _Tally:
@@ -396,11 +442,16 @@ def _cpu_s(pid: int) -> float:
 
 
 def run(
-    offsets: list[float], servers: int, procs: int, plan: FloorPlan, timeout: float
+    offsets: list[float],
+    servers: int,
+    procs: int,
+    plan: FloorPlan,
+    timeout: float,
+    server_lib: str = "websockets",
 ) -> FloorResult:
     """The floor for members arriving at *offsets* (seconds after the go time), dealt to
     *procs* client processes as the window swarm deals them (member *i* to process
-    ``i % procs``)."""
+    ``i % procs``), against *servers* bare servers of *server_lib* (:data:`SERVERS`)."""
     import multiprocessing
 
     from engine.cli.serve import _free_port
@@ -408,10 +459,12 @@ def run(
     slices: list[list[float]] = [[] for _ in range(procs)]
     for i, at in enumerate(offsets):
         slices[i % procs].append(at)
-    result = FloorResult(members=len(offsets), servers=servers, client_processes=procs)
+    result = FloorResult(
+        members=len(offsets), servers=servers, client_processes=procs, server_lib=server_lib
+    )
     result.load_before = load_average()
     port = _free_port("127.0.0.1")
-    with ServerGroup(servers, bare_window_process, port) as group:
+    with ServerGroup(servers, SERVERS[server_lib], port) as group:
         ctx = multiprocessing.get_context("spawn")
         out = ctx.Queue()
         go = ctx.Value("d", 0.0)
@@ -464,7 +517,7 @@ def _pool(result: FloorResult, reports: list[dict[str, Any]]) -> None:
 
 def print_result(r: FloorResult, plan: FloorPlan) -> None:
     print(
-        f"bare storm: {r.members:,} members, {r.servers} server process(es), "
+        f"bare storm: {r.members:,} members, {r.servers} {r.server_lib} server process(es), "
         f"{r.client_processes} client process(es), {plan.questions} answers each"
     )
     print(
@@ -529,6 +582,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--questions", type=int, default=10, help="answers per member; 0: none")
     parser.add_argument("--servers", type=int, default=2)
     parser.add_argument("--clients", type=int, default=2)
+    parser.add_argument(
+        "--server-lib",
+        choices=sorted(SERVERS),
+        default="websockets",
+        help="the bare servers' WebSocket library (the gateway's is websockets)",
+    )
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--json", type=argparse.FileType("w"), default=None)
     args = parser.parse_args(argv)
@@ -537,7 +596,7 @@ def main(argv: list[str] | None = None) -> int:
     offsets = offsets_for(args)
     procs = max(args.clients, math.ceil(len(offsets) / PER_PROCESS))
     plan = plan_for(args, args.questions)
-    result = run(offsets, args.servers, procs, plan, args.timeout)
+    result = run(offsets, args.servers, procs, plan, args.timeout, args.server_lib)
     print_result(result, plan)
     if args.json:
         import json

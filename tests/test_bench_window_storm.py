@@ -64,8 +64,10 @@ def floor(tmp_path: Path, *extra: str) -> dict[str, float]:
 
 
 @pytest.mark.slow
-def test_floor_members_take_the_whole_attempt(tmp_path: Path) -> None:
-    data = floor(tmp_path, "--questions", "4")
+@pytest.mark.parametrize("lib", ["websockets", "picows"])
+def test_floor_members_take_the_whole_attempt(tmp_path: Path, lib: str) -> None:
+    data = floor(tmp_path, "--questions", "4", "--server-lib", lib)
+    assert data["server_lib"] == lib
     assert data["members"] == data["started"] == data["submitted"] == 200
     assert data["failed"] == data["given_up"] == 0
     assert data["acks"] == 200 * 4 and data["steady_starts"] == 50
