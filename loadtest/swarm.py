@@ -213,8 +213,10 @@ def _affinity(
     workers: list[Any],
     server: list[int] | None,
     client: list[int] | None,
+    own_engine: bool,
 ) -> dict[str, Any]:
-    """What :func:`affinity_line` prints, read while every process runs."""
+    """What :func:`affinity_line` prints, read while every process runs (*own_engine*: the
+    swarm started ``contest serve``, and with it redis-server, itself)."""
     clients: dict[str, set[int]] = {"swarm": os.sched_getaffinity(0)}  # this process
     for w in workers:
         if w.pid:
@@ -223,7 +225,7 @@ def _affinity(
     return {
         "server_cpus": server,
         "client_cpus": client,
-        "redis": "server",
+        "redis": "server" if own_engine else "not started by the swarm",
         "server_read_back": deploy.tree_affinity(target.pid),
         "client_read_back": {comm: sorted(c) for comm, c in sorted(clients.items())},
     }
@@ -404,6 +406,7 @@ def run(
     serve_cpus = server_cpus
     if client_cpus is not None and server_cpus is None:
         serve_cpus = sorted(os.sched_getaffinity(0))  # not the clients' CPUs it would inherit
+    own_engine = target is None
     given = nullcontext(target) if target is not None else None
     with (
         clients_on(client_cpus),
@@ -485,7 +488,7 @@ def run(
                     f"all connected in {connect_done_at - started:.1f}s; starting the show",
                     flush=True,
                 )
-                summary_affinity = _affinity(target, workers, server_cpus, client_cpus)
+                summary_affinity = _affinity(target, workers, server_cpus, client_cpus, own_engine)
                 print(affinity_line(summary_affinity), flush=True)
                 cpu_at_start = _cpu(target, workers)
                 redis_at_start = _commandstats(target)
@@ -507,7 +510,7 @@ def run(
         summary = _merge(reports)
         summary["members"] = len(rows)
         summary["affinity"] = summary_affinity or _affinity(
-            target, workers, server_cpus, client_cpus
+            target, workers, server_cpus, client_cpus, own_engine
         )
         summary["workers"] = args.workers
         summary["client_processes"] = procs
