@@ -8,7 +8,8 @@
   (:class:`ServerProc`) or several of a kind, each on its own port (:class:`ServerGroup`);
 * for client processes: a :class:`Watchdog` that ends them if their parent is gone or a
   phase overruns its deadline, and :func:`loopback_source` addresses;
-* statistics helpers.
+* statistics helpers: :func:`percentile`, and :class:`Latency` (p50/p99/max of a list
+  of samples, with its formatters) for the result dataclasses of the benches.
 
 Benchmarks print figures; nothing here asserts a time.
 """
@@ -17,13 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
+import math
 import multiprocessing
 import os
 import statistics
 import time
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field, fields
 from multiprocessing.synchronize import Event as MpEvent
-from typing import Any
+from typing import Any, Literal
 
 from loadtest.swarm_client import lift_nofile_limit as lift_nofile
 
@@ -59,17 +63,77 @@ def rss_kib(pid: int) -> int:
 
 
 def percentile(values: Sequence[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
-    return ordered[index]
+    """The *p*-th percentile (0..100) of *values*, the nearest sample to it; NaN when empty."""
+    return _ranked(sorted(values), p)
+
+
+def _ranked(ordered: Sequence[float], p: float) -> float:
+    if not ordered:
+        return math.nan
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))]
+
+
+LatencyKey = Literal["p50", "p99", "max"]
+EVERY: tuple[LatencyKey, ...] = ("p50", "p99", "max")
+P50_P99: tuple[LatencyKey, ...] = ("p50", "p99")
+
+
+@dataclass(frozen=True)
+class Latency:
+    """p50, p99 and max of a list of latency samples in ms (NaN where there are none), as
+    the benchmarks print them.
+
+    In a result dataclass, :func:`latency_field` declares one and :func:`flat` writes it as
+    the flat keys the JSON outputs have always had (``ack`` -> ``ack_p50_ms``,
+    ``ack_p99_ms``: the keys the field names)."""
+
+    p50: float = math.nan
+    p99: float = math.nan
+    max: float = math.nan
+
+    @classmethod
+    def of(cls, samples: Sequence[float]) -> Latency:
+        ordered = sorted(samples)
+        return cls(_ranked(ordered, 50), _ranked(ordered, 99), ordered[-1] if ordered else math.nan)
+
+    def text(
+        self,
+        spec: str = ".0f",
+        keys: Sequence[LatencyKey] = EVERY,
+        sep: str = ", ",
+        unit: str = " ms",
+    ) -> str:
+        """``p50 12 ms, p99 40 ms, max 81 ms``: *keys* in order, each value formatted by *spec*."""
+        return sep.join(f"{k} {getattr(self, k):{spec}}{unit}" for k in keys)
+
+    def columns(self, spec: str, keys: Sequence[LatencyKey] = P50_P99) -> str:
+        """The values of *keys* side by side, each formatted by *spec* (a table's columns)."""
+        return "".join(f"{getattr(self, k):{spec}}" for k in keys)
+
+
+def latency_field(*keys: LatencyKey) -> Any:
+    """A :class:`Latency` field of a result dataclass whose JSON keys are *keys* (default
+    all three): :func:`flat` writes ``<field>_<key>_ms`` for each."""
+    return field(default_factory=Latency, metadata={"latency": keys or EVERY})
+
+
+def flat(result: Any) -> dict[str, Any]:
+    """``dataclasses.asdict`` of *result*, but each :func:`latency_field` written as the flat
+    ``<field>_p50_ms`` keys it declares, in the field's place."""
+    out: dict[str, Any] = {}
+    for f in fields(result):
+        value = getattr(result, f.name)
+        keys = f.metadata.get("latency")
+        if keys is None:
+            out[f.name] = copy.deepcopy(value)
+        else:
+            out.update({f"{f.name}_{k}_ms": getattr(value, k) for k in keys})
+    return out
 
 
 def summary(values: Sequence[float]) -> str:
     return (
-        f"p50 {percentile(values, 50):8.2f}  p99 {percentile(values, 99):8.2f}  "
-        f"max {max(values) if values else float('nan'):8.2f}  "
+        f"{Latency.of(values).text('8.2f', sep='  ', unit='')}  "
         f"mean {statistics.fmean(values) if values else float('nan'):8.2f}"
     )
 

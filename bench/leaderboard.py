@@ -57,6 +57,7 @@ from typing import Any
 
 import redis.asyncio
 
+from bench._wsbench import Latency
 from question_bank.ids import ContestId, MemberId, ProvinceId, UnitId
 from scoring.keys import ContestKeys
 from scoring.leaderboard import Leaderboard, composite
@@ -223,13 +224,15 @@ async def timed(
 
 def summary(phase: Phase, queried: str) -> str:
     ordered = sorted(phase.samples)
-    p50 = statistics.median(ordered)
+    # this bench's own percentiles, as recorded since the first session (the median, and
+    # rank int(0.99 n) for p99), not Latency.of's nearest rank: its figures stay comparable
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    latency = Latency(statistics.median(ordered), p99, ordered[-1])
     calls, usec = phase.redis.get(queried, (0, 0.0))
     return (
-        f"  {phase.name:<16} p50 {p50:6.3f} ms   p99 {p99:6.3f} ms   max {ordered[-1]:6.3f} ms"
+        f"  {phase.name:<16} {latency.text('6.3f', sep='   ')}"
         f"   | redis {usec:6.1f} µs/call ({queried})"
-        f"   client CPU {phase.cpu_ms / len(ordered):5.3f} ms/query, "
+        f"   client CPU {phase.cpu_ms / len(phase.samples):5.3f} ms/query, "
         f"{phase.collections} GCs {phase.gc_ms:.1f} ms"
     )
 

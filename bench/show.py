@@ -79,7 +79,17 @@ from typing import Any
 
 import psutil
 
-from bench._wsbench import load_average, loopback_source, percentile, run_loop, wait_stop
+from bench._wsbench import (
+    EVERY,
+    P50_P99,
+    Latency,
+    flat,
+    latency_field,
+    load_average,
+    loopback_source,
+    run_loop,
+    wait_stop,
+)
 from bench.echo import py_spy
 from loadtest import deploy
 from loadtest.swarm import _show_spec
@@ -122,10 +132,8 @@ class SideResult:
     gateway_cpu_s: float = 0.0
     redis_cpu_s: float = 0.0
     client_cpu_s: float = 0.0
-    ack_p50_ms: float = math.nan
-    ack_p99_ms: float = math.nan
-    delivery_p50_ms: float = math.nan
-    delivery_p99_ms: float = math.nan
+    ack: Latency = latency_field("p50", "p99")
+    delivery: Latency = latency_field("p50", "p99")
     answers: int = 0
     """Answers sent (acked or not)."""
     accepted: int = 0
@@ -135,10 +143,8 @@ class SideResult:
     errors: list[str] = field(default_factory=list)
     join_seconds: float = 0.0
     """The join storm's arrival span (0: no storm, the closed-loop connect)."""
-    join_p50_ms: float = math.nan
+    join: Latency = latency_field()
     """Join storm: a member's arrival -> its ``welcome``."""
-    join_p99_ms: float = math.nan
-    join_max_ms: float = math.nan
     join_all_s: float = math.nan
     """Join storm: first arrival (the go time) -> the last member's ``welcome``."""
     join_failed: int = 0
@@ -287,9 +293,7 @@ def play_show(
 
 def _merge_joins(side: SideResult, reports: list[ClientReport], go: float) -> None:
     """The join storm's figures from the client reports (*go*: its first arrival)."""
-    joins = [x for r in reports for x in r.connect_ms]
-    side.join_p50_ms, side.join_p99_ms = percentile(joins, 50), percentile(joins, 99)
-    side.join_max_ms = max(joins, default=math.nan)
+    side.join = Latency.of([x for r in reports for x in r.connect_ms])
     last = max((r.last_joined for r in reports), default=0.0)
     side.join_all_s = last - go if last else math.nan
     side.join_given_up = sum(r.given_up for r in reports)
@@ -303,12 +307,10 @@ def _merge_joins(side: SideResult, reports: list[ClientReport], go: float) -> No
 
 def _merge(side: SideResult, reports: list[ClientReport]) -> None:
     acks = [x for r in reports for x in r.ack_ms]
-    delivery = [x for r in reports for v in r.delivery_ms.values() for x in v]
     side.connected = sum(r.connected for r in reports)
     side.client_cpu_s = sum(r.play_cpu_s for r in reports)
-    side.ack_p50_ms, side.ack_p99_ms = percentile(acks, 50), percentile(acks, 99)
-    side.delivery_p50_ms = percentile(delivery, 50)
-    side.delivery_p99_ms = percentile(delivery, 99)
+    side.ack = Latency.of(acks)
+    side.delivery = Latency.of([x for r in reports for v in r.delivery_ms.values() for x in v])
     side.accepted = sum(len(r.accepted) for r in reports)
     side.answers = len(acks) + sum(r.unanswered for r in reports)
     for r in reports:
@@ -612,7 +614,7 @@ def _row(s: SideResult) -> str:
     return (
         f"{s.name:<11}{s.gateway_cpu_s:>10.2f}{s.cpu_us_per_member_question:>10.0f}"
         f"{s.redis_cpu_s:>10.2f}{s.client_cpu_s:>10.2f}"
-        f"{s.ack_p50_ms:>9.1f}{s.ack_p99_ms:>9.1f}{s.delivery_p50_ms:>9.0f}{s.delivery_p99_ms:>9.0f}"
+        f"{s.ack.columns('>9.1f')}{s.delivery.columns('>9.0f')}"
         f"   {s.accepted}/{s.answers}"
     )
 
@@ -647,8 +649,8 @@ def report(sides: list[SideResult], plan: Plan) -> float:
     ratio = cpu / bare.cpu_us_per_member_question
     print(
         f"engine / bare:       CPU per member-question {ratio:.2f}; ack p50 "
-        f"{engine.ack_p50_ms / bare.ack_p50_ms:.2f}; delivery p50 "
-        f"{engine.delivery_p50_ms / bare.delivery_p50_ms:.2f}"
+        f"{engine.ack.p50 / bare.ack.p50:.2f}; delivery p50 "
+        f"{engine.delivery.p50 / bare.delivery.p50:.2f}"
     )
     with_redis = lean.gateway_cpu_s + lean.redis_cpu_s
     print(
@@ -667,7 +669,7 @@ def join_line(s: SideResult) -> str:
     """The join storm's closing line for *s* (scripts read it)."""
     return (
         f"join storm {s.name}: {s.connected} of {s.members} joined in {s.join_all_s:.1f} s, "
-        f"p50 {s.join_p50_ms:.0f} ms, p99 {s.join_p99_ms:.0f} ms, failed {s.join_failed} "
+        f"{s.join.text(keys=P50_P99)}, failed {s.join_failed} "
         f"(refused {s.join_refused}, given up {s.join_given_up})"
     )
 
@@ -686,16 +688,16 @@ def report_joins(sides: list[SideResult]) -> None:
     )
     for s in sides:
         print(
-            f"{s.name:<11}{s.connected:>8}{s.join_all_s:>10.1f}{s.join_p50_ms:>9.0f}"
-            f"{s.join_p99_ms:>9.0f}{s.join_max_ms:>9.0f}{s.join_failed:>8}{s.join_refused:>8}"
+            f"{s.name:<11}{s.connected:>8}{s.join_all_s:>10.1f}"
+            f"{s.join.columns('>9.0f', EVERY)}{s.join_failed:>8}{s.join_refused:>8}"
             f"{s.join_given_up:>8}{s.join_retries:>8}{s.join_cpu_s:>8.2f}{s.join_redis_cpu_s:>8.2f}"
         )
     for s in sides:
         if s.join_refusals:
             print(f"  {s.name}: tries refused by reason {s.join_refusals}")
     print(
-        f"join engine / bare: p50 {engine.join_p50_ms / bare.join_p50_ms:.2f}, "
-        f"p99 {engine.join_p99_ms / bare.join_p99_ms:.2f}, server CPU "
+        f"join engine / bare: p50 {engine.join.p50 / bare.join.p50:.2f}, "
+        f"p99 {engine.join.p99 / bare.join.p99:.2f}, server CPU "
         f"{engine.join_cpu_s / bare.join_cpu_s if bare.join_cpu_s else math.nan:.2f}"
     )
     for s in sides:
@@ -763,7 +765,7 @@ def main(argv: list[str] | None = None) -> int:
             "args": {k: str(v) for k, v in vars(args).items()},
             "plan": asdict(plan),
             "sides": {
-                s.name: {**asdict(s), "cpu_us_per_member_question": s.cpu_us_per_member_question}
+                s.name: {**flat(s), "cpu_us_per_member_question": s.cpu_us_per_member_question}
                 for s in sides
             },
             "ratio_gateway_bare": ratio,

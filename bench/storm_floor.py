@@ -62,15 +62,18 @@ import random
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from bench._wsbench import (
+    P50_P99,
+    Latency,
     ServerGroup,
     Watchdog,
+    flat,
+    latency_field,
     load_average,
     loopback_source,
-    percentile,
     run_loop,
     take,
 )
@@ -124,20 +127,17 @@ class FloorResult:
     given_up: int = 0
     """No ``attempt`` within ``MEMBER_WAIT`` s of arrival, or no reply within the reply
     timeout."""
-    admit_p50_ms: float = math.nan
-    admit_p99_ms: float = math.nan
-    admit_max_ms: float = math.nan
-    storm_admit_p99_ms: float = math.nan
+    admit: Latency = latency_field()
+    """Arrival -> ``attempt``, every member."""
+    storm_admit: Latency = latency_field("p99")
     steady_starts: int = 0
-    steady_admit_p99_ms: float = math.nan
-    start_p50_ms: float = math.nan
-    start_p99_ms: float = math.nan
+    steady_admit: Latency = latency_field("p99")
+    start: Latency = latency_field("p50", "p99")
+    """``start_attempt`` sent -> ``attempt``."""
     acks: int = 0
-    ack_p50_ms: float = math.nan
-    ack_p99_ms: float = math.nan
+    ack: Latency = latency_field("p50", "p99")
     steady_acks: int = 0
-    steady_ack_p50_ms: float = math.nan
-    steady_ack_p99_ms: float = math.nan
+    steady_ack: Latency = latency_field("p50", "p99")
     listen_overflows: int = -1
     """``TcpExtListenOverflows`` during the run (system-wide; -1: nstat missing)."""
     server_cpu_s: float = 0.0
@@ -500,17 +500,11 @@ def _pool(result: FloorResult, reports: list[dict[str, Any]]) -> None:
     steady_acks = pooled("steady_acks")
     for name in ("started", "submitted", "failed", "given_up"):
         setattr(result, name, sum(r[name] for r in reports))
-    result.admit_p50_ms, result.admit_p99_ms = percentile(admit, 50), percentile(admit, 99)
-    result.admit_max_ms = max(admit, default=math.nan)
-    result.storm_admit_p99_ms = percentile(storm, 99)
+    result.admit, result.start = Latency.of(admit), Latency.of(start)
+    result.storm_admit, result.steady_admit = Latency.of(storm), Latency.of(steady)
     result.steady_starts = len(steady)
-    result.steady_admit_p99_ms = percentile(steady, 99)
-    result.start_p50_ms, result.start_p99_ms = percentile(start, 50), percentile(start, 99)
-    result.acks = len(acks)
-    result.ack_p50_ms, result.ack_p99_ms = percentile(acks, 50), percentile(acks, 99)
-    result.steady_acks = len(steady_acks)
-    result.steady_ack_p50_ms = percentile(steady_acks, 50)
-    result.steady_ack_p99_ms = percentile(steady_acks, 99)
+    result.acks, result.ack = len(acks), Latency.of(acks)
+    result.steady_acks, result.steady_ack = len(steady_acks), Latency.of(steady_acks)
     result.client_cpu_s = sum(r["cpu_s"] for r in reports)
     result.errors = [e for r in reports for e in r["errors"]][:20]
 
@@ -521,15 +515,13 @@ def print_result(r: FloorResult, plan: FloorPlan) -> None:
         f"{r.client_processes} client process(es), {plan.questions} answers each"
     )
     print(
-        f"arrival to attempt latency: p50 {r.admit_p50_ms:.0f} ms, p99 {r.admit_p99_ms:.0f} ms,"
-        f" max {r.admit_max_ms:.0f} ms (storm p99 {r.storm_admit_p99_ms:.0f}, steady p99 "
-        f"{r.steady_admit_p99_ms:.0f} ms of {r.steady_starts})"
+        f"arrival to attempt latency: {r.admit.text()} (storm p99 {r.storm_admit.p99:.0f}, "
+        f"steady p99 {r.steady_admit.p99:.0f} ms of {r.steady_starts})"
     )
-    print(f"start latency: p50 {r.start_p50_ms:.0f} ms, p99 {r.start_p99_ms:.0f} ms")
+    print(f"start latency: {r.start.text(keys=P50_P99)}")
     print(
-        f"ack latency: p50 {r.ack_p50_ms:.1f} ms, p99 {r.ack_p99_ms:.1f} ms of {r.acks}; after "
-        f"the storm p50 {r.steady_ack_p50_ms:.1f} ms, p99 {r.steady_ack_p99_ms:.1f} ms of "
-        f"{r.steady_acks}"
+        f"ack latency: {r.ack.text('.1f', P50_P99)} of {r.acks}; after "
+        f"the storm {r.steady_ack.text('.1f', P50_P99)} of {r.steady_acks}"
     )
     print(
         f"started {r.started:,}, handed in {r.submitted:,}, failed (connect failed or closed "
@@ -601,7 +593,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         import json
 
-        json.dump(asdict(result), args.json, indent=2)
+        json.dump(flat(result), args.json, indent=2)
     return 0 if result.everyone_started and not result.failed and not result.given_up else 1
 
 

@@ -48,12 +48,11 @@ import json
 import math
 import os
 import sys
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from bench import storm_floor
-from bench._wsbench import load_average
+from bench._wsbench import flat, load_average
 from loadtest import window
 from loadtest.swarm import PER_PROCESS
 
@@ -102,10 +101,10 @@ def ratios(floor: storm_floor.FloorResult, engine: dict[str, Any]) -> dict[str, 
     gateways and Redis against the bare servers) and the clients'."""
     e, f = engine_cpu_ms(engine), floor_cpu_ms(floor)
     return {
-        "admit_p50": _ratio(engine["admit_p50_ms"], floor.admit_p50_ms),
-        "admit_p99": _ratio(engine["admit_p99_ms"], floor.admit_p99_ms),
-        "start_p99": _ratio(engine["start_p99_ms"], floor.start_p99_ms),
-        "ack_p99": _ratio(engine["ack_p99_ms"], floor.ack_p99_ms),
+        "admit_p50": _ratio(engine["admit_p50_ms"], floor.admit.p50),
+        "admit_p99": _ratio(engine["admit_p99_ms"], floor.admit.p99),
+        "start_p99": _ratio(engine["start_p99_ms"], floor.start.p99),
+        "ack_p99": _ratio(engine["ack_p99_ms"], floor.ack.p99),
         "server_cpu_per_member": _ratio(e["servers"] + e["redis"], f["servers"]),
         "client_cpu_per_member": _ratio(e["clients"], f["clients"]),
     }
@@ -127,20 +126,20 @@ def report(floor: storm_floor.FloorResult, engine: dict[str, Any], ratio: dict[s
         ("members started", f"{floor.started} of {floor.members}",
          f"{engine['started']} of {engine['members']}", ""),
         ("arrival → attempt p50/p99/max ms",
-         trio(floor.admit_p50_ms, floor.admit_p99_ms, floor.admit_max_ms),
+         trio(floor.admit.p50, floor.admit.p99, floor.admit.max),
          trio(engine["admit_p50_ms"], engine["admit_p99_ms"], engine["admit_max_ms"]),
          f"{ratio['admit_p50']:.2f} / {ratio['admit_p99']:.2f}"),
         ("  storm p99 / steady p99 ms",
-         f"{_ms(floor.storm_admit_p99_ms)} / {_ms(floor.steady_admit_p99_ms)}",
+         f"{_ms(floor.storm_admit.p99)} / {_ms(floor.steady_admit.p99)}",
          f"{_ms(engine['storm_admit_p99_ms'])} / {_ms(engine['steady_admit_p99_ms'])}", ""),
-        ("start p50/p99 ms", f"{_ms(floor.start_p50_ms)} / {_ms(floor.start_p99_ms)}",
+        ("start p50/p99 ms", f"{_ms(floor.start.p50)} / {_ms(floor.start.p99)}",
          f"{_ms(engine['start_p50_ms'])} / {_ms(engine['start_p99_ms'])}",
          f"{ratio['start_p99']:.2f} (p99)"),
-        ("ack p50/p99 ms", f"{_ms(floor.ack_p50_ms)} / {_ms(floor.ack_p99_ms)}",
+        ("ack p50/p99 ms", f"{_ms(floor.ack.p50)} / {_ms(floor.ack.p99)}",
          f"{_ms(engine['ack_p50_ms'])} / {_ms(engine['ack_p99_ms'])}",
          f"{ratio['ack_p99']:.2f} (p99)"),
         ("  after the storm p50/p99 ms",
-         f"{_ms(floor.steady_ack_p50_ms)} / {_ms(floor.steady_ack_p99_ms)}",
+         f"{_ms(floor.steady_ack.p50)} / {_ms(floor.steady_ack.p99)}",
          f"{_ms(engine['steady_ack_p50_ms'])} / {_ms(engine['steady_ack_p99_ms'])}", ""),
         ("errors", f"{f_errors} (failed {floor.failed}, given up {floor.given_up})",
          f"{e_errors}" + (f" {json.dumps(engine['errors'], sort_keys=True)}" if e_errors else ""),
@@ -160,8 +159,8 @@ def report(floor: storm_floor.FloorResult, engine: dict[str, Any], ratio: dict[s
     print(f"load average {load_average()} (2 cores, shared with other work)")
     print(
         f"window storm floor: {floor.started} of {floor.members} started, arrival to attempt "
-        f"p50 {_ms(floor.admit_p50_ms)} ms, p99 {_ms(floor.admit_p99_ms)} ms, max "
-        f"{_ms(floor.admit_max_ms)} ms, ack p99 {_ms(floor.ack_p99_ms)} ms, errors {f_errors}"
+        f"p50 {_ms(floor.admit.p50)} ms, p99 {_ms(floor.admit.p99)} ms, max "
+        f"{_ms(floor.admit.max)} ms, ack p99 {_ms(floor.ack.p99)} ms, errors {f_errors}"
     )
     print(
         f"window storm engine: {engine['started']} of {engine['members']} started, arrival to "
@@ -224,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         data = {
             "args": {k: str(v) for k, v in vars(args).items()},
-            "floor": {**asdict(floor), "cpu_ms_per_member": floor_cpu_ms(floor)},
+            "floor": {**flat(floor), "cpu_ms_per_member": floor_cpu_ms(floor)},
             "engine": {**engine, "cpu_ms_per_member": engine_cpu_ms(engine)},
             "ratios": ratio,
             "load_average": os.getloadavg(),

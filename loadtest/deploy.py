@@ -28,7 +28,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Target", "audit_pairs", "contest_cli", "descendants", "serve", "tokens"]
+__all__ = [
+    "Target",
+    "audit_pairs",
+    "contest_cli",
+    "descendants",
+    "parse_cpus",
+    "pin_tree",
+    "serve",
+    "tokens",
+    "tree_affinity",
+]
 
 SAMPLE_BANK = (
     Path(__file__).resolve().parent.parent / "question_bank" / "samples" / "vi-sample.yaml"
@@ -225,6 +235,65 @@ def tree_cpu(pid: int) -> dict[str, float]:
     return found
 
 
+def parse_cpus(text: str) -> list[int]:
+    """The CPUs of a list such as ``0``, ``0,1`` or ``0-3`` (``taskset -c``'s form), sorted;
+    :class:`ValueError` with a clear message for bad input or a CPU this process may not
+    run on (one this box does not have)."""
+    here = sorted(os.sched_getaffinity(0))
+    cpus: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        low, dash, high = part.partition("-")
+        if not (low.isdigit() and (not dash or high.isdigit())):
+            raise ValueError(f"{text!r} is not a CPU list such as 0 or 0,1 or 0-3")
+        first, last = int(low), int(high) if dash else int(low)
+        if last < first:
+            raise ValueError(f"{part!r}: the range runs backwards")
+        cpus.update(range(first, last + 1))
+    missing = sorted(cpus - set(here))
+    if missing:
+        raise ValueError(
+            f"CPU {','.join(map(str, missing))} is not on this box "
+            f"(CPUs here: {','.join(map(str, here))})"
+        )
+    return sorted(cpus)
+
+
+def _threads(pid: int) -> list[int]:
+    try:
+        return [int(t.name) for t in Path(f"/proc/{pid}/task").iterdir()]
+    except OSError:
+        return []
+
+
+def pin_tree(pid: int, cpus: list[int]) -> None:
+    """Every thread of *pid* and of all its descendants on *cpus* (what they start later
+    inherits it); a process or thread gone meanwhile is passed over."""
+    for current in _tree(pid):
+        for tid in _threads(current):
+            try:
+                os.sched_setaffinity(tid, cpus)
+            except (ProcessLookupError, PermissionError):
+                continue
+
+
+def tree_affinity(pid: int) -> dict[str, list[int]]:
+    """The CPUs the threads of *pid* and of its descendants may run on, read back from the
+    kernel and merged by command name (``redis-server``, ``contest``, ``python``...)."""
+    found: dict[str, set[int]] = {}
+    for current in _tree(pid):
+        try:
+            comm = Path(f"/proc/{current}/comm").read_text().strip()
+        except OSError:
+            continue
+        for tid in _threads(current):
+            try:
+                found.setdefault(comm, set()).update(os.sched_getaffinity(tid))
+            except ProcessLookupError:
+                continue
+    return {comm: sorted(cpus) for comm, cpus in sorted(found.items())}
+
+
 def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -247,8 +316,12 @@ def serve(
     extra_env: dict[str, str] | None = None,
     log_path: Path | None = None,
     ready_timeout: float = 60.0,
+    cpus: list[int] | None = None,
 ) -> Iterator[Target]:
-    """Start ``contest serve`` on free loopback ports with an embedded Redis; stop it after."""
+    """Start ``contest serve`` on free loopback ports with an embedded Redis; stop it after.
+    *cpus*: the CPUs ``contest serve`` runs on, with all it starts (its workers and the
+    embedded redis-server): set as soon as it is started, and again on its whole tree once
+    it is ready."""
     data_dir = Path(tempfile.mkdtemp(prefix="contest-loadtest-"))
     api_key = "lt-" + secrets.token_hex(16)
     ws_port, http_port = _free_port(), _free_port()
@@ -278,7 +351,11 @@ def serve(
     )
     http_url = f"http://127.0.0.1:{http_port}"
     try:
+        if cpus is not None:
+            pin_tree(process.pid, cpus)
         _wait_ready(http_url, process, ready_timeout)
+        if cpus is not None:
+            pin_tree(process.pid, cpus)
         target = Target(
             ws_url=f"ws://127.0.0.1:{ws_port}",
             http_url=http_url,

@@ -3,6 +3,7 @@
 ::
 
     python -m loadtest.swarm --members 100000 --workers 7 --procs 7 --questions 3
+    python -m loadtest.swarm --members 25000 --server-cpus 0 --client-cpus 1
 
 It starts ``contest serve --workers W`` (embedded Redis, loopback only), loads the sample
 bank, creates a live show, gets every member's token from ``contest token``, and spreads
@@ -23,6 +24,11 @@ It prints progress every second and, at the end, a table:
 Everything is bounded: ``--members`` at most 200,000, the whole run by ``--timeout``
 seconds (processes stop themselves past it), and all traffic goes to 127.0.0.1.
 Results are also written as JSON (``--out``) for ``bench/plot.py``.
+
+``--server-cpus LIST`` and ``--client-cpus LIST`` (``0``, ``0,1``, ``0-3``) pin the two
+sides of a live show: ``contest serve`` with its workers and its embedded redis-server,
+and the client processes with this one (:func:`clients_on`); the CPUs read back from the
+running processes are printed and kept in the JSON (``affinity``).
 
 ``--mode window`` runs a window round's self-paced attempts instead (:mod:`loadtest.window`).
 :mod:`loadtest.faults` runs this same show with faults injected, through :class:`ShowHooks`.
@@ -49,6 +55,8 @@ from .swarm_client import ClientJob, ClientReport, lift_nofile_limit, run_client
 
 __all__ = [
     "ShowHooks",
+    "affinity_line",
+    "clients_on",
     "drain",
     "main",
     "peak_rate",
@@ -119,18 +127,23 @@ class ShowHooks:
 
 @contextmanager
 def serve_for(
-    members: int, workers: int, timeout: float, extra: dict[str, str] | None = None
+    members: int,
+    workers: int,
+    timeout: float,
+    extra: dict[str, str] | None = None,
+    cpus: list[int] | None = None,
 ) -> Iterator[deploy.Target]:
     """``contest serve --workers W`` sized for *members* connections, idle for up to
     *timeout* seconds, with this process's open-file limit lifted for its clients;
-    *extra*: more environment for it."""
+    *extra*: more environment for it; *cpus*: the CPUs it runs on, with its workers and
+    its embedded redis-server (:func:`deploy.serve`)."""
     lift_nofile_limit()
     extra_env = {
         "CONTEST_MAX_CONNECTIONS": str(math.ceil(members / workers * 1.5) + 100),
         "CONTEST_IDLE_TIMEOUT": str(timeout),
         **(extra or {}),
     }
-    with deploy.serve(workers=workers, extra_env=extra_env) as target:
+    with deploy.serve(workers=workers, extra_env=extra_env, cpus=cpus) as target:
         print(f"engine up: {target.ws_url} with {workers} worker(s)", flush=True)
         yield target
 
@@ -160,6 +173,62 @@ def stop_clients(
         if w.is_alive():
             w.terminate()
     return late
+
+
+@contextmanager
+def clients_on(cpus: list[int] | None) -> Iterator[None]:
+    """This process on *cpus* while the context lasts, so that every client process it
+    starts runs there too (they inherit it); its former CPUs are given back after."""
+    if cpus is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def _cpu_list(cpus: list[int] | None) -> str:
+    return "any" if cpus is None else ",".join(map(str, cpus))
+
+
+def affinity_line(affinity: dict[str, Any]) -> str:
+    """The CPUs asked for each side and those read back from its running processes."""
+
+    def read(back: dict[str, list[int]]) -> str:
+        return ", ".join(f"{comm} {_cpu_list(cpus)}" for comm, cpus in back.items()) or "-"
+
+    return (
+        f"affinity: server (contest serve, its workers, redis-server) on CPUs "
+        f"{_cpu_list(affinity['server_cpus'])} (read back: {read(affinity['server_read_back'])});"
+        f" clients (and the swarm) on CPUs {_cpu_list(affinity['client_cpus'])}"
+        f" (read back: {read(affinity['client_read_back'])})"
+    )
+
+
+def _affinity(
+    target: deploy.Target,
+    workers: list[Any],
+    server: list[int] | None,
+    client: list[int] | None,
+    own_engine: bool,
+) -> dict[str, Any]:
+    """What :func:`affinity_line` prints, read while every process runs (*own_engine*: the
+    swarm started ``contest serve``, and with it redis-server, itself)."""
+    clients: dict[str, set[int]] = {"swarm": os.sched_getaffinity(0)}  # this process
+    for w in workers:
+        if w.pid:
+            for comm, cpus in deploy.tree_affinity(w.pid).items():
+                clients.setdefault(comm, set()).update(cpus)
+    return {
+        "server_cpus": server,
+        "client_cpus": client,
+        "redis": "server" if own_engine else "not started by the swarm",
+        "server_read_back": deploy.tree_affinity(target.pid),
+        "client_read_back": {comm: sorted(c) for comm, c in sorted(clients.items())},
+    }
 
 
 def _show_spec(questions: int, question_seconds: int, reveal_seconds: int) -> dict[str, Any]:
@@ -330,8 +399,27 @@ def run(
     procs = max(args.procs, math.ceil(members / PER_PROCESS))
     seed = getattr(args, "seed", 0)
     started = time.monotonic()
+    server_cpus = getattr(args, "server_cpus", None)
+    client_cpus = getattr(args, "client_cpus", None)
+    if target is not None and server_cpus is not None:
+        raise ValueError("server CPUs apply to an engine the swarm starts itself")
+    serve_cpus = server_cpus
+    if client_cpus is not None and server_cpus is None:
+        serve_cpus = sorted(os.sched_getaffinity(0))  # not the clients' CPUs it would inherit
+    own_engine = target is None
     given = nullcontext(target) if target is not None else None
-    with given or serve_for(members, args.workers, args.timeout, hooks.serve_env) as target:
+    with (
+        clients_on(client_cpus),
+        given
+        or serve_for(members, args.workers, args.timeout, hooks.serve_env, serve_cpus) as target,
+    ):
+        if server_cpus is not None or client_cpus is not None:
+            print(
+                f"affinity: server (contest serve, its workers, redis-server) on CPUs "
+                f"{_cpu_list(server_cpus)}; clients (and the swarm) on CPUs "
+                f"{_cpu_list(client_cpus)}",
+                flush=True,
+            )
         target.upload_bank()
         spec = hooks.spec(_show_spec(args.questions, args.question_seconds, 2))
         contest = target.create_contest(spec)
@@ -373,6 +461,7 @@ def run(
         joined: dict[int, int] = {}
         show_started = False
         show_began = 0.0
+        summary_affinity: dict[str, Any] | None = None
         connected_rss = idle_rss
         connect_done_at: float | None = None
         reports: list[ClientReport] = []
@@ -399,6 +488,8 @@ def run(
                     f"all connected in {connect_done_at - started:.1f}s; starting the show",
                     flush=True,
                 )
+                summary_affinity = _affinity(target, workers, server_cpus, client_cpus, own_engine)
+                print(affinity_line(summary_affinity), flush=True)
                 cpu_at_start = _cpu(target, workers)
                 redis_at_start = _commandstats(target)
                 hooks.before_start(target, cid)
@@ -418,6 +509,9 @@ def run(
         reports.extend(stop_clients(workers, results, stop, missing=len(workers) - len(reports)))
         summary = _merge(reports)
         summary["members"] = len(rows)
+        summary["affinity"] = summary_affinity or _affinity(
+            target, workers, server_cpus, client_cpus, own_engine
+        )
         summary["workers"] = args.workers
         summary["client_processes"] = procs
         summary["connect_all_s"] = (connect_done_at - started) if connect_done_at else None
@@ -458,6 +552,8 @@ def print_summary(s: dict[str, Any]) -> None:
         f"(retried {s['connect_retries']})  "
         f"gateway workers {s['workers']}  client processes {s['client_processes']}"
     )
+    if s.get("affinity"):
+        print(affinity_line(s["affinity"]))
     print(
         f"connect everyone: {s['connect_all_s']}s; connect p50 {s['connect_p50_ms']:.0f} ms, "
         f"p99 {s['connect_p99_ms']:.0f} ms"
@@ -505,6 +601,13 @@ def print_summary(s: dict[str, Any]) -> None:
         print("first errors:", *s["errors"][:5], sep="\n  ")
 
 
+def _cpus_arg(text: str) -> list[int]:
+    try:
+        return deploy.parse_cpus(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m loadtest.swarm",
@@ -532,10 +635,26 @@ def main(argv: list[str] | None = None) -> int:
         help="the whole run stops by itself after this many seconds",
     )
     parser.add_argument("--out", type=Path, default=None, help="write the summary as JSON here")
+    parser.add_argument(
+        "--server-cpus",
+        type=_cpus_arg,
+        default=None,
+        metavar="LIST",
+        help="run contest serve, its workers and its redis-server on these CPUs (0 or 0,1)",
+    )
+    parser.add_argument(
+        "--client-cpus",
+        type=_cpus_arg,
+        default=None,
+        metavar="LIST",
+        help="run the client processes (and this one) on these CPUs (0 or 0,1)",
+    )
     from . import window
 
     window.add_arguments(parser.add_argument_group("window mode"))
     args = parser.parse_args(argv)
+    if args.mode == "window" and (args.server_cpus or args.client_cpus):
+        parser.error("--server-cpus and --client-cpus apply to live shows (--mode live) only")
     if args.mode == "window":
         args.questions = args.questions or 10
         return window.main(args)

@@ -18,13 +18,9 @@ from operator import is_not
 from typing import cast
 
 from .attempt_model import BestAttempt
-from .ranking import _DIST_BITS, _NEVER, _NO_DISTANCE, _SCORE_BITS, _SUB_BITS, _TIME_BITS, heads_of
+from .ranking import distance_packable, heads_of, packable, undistanced_heads, with_distances
 
 __all__ = ["ChunkedHeads"]
-
-_TOP_SCORE = (1 << _SCORE_BITS) - 1
-_LOW = _TIME_BITS + _SUB_BITS
-_HIGH = _DIST_BITS + _LOW
 
 
 class ChunkedHeads:
@@ -46,21 +42,10 @@ class ChunkedHeads:
         scores = [b.score for b in chunk]
         times = [b.time_used for b in chunk]
         subs = [b.submitted for b in chunk]
-        if not (
-            0 <= min(scores)
-            and max(scores) <= _TOP_SCORE
-            and 0 <= min(times)
-            and max(times) < (1 << _TIME_BITS)
-            and 0 <= min(subs)
-            and max(subs) < _NEVER
-        ):
+        if not packable(scores, times, subs):
             self.drop()
             return
-        never = _NEVER
-        self.partial += [
-            ((_TOP_SCORE - s) << _HIGH) | (t << _SUB_BITS) | (u or never)
-            for s, t, u in zip(scores, times, subs, strict=True)
-        ]
+        self.partial += undistanced_heads(scores, times, subs)
         predictions = [b.prediction for b in chunk]
         given = cast("list[int]", list(filter(partial(is_not, None), predictions)))
         if given:
@@ -82,10 +67,6 @@ class ChunkedHeads:
         if truth is None:
             return self.partial
         given = self.given
-        if given and max(abs(given[0] - truth), abs(given[1] - truth)) >= _NO_DISTANCE:
+        if given and not distance_packable(given[0], given[1], truth):
             return heads_of(bests, truth)
-        low, none = _LOW, _NO_DISTANCE << _LOW
-        return [
-            h | (none if p is None else abs(p - truth) << low)
-            for h, p in zip(self.partial, self.predictions, strict=True)
-        ]
+        return with_distances(self.partial, self.predictions, truth)
