@@ -42,7 +42,7 @@ def test_result_json_keys_are_the_flat_ones() -> None:
     assert keys[17:21] == ["join_seconds", "join_p50_ms", "join_p99_ms", "join_max_ms"]
     assert "ack_max_ms" not in keys and flat(side)["ack_p99_ms"] == 2.0
     assert list(flat(FloorResult(members=1, servers=1, client_processes=1))) == [
-        "members", "servers", "client_processes", "started", "submitted", "failed",
+        "members", "servers", "client_processes", "server_lib", "started", "submitted", "failed",
         "given_up", "admit_p50_ms", "admit_p99_ms", "admit_max_ms", "storm_admit_p99_ms",
         "steady_starts", "steady_admit_p99_ms", "start_p50_ms", "start_p99_ms", "acks",
         "ack_p50_ms", "ack_p99_ms", "steady_acks", "steady_ack_p50_ms", "steady_ack_p99_ms",
