@@ -68,6 +68,11 @@ class ScriptCall(NamedTuple):
     name: str
     keys: Sequence[str]
     args: Sequence[str | int | float | bytes]
+    repeats: bool = True
+    """Whether the ARGV after the first tend to repeat from call to call (an answer's: the
+    question, the place, the choice), so that the batch encoder caches their encoding;
+    ``False`` for calls whose ARGV are new each time (a start's draw, a join's profile),
+    which would only push the answers' entries out of the cache."""
 
 
 def script_names() -> list[str]:
@@ -235,10 +240,15 @@ def _data(value: str | int | float | bytes) -> bytes:
     return str(value).encode()
 
 
+def _bulk_new(value: str | int | float | bytes) -> bytes:
+    """RESP of one argument, without the cache."""
+    data = _data(value)
+    return b"$%d\r\n%b\r\n" % (len(data), data)
+
+
 def _bulk(value: str | int | float | bytes) -> bytes:
     if type(value) is float:  # not cached: 0.0 == -0.0 would share an entry
-        data = _data(value)
-        return b"$%d\r\n%b\r\n" % (len(data), data)
+        return _bulk_new(value)
     return _bulk_cached(value)
 
 
@@ -266,14 +276,16 @@ def _packed_head(name: str, keys: tuple[str, ...], nargs: int) -> bytes:
 def _pack(call: ScriptCall) -> bytes:
     """RESP encoding of one EVALSHA call. The first argument (by convention the member,
     new in almost every call) is encoded without the cache; the rest, when all str, as one
-    cached piece."""
+    cached piece (each argument without the cache if :attr:`ScriptCall.repeats` is false)."""
     keys, args = call.keys, call.args
     head = _packed_head(call.name, keys if type(keys) is tuple else tuple(keys), len(args))
     if not args:
         return head
     first = _data(args[0])
     rest = tuple(args[1:])
-    if set(map(type, rest)) <= _STR_ONLY:
+    if not call.repeats:
+        tail = b"".join([_bulk_new(a) for a in rest])
+    elif set(map(type, rest)) <= _STR_ONLY:
         tail = _bulk_strs(rest)  # all str, checked above
     else:
         tail = b"".join([_bulk(a) for a in rest])
