@@ -299,6 +299,18 @@ class Attempts:
             if removed < limit:
                 return closed
 
+    async def cut_to(self, closed_at: int) -> tuple[int, int]:
+        """The round closed at *closed_at* (ms), before its ``closes_at``: every attempt
+        whose deadline is past the close gets the close as its deadline
+        (``attempt_cut.lua``), so the sweep expires it once Redis's clock is past it.
+        Returns (open attempts cut, Redis's time in ms). Idempotent."""
+        k = self.keys
+        raw = await self.scripts.call("attempt_cut", [k.deadlines], [k.base, closed_at])
+        try:
+            return int(raw[0]), int(raw[1])
+        except (TypeError, ValueError, IndexError) as exc:
+            raise CorruptData(f"unexpected attempt_cut result {raw!r}") from exc
+
     async def sweep_forever(self, interval_s: float = 1.0) -> None:
         """Call :meth:`expire_due` every *interval_s* until cancelled; log and go on on errors."""
         me = asyncio.current_task()
