@@ -140,6 +140,8 @@ class SubmitOutcome(msgspec.Struct, frozen=True, kw_only=True):
     attempt: AttemptState | None = None
     """The member's latest attempt after the call (``None`` if they have none)."""
     now: int = 0
+    best: BestAttempt | None = None
+    """The member's best attempt after the call (read in the same script)."""
 
     @property
     def ok(self) -> bool:

@@ -47,11 +47,12 @@ from .attempt_model import (
     decode_attempt,
     decode_best,
 )
+from .batcher import AnswerBatcher, run_call
 from .errors import CorruptData, ScoringError, ScoringUsageError, map_redis_errors
 from .keys import DEFAULT_PREFIX, ContestKeys
 from .profiles import Profile, encode_profile
 from .replies import text
-from .scripts import AnyRedis, Scripts, node_time_ms
+from .scripts import AnyRedis, ScriptCall, Scripts, node_time_ms
 
 __all__ = [
     "MAX_PREDICTION",
@@ -86,7 +87,10 @@ def _split_reply(raw: Any) -> tuple[str, int, int, list[Any]]:
 
 
 class Attempts:
-    """Window attempts of one contest, on one Redis (or Redis Cluster) client."""
+    """Window attempts of one contest, on one Redis (or Redis Cluster) client.
+
+    With a *batcher* (a gateway's), starts, resumes, predictions and submits go to Redis in
+    its batches, beside other members' answers, instead of one request each."""
 
     def __init__(
         self,
@@ -95,10 +99,36 @@ class Attempts:
         *,
         prefix: str = DEFAULT_PREFIX,
         scripts: Scripts | None = None,
+        batcher: AnswerBatcher | None = None,
     ) -> None:
         self.client = client
         self.keys = ContestKeys(contest, prefix)
         self.scripts = scripts if scripts is not None else Scripts(client)
+        self.batcher = batcher
+        k = self.keys
+        self._start_keys = (
+            k.attempt_counts,
+            k.deadlines,
+            k.profiles,
+            k.totals,
+            k.times,
+            k.leaderboard,
+            k.unit_participants,
+            k.unit_completed,
+        )
+        self._submit_keys = (
+            k.attempt_counts,
+            k.deadlines,
+            k.totals,
+            k.times,
+            k.leaderboard,
+            k.unit_completed,
+        )
+
+    async def _run(self, name: str, keys: tuple[str, ...], args: Sequence[str | int]) -> Any:
+        """One script call, through the batcher if there is one (arguments new each time)."""
+        call = ScriptCall(name, keys, args, repeats=False)
+        return await run_call(call, self.scripts, self.batcher)
 
     async def start(
         self,
@@ -112,6 +142,7 @@ class Attempts:
         closes_at: int = 0,
         drawn_for: int = 0,
         min_gap_ms: int = 0,
+        only_open: bool = False,
     ) -> StartOutcome:
         """Start attempt n+1 with this draw, or return the open attempt (``resumed``).
 
@@ -119,8 +150,10 @@ class Attempts:
         ``drawn_for``: the attempt number the draw was made for; if it is not n+1 nothing
         starts (``redraw``, with ``attempts_used`` = n); 0 accepts the draw for any number.
         ``min_gap_ms``: refused ``too_soon`` (``wait_ms``) until that long after the
-        previous attempt ended (submitted, or its deadline). One script call: the outcome
-        carries the member's best attempt too.
+        previous attempt ended (submitted, or its deadline). ``only_open``: refused
+        ``not_open`` unless the contest's state (``P:{C}:meta``, field ``state``, which the
+        engine's contest store keeps) is ``open``, judged in the same script. One script
+        call: the outcome carries the member's best attempt too.
         The deadline is ``min(now + duration_ms, closes_at)`` by Redis's clock. The profile
         is stored (``P:{C}:profiles``) and the member counted as a participant of their
         unit and put on the boards with 0 the first time.
@@ -134,7 +167,7 @@ class Attempts:
             raise ScoringUsageError("a draw names a question twice")
         args: list[str | int] = [
             self.keys.base,
-            "start",
+            "start_open" if only_open else "start",
             member,
             profile.province,
             profile.unit,
@@ -165,21 +198,7 @@ class Attempts:
         return await self._start_call(member, [self.keys.base, "resume", member] + _NO_DRAW)
 
     async def _start_call(self, member: MemberId, args: Sequence[str | int]) -> StartOutcome:
-        k = self.keys
-        raw = await self.scripts.call(
-            "attempt_start",
-            [
-                k.attempt_counts,
-                k.deadlines,
-                k.profiles,
-                k.totals,
-                k.times,
-                k.leaderboard,
-                k.unit_participants,
-                k.unit_completed,
-            ],
-            args,
-        )
+        raw = await self._run("attempt_start", self._start_keys, args)
         status, n, now, flat = _split_reply(raw)
         try:
             best_raw, wait, *flat = flat
@@ -223,12 +242,11 @@ class Attempts:
             isinstance(prediction, bool) or not 0 <= prediction <= MAX_PREDICTION
         ):
             raise ScoringUsageError(f"a prediction is a whole number from 0 to {MAX_PREDICTION}")
-        k = self.keys
-        raw = await self.scripts.call(
+        raw = await self._run(
             "attempt_submit",
-            [k.attempt_counts, k.deadlines, k.totals, k.times, k.leaderboard, k.unit_completed],
+            self._submit_keys,
             [
-                k.base,
+                self.keys.base,
                 mode,
                 member,
                 "" if prediction is None else str(int(prediction)),
@@ -236,8 +254,18 @@ class Attempts:
             ],
         )
         status, n, now, flat = _split_reply(raw)
+        try:
+            best_raw, *flat = flat
+            best = decode_best(best_raw) if text(best_raw) else None
+        except (TypeError, ValueError) as exc:
+            raise CorruptData(f"unexpected attempt_submit result {raw!r}") from exc
         attempt = decode_attempt(member, n, now, flat) if flat else None
-        return SubmitOutcome(status=status, attempt=attempt, now=now)  # type: ignore[arg-type]
+        return SubmitOutcome(
+            status=status,  # type: ignore[arg-type]
+            attempt=attempt,
+            now=now,
+            best=best,
+        )
 
     async def expire_due(self, limit: int = 1000) -> int:
         """Close every open attempt past its deadline (Redis clock); return how many.
@@ -270,6 +298,18 @@ class Attempts:
                 raise CorruptData(f"unexpected attempt_expire result {raw!r}") from exc
             if removed < limit:
                 return closed
+
+    async def cut_to(self, closed_at: int) -> tuple[int, int]:
+        """The round closed at *closed_at* (ms), before its ``closes_at``: every attempt
+        whose deadline is past the close gets the close as its deadline
+        (``attempt_cut.lua``), so the sweep expires it once Redis's clock is past it.
+        Returns (open attempts cut, Redis's time in ms). Idempotent."""
+        k = self.keys
+        raw = await self.scripts.call("attempt_cut", [k.deadlines], [k.base, closed_at])
+        try:
+            return int(raw[0]), int(raw[1])
+        except (TypeError, ValueError, IndexError) as exc:
+            raise CorruptData(f"unexpected attempt_cut result {raw!r}") from exc
 
     async def sweep_forever(self, interval_s: float = 1.0) -> None:
         """Call :meth:`expire_due` every *interval_s* until cancelled; log and go on on errors."""

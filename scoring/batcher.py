@@ -138,12 +138,14 @@ class AnswerBatcher:
                 self._flush()
 
     async def close(self) -> None:
-        """Send what is pending, wait for every batch in flight, refuse further calls."""
+        """Send what is pending, wait for every batch in flight, refuse further calls, and
+        give the connections the batches kept back to the client's pool."""
         self._closed = True
         self._flush()
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
             self._flush()
+        await self.scripts.release_kept()
 
     async def __aenter__(self) -> AnswerBatcher:
         return self

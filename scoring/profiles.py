@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import msgspec
 
-from question_bank.ids import ProvinceId, UnitId
+from question_bank.ids import MemberId, ProvinceId, UnitId
 
 from .errors import CorruptData
+from .keys import ContestKeys
+from .scripts import ScriptCall
 
-__all__ = ["Profile", "decode_profile", "encode_profile"]
+__all__ = ["Profile", "decode_profile", "encode_profile", "join_call"]
 
 
 class Profile(msgspec.Struct, frozen=True, kw_only=True):
@@ -32,6 +34,19 @@ _decoder = msgspec.json.Decoder(Profile)
 
 def encode_profile(profile: Profile) -> bytes:
     return _encoder.encode(profile)
+
+
+def join_call(keys: ContestKeys, member: MemberId, profile: Profile) -> ScriptCall:
+    """The script call a gateway makes when *member* joins (``member_join.lua``): store
+    their profile, read how many window attempts they have started (its reply, an int).
+    A call for a batch (:class:`~scoring.batcher.AnswerBatcher`), so that a join shares a
+    request to Redis with other members' answers."""
+    return ScriptCall(
+        "member_join",
+        (keys.profiles, keys.attempt_counts),
+        [member, encode_profile(profile)],
+        repeats=False,
+    )
 
 
 def decode_profile(data: bytes | str) -> Profile:

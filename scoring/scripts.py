@@ -32,6 +32,7 @@ from redis.commands.core import AsyncScript
 from .errors import UnknownScript, map_redis_error, map_redis_errors
 
 __all__ = [
+    "KEPT_CONNECTIONS",
     "LUA_DIR",
     "PRELUDE",
     "AnyRedis",
@@ -43,6 +44,10 @@ __all__ = [
 ]
 
 LUA_DIR = Path(__file__).parent / "lua"
+KEPT_CONNECTIONS = 64
+"""Most connections a :class:`Scripts` keeps between batches (an
+:class:`~scoring.batcher.AnswerBatcher` has at most its ``connections`` batches in flight;
+the rest go back to the pool)."""
 PRELUDE = "_lib"
 _USES_PRELUDE = f"-- uses: {PRELUDE}"
 
@@ -68,6 +73,11 @@ class ScriptCall(NamedTuple):
     name: str
     keys: Sequence[str]
     args: Sequence[str | int | float | bytes]
+    repeats: bool = True
+    """Whether the ARGV after the first tend to repeat from call to call (an answer's: the
+    question, the place, the choice), so that the batch encoder caches their encoding;
+    ``False`` for calls whose ARGV are new each time (a start's draw, a join's profile),
+    which would only push the answers' entries out of the cache."""
 
 
 def script_names() -> list[str]:
@@ -100,6 +110,9 @@ class Scripts:
     def __init__(self, client: AnyRedis) -> None:
         self.client = client
         self._registered: dict[str, AsyncScript] = {}
+        self._kept: list[Any] = []
+        """Connections of earlier batches, kept for the next ones (one Redis only)."""
+        self._kept_pool: Any = None
 
     def script(self, name: str) -> AsyncScript:
         """redis-py's script object for *name* (EVALSHA with reload on NOSCRIPT)."""
@@ -170,31 +183,79 @@ class Scripts:
         self, target: redis.asyncio.Redis, calls: Sequence[ScriptCall]
     ) -> list[Any]:
         """One Redis: the whole batch encoded here in one buffer, written at once, and the
-        replies read in order on one pooled connection (redis-py's per-argument encoder
-        was most of the batch path's time). Any failure midway drops the connection, so a
-        half-read reply never reaches the next user of the pool."""
+        replies read in order on one connection (redis-py's per-argument encoder was most
+        of the batch path's time). Any failure midway drops the connection, so a
+        half-read reply never reaches the next user of the pool.
+
+        The connection is one this object kept from an earlier batch when there is one
+        (:meth:`_connection`), and is kept again after it: a checkout from redis-py's
+        pool and its release (a lock, a condition, a timeout and its bookkeeping) cost
+        about as much as the rest of a small batch's Python. The payload is written to the
+        connection's stream and the replies read under one timeout, rather than through
+        ``send_packed_command``, which runs each write in a task of its own
+        (``asyncio.wait_for``) when the client has a socket timeout."""
         payload = b"".join([_pack(call) for call in calls])
         pool: Any = target.connection_pool
         with map_redis_errors():
-            connection: Any = await pool.get_connection()
+            connection: Any = await self._connection(pool)
             try:
-                await connection.send_packed_command(payload, check_health=False)
+                writer = connection._writer
+                if writer is None or writer.transport.is_closing():
+                    raise redis.exceptions.ConnectionError("the connection was closed")
                 # The replies are read straight from the connection's parser (hiredis),
                 # under one timeout for the batch, rather than through read_response's
                 # per-reply timeout and bookkeeping. Error replies come back as values.
                 async with asyncio.timeout(connection.socket_timeout):
-                    return await _read_replies(connection._parser, len(calls))
+                    writer.write(payload)
+                    await writer.drain()
+                    replies = await _read_replies(connection._parser, len(calls))
             except TimeoutError as exc:
-                await connection.disconnect()
+                await _drop(pool, connection)
                 raise redis.exceptions.TimeoutError("timeout reading a batch") from exc
             except OSError as exc:
-                await connection.disconnect()
+                await _drop(pool, connection)
                 raise redis.exceptions.ConnectionError(f"reading a batch: {exc}") from exc
             except BaseException:
-                await connection.disconnect()
+                await _drop(pool, connection)
                 raise
-            finally:
+            if pool is self._kept_pool and len(self._kept) < KEPT_CONNECTIONS:
+                self._kept.append(connection)
+            else:
                 await pool.release(connection)
+            return replies
+
+    async def _connection(self, pool: Any) -> Any:
+        """A connection for a batch: one kept from an earlier batch on *pool* that is
+        still connected and has nothing unread (checked without I/O, as the pool's own
+        check does), else one from the pool."""
+        if pool is not self._kept_pool:
+            if self._kept_pool is not None:
+                await self.release_kept()
+            self._kept_pool = pool
+        while self._kept:
+            connection = self._kept.pop()
+            try:
+                if connection.is_connected and not await connection.can_read():
+                    return connection
+            except (redis.exceptions.ConnectionError, OSError):
+                pass
+            await _drop(pool, connection)
+        return await pool.get_connection()
+
+    async def release_kept(self) -> None:
+        """Give the connections kept between batches back to their pool."""
+        pool, kept = self._kept_pool, self._kept
+        self._kept = []
+        for connection in kept:
+            await pool.release(connection)
+
+
+async def _drop(pool: Any, connection: Any) -> None:
+    """Disconnect *connection* (it may hold half a reply) and give it back to *pool*."""
+    try:
+        await connection.disconnect()
+    finally:
+        await pool.release(connection)
 
 
 async def _read_replies(parser: Any, count: int) -> list[Any]:
@@ -235,10 +296,15 @@ def _data(value: str | int | float | bytes) -> bytes:
     return str(value).encode()
 
 
+def _bulk_new(value: str | int | float | bytes) -> bytes:
+    """RESP of one argument, without the cache."""
+    data = _data(value)
+    return b"$%d\r\n%b\r\n" % (len(data), data)
+
+
 def _bulk(value: str | int | float | bytes) -> bytes:
     if type(value) is float:  # not cached: 0.0 == -0.0 would share an entry
-        data = _data(value)
-        return b"$%d\r\n%b\r\n" % (len(data), data)
+        return _bulk_new(value)
     return _bulk_cached(value)
 
 
@@ -266,14 +332,16 @@ def _packed_head(name: str, keys: tuple[str, ...], nargs: int) -> bytes:
 def _pack(call: ScriptCall) -> bytes:
     """RESP encoding of one EVALSHA call. The first argument (by convention the member,
     new in almost every call) is encoded without the cache; the rest, when all str, as one
-    cached piece."""
+    cached piece (each argument without the cache if :attr:`ScriptCall.repeats` is false)."""
     keys, args = call.keys, call.args
     head = _packed_head(call.name, keys if type(keys) is tuple else tuple(keys), len(args))
     if not args:
         return head
     first = _data(args[0])
     rest = tuple(args[1:])
-    if set(map(type, rest)) <= _STR_ONLY:
+    if not call.repeats:
+        tail = b"".join([_bulk_new(a) for a in rest])
+    elif set(map(type, rest)) <= _STR_ONLY:
         tail = _bulk_strs(rest)  # all str, checked above
     else:
         tail = b"".join([_bulk(a) for a in rest])

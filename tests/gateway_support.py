@@ -36,9 +36,11 @@ __all__ = [
     "create_contest",
     "create_window",
     "make_settings",
+    "monitored",
     "recv",
     "recv_until",
     "running_gateway",
+    "sent_by_clients",
     "token",
 ]
 
@@ -160,3 +162,37 @@ async def recv_until(ws: ClientConnection, kind: type[Any]) -> Any:
 
 async def send(ws: ClientConnection, message: msgspec.Struct) -> None:
     await ws.send(m.encode(message), text=True)
+
+
+@contextlib.asynccontextmanager
+async def monitored(redis_url: str) -> AsyncIterator[list[dict[str, Any]]]:
+    """Every command Redis runs while the block runs (``MONITOR``, from 0.2 s before it to
+    0.3 s after it), commands run inside scripts included (``client_type`` ``lua``)."""
+    watcher = redis.asyncio.Redis.from_url(redis_url)
+    seen: list[dict[str, Any]] = []
+    try:
+        async with watcher.monitor() as monitor:
+
+            async def watch() -> None:
+                while True:
+                    seen.append(await monitor.next_command())
+
+            task = asyncio.create_task(watch())
+            await asyncio.sleep(0.2)
+            try:
+                yield seen
+            finally:
+                await asyncio.sleep(0.3)
+                task.cancel()
+    finally:
+        await watcher.aclose()
+
+
+def sent_by_clients(seen: list[dict[str, Any]], needle: str) -> list[str]:
+    """The names of the commands in *seen* (:func:`monitored`) not run inside a script
+    that mention *needle* (a member or contest id)."""
+    return [
+        str(c["command"]).split()[0].upper()
+        for c in seen
+        if c.get("client_type") != "lua" and needle in str(c.get("command", ""))
+    ]

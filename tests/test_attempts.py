@@ -518,3 +518,22 @@ async def test_min_gap_counts_from_the_deadline_of_an_expired_attempt(
     assert latest is not None and latest.state == "expired"
     free = await attempts.start(ALICE, PROFILE, DRAW, duration_ms=MINUTE, attempts_allowed=2)
     assert free.status == "started"  # no gap asked: starts at once
+
+
+async def test_cut_to_ends_open_attempts_at_an_early_close(
+    attempts: Attempts, redis_client: redis.asyncio.Redis
+) -> None:
+    """attempt_cut.lua: a round closed before its closes_at gives every attempt still due
+    later the close as its deadline, open ones in their hash too; idempotent."""
+    for member in ("a", "b"):
+        await attempts.start(MemberId(member), PROFILE, DRAW, duration_ms=MINUTE)
+    await attempts.submit(MemberId("b"))
+    now = await redis_now(redis_client)
+    cut, at = await attempts.cut_to(now)
+    assert cut == 1 and at >= now
+    assert await redis_client.zscore(attempts.keys.deadlines, "a:1") == now
+    assert await redis_client.hget(attempts.keys.attempt(MemberId("a"), 1), "deadline") == (
+        str(now).encode()
+    )
+    again, _ = await attempts.cut_to(now)
+    assert again == 0

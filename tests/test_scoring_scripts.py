@@ -1,5 +1,7 @@
 """The script loader: every script compiles, the prelude is prepended, NOSCRIPT reloads."""
 
+import asyncio
+
 import pytest
 import redis.asyncio
 from hypothesis import given
@@ -8,6 +10,7 @@ from hypothesis import strategies as st
 from scoring import scripts as scripts_module
 from scoring.errors import ScriptError, UnknownScript
 from scoring.scripts import ScriptCall, Scripts, script_names, script_source
+from tests.utils import timeout
 
 
 def test_prelude_prepended_only_when_asked() -> None:
@@ -83,19 +86,21 @@ _ARG = st.one_of(
         st.tuples(
             st.lists(st.sampled_from(["k:{c}:a", "k:{c}:é", "k:{c}:b"]), max_size=3),
             st.lists(_ARG, max_size=5),
+            st.booleans(),
         ),
         min_size=1,
         max_size=6,
     )
 )
 def test_packed_calls_are_what_redis_py_sends(
-    calls: list[tuple[list[str], list[str | int | float | bytes]]],
+    calls: list[tuple[list[str], list[str | int | float | bytes], bool]],
 ) -> None:
-    """The batch path's own RESP encoding (with its caches) matches redis-py's, call after
-    call, whatever mix of argument types repeats."""
+    """The batch path's own RESP encoding (with its caches, or without them for calls
+    whose arguments do not repeat) matches redis-py's, call after call, whatever mix of
+    argument types repeats."""
     connection = redis.asyncio.Connection()
-    for keys, args in calls:
-        call = ScriptCall("accept_answer", tuple(keys), args)
+    for keys, args, repeats in calls:
+        call = ScriptCall("accept_answer", tuple(keys), args, repeats=repeats)
         expected = b"".join(
             connection.pack_command(
                 "EVALSHA", scripts_module._sha(call.name), len(keys), *keys, *args
@@ -111,3 +116,32 @@ def test_equal_but_differently_typed_arguments_are_packed_apart() -> None:
         assert scripts_module._pack(call) == b"".join(
             connection.pack_command("EVALSHA", scripts_module._sha(call.name), 1, "k", "m", *tail)
         )
+
+
+async def test_batches_keep_their_connection_and_drop_a_closed_one(
+    redis_client: redis.asyncio.Redis, key_prefix: str
+) -> None:
+    """Batches one after another reuse one connection (not checked out of the pool each
+    time); one the server closed meanwhile is dropped, and the next batch runs on a new
+    connection; the kept connections go back to the pool when asked."""
+    scripts = Scripts(redis_client)
+    call = ScriptCall("member_join", (f"{key_prefix}:p", f"{key_prefix}:n"), ["m", "{}"])
+
+    def kept_socket() -> object:
+        assert len(scripts._kept) == 1
+        return scripts._kept[0]._writer.get_extra_info("sockname")
+
+    sockets = set()
+    for _ in range(5):
+        assert await scripts.run_batch([call, call]) == [0, 0]
+        sockets.add(kept_socket())
+    assert len(sockets) == 1
+    await redis_client.client_kill_filter(_type="normal", skipme=True)
+    async with asyncio.timeout(timeout()):  # the server's close reaches the kept connection
+        while not scripts._kept[0]._reader.at_eof():
+            await asyncio.sleep(0.01)
+    assert await scripts.run_batch([call]) == [0]
+    assert kept_socket() not in sockets
+    pool = redis_client.connection_pool
+    await scripts.release_kept()
+    assert scripts._kept == [] and not pool._in_use_connections

@@ -20,10 +20,12 @@ from tests.gateway_support import (
     client,
     create_contest,
     make_settings,
+    monitored,
     recv,
     recv_until,
     running_gateway,
     send,
+    sent_by_clients,
     token,
 )
 
@@ -49,69 +51,33 @@ async def test_a_start_is_one_redis_call(redis_url, key_prefix, redis_client):
         async with client(gw, contest.id, token(contest.id, member)) as ws:
             await recv_until(ws, m.Welcome)
             await asyncio.sleep(0.3)  # the join's own commands are done
-            watcher = redis.asyncio.Redis.from_url(redis_url)
-            try:
-                async with watcher.monitor() as monitor:
-                    seen: list[dict] = []
-
-                    async def watch() -> None:
-                        while True:
-                            seen.append(await monitor.next_command())
-
-                    task = asyncio.create_task(watch())
-                    await asyncio.sleep(0.2)
-                    await send(ws, m.StartAttempt())
-                    attempt = await recv_until(ws, m.AttemptState)
-                    await asyncio.sleep(0.3)
-                    task.cancel()
-            finally:
-                await watcher.aclose()
+            async with monitored(redis_url) as seen:
+                await send(ws, m.StartAttempt())
+                attempt = await recv_until(ws, m.AttemptState)
     assert attempt.attempt == 1 and attempt.state == "open"
     assert attempt.best_score == 0
-    mine = [
-        c for c in seen if c.get("client_type") != "lua" and member in str(c.get("command", ""))
-    ]
-    assert [c["command"].split()[0].upper() for c in mine] == ["EVALSHA"], mine
+    assert sent_by_clients(seen, member) == ["EVALSHA"], seen
 
 
 async def _commands_of_a_join(redis_url: str, gw, contest, member: str) -> tuple[list[str], list]:
     """The commands the gateway sends for *member*'s join (MONITOR; inside-script commands
     left out), and the messages the member got after ``welcome`` within 0.3 s."""
-    watcher = redis.asyncio.Redis.from_url(redis_url)
-    seen: list[dict] = []
     after: list = []
-    try:
-        async with watcher.monitor() as monitor:
-
-            async def watch() -> None:
+    async with monitored(redis_url) as seen:
+        async with client(gw, contest.id, token(contest.id, member)) as ws:
+            await recv_until(ws, m.Welcome)
+            with contextlib.suppress(TimeoutError):
                 while True:
-                    seen.append(await monitor.next_command())
-
-            task = asyncio.create_task(watch())
-            await asyncio.sleep(0.2)
-            async with client(gw, contest.id, token(contest.id, member)) as ws:
-                await recv_until(ws, m.Welcome)
-                with contextlib.suppress(TimeoutError):
-                    while True:
-                        after.append(await asyncio.wait_for(recv(ws), 0.3))
-            await asyncio.sleep(0.2)
-            task.cancel()
-    finally:
-        await watcher.aclose()
-    mine = [
-        str(c["command"]).split()[0].upper()
-        for c in seen
-        if c.get("client_type") != "lua" and member in str(c.get("command", ""))
-    ]
-    return mine, after
+                    after.append(await asyncio.wait_for(recv(ws), 0.3))
+    return sent_by_clients(seen, member), after
 
 
 async def test_a_join_with_no_attempt_reads_once_and_a_join_with_one_resumes_it(
     redis_url, key_prefix, redis_client
 ):
     """A member with no attempt yet (every member of an opening storm) joins with one
-    pipeline (profile, attempt count) and no resume script; once they have started an
-    attempt, a new connection's join resumes it (one script call more)."""
+    script call (member_join: profile, attempt count) and no resume script; once they have
+    started an attempt, a new connection's join resumes it (one script call more)."""
     contest = await _window(redis_client, key_prefix, attempts_allowed=2)
     member = "storm-member-3"
     async with running_gateway(make_settings(redis_url, key_prefix)) as gw:
@@ -121,8 +87,8 @@ async def test_a_join_with_no_attempt_reads_once_and_a_join_with_one_resumes_it(
             await send(ws, m.StartAttempt())
             assert (await recv_until(ws, m.AttemptState)).state == "open"
         again, after_again = await _commands_of_a_join(redis_url, gw, contest, member)
-    assert first == ["HSET", "HGET"] and after_first == []
-    assert again == ["HSET", "HGET", "EVALSHA"]
+    assert first == ["EVALSHA"] and after_first == []
+    assert again == ["EVALSHA", "EVALSHA"]
     assert [(a.attempt, a.state) for a in after_again] == [(1, "open")]
 
 

@@ -39,7 +39,7 @@ from question_bank.ids import ContestId, MemberId, QuestionId
 from question_bank.models import Bank, Question
 from scoring.batcher import AnswerBatcher
 from scoring.keys import ContestKeys
-from scoring.profiles import Profile, encode_profile
+from scoring.profiles import Profile, join_call
 from scoring.scripts import Scripts
 
 __all__ = ["Joined", "MemberHandlers"]
@@ -121,10 +121,9 @@ class MemberHandlers:
             raise NotEligible()
         keys = ContestKeys(contest_id, self.prefix)
         profile = Profile(name=member.name, province=member.province, unit=member.unit)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(keys.profiles, member.id, encode_profile(profile))
-            pipe.hget(keys.attempt_counts, member.id)
-            _, used = await pipe.execute()
+        # Store the profile and read the attempt count (window rounds): one script call,
+        # sent in the batcher's next batch with other members' calls.
+        used = await self.batcher.submit(join_call(keys, member.id, profile))
         welcome = m.Welcome(
             server_time=self.clock.of(keys.meta)(),
             member=m.MemberInfo(
@@ -163,7 +162,12 @@ class MemberHandlers:
             case m.Answer():
                 return [await self.answer(joined, request)]
             case m.StartAttempt():
-                contest = await self.contest(joined.contest.id, fresh=True)
+                # The cached contest (read at most a second ago, forgotten on a state
+                # change): the start script judges the state in Redis itself. Read again
+                # only if the copy says the contest is not open (it may have just opened).
+                contest = await self.contest(joined.contest.id)
+                if contest.state != "open":
+                    contest = await self.contest(joined.contest.id, fresh=True)
                 return await self._mode(contest).start(contest, joined)
             case m.Resume():
                 return await self.resume(joined)

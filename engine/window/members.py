@@ -43,6 +43,7 @@ class WindowMembers(Members):
     def __init__(self, services: Services) -> None:
         super().__init__(services)
         self._scoring: dict[ContestId, WindowScoring] = {}
+        self._attempts: dict[ContestId, Attempts] = {}
         self._drawers: dict[tuple[ContestId, int], MemberDraws] = {}
 
     def scoring(self, contest: ContestId) -> WindowScoring:
@@ -55,8 +56,15 @@ class WindowMembers(Members):
         )
 
     def attempts(self, contest: ContestId) -> Attempts:
+        """The contest's attempts, whose script calls go in this process's batches."""
         s = self.services
-        return Attempts(s.redis, contest, prefix=s.prefix, scripts=s.scripts)
+        return keep_for(
+            self._attempts,
+            contest,
+            lambda: Attempts(
+                s.redis, contest, prefix=s.prefix, scripts=s.scripts, batcher=s.batcher
+            ),
+        )
 
     async def resume(self, contest: Contest, joined: Joined) -> list[m.ServerMessage]:
         """The member's latest attempt, whole, if they started one (one script call; none
@@ -126,9 +134,11 @@ class WindowMembers(Members):
 
     async def start(self, contest: Contest, joined: Joined) -> list[m.ServerMessage]:
         """Start the member's next attempt: one script call (it reads the attempt count and
-        the best attempt itself). The draw is made for ``joined.attempts_used + 1``; if
-        another connection of the member started an attempt meanwhile the script answers
-        ``redraw`` with the true count and the start is tried again with that draw."""
+        the best attempt itself, and refuses ``not_open`` unless the contest's state in
+        Redis is ``open``: *contest* may be the gateway's cached copy). The draw is made
+        for ``joined.attempts_used + 1``; if another connection of the member started an
+        attempt meanwhile the script answers ``redraw`` with the true count and the start
+        is tried again with that draw."""
         window = contest.window
         if window is None or contest.state != "open":
             raise PeerError(code=ErrorCode.CONTEST_NOT_OPEN)
@@ -148,6 +158,7 @@ class WindowMembers(Members):
                 closes_at=window.closes_at,
                 drawn_for=number,
                 min_gap_ms=window.min_seconds_between_attempts * 1000,
+                only_open=True,
             )
             joined.attempts_used = outcome.attempts_used
             if outcome.status != "redraw":
@@ -196,7 +207,8 @@ class WindowMembers(Members):
             # Submitted already. An expired one (its deadline passed, whether this submit
             # or the scheduler's sweep closed it) comes back as it is, as documented.
             raise PeerError(code=ErrorCode.ATTEMPT_CLOSED)
-        return [await self.attempt_message(contest, outcome.attempt)]
+        questions = await self._questions(contest)
+        return [self._attempt_message(contest, outcome.attempt, outcome.best, questions)]
 
     async def expired(self, joined: Joined, number: int) -> m.AttemptState | None:
         """The ``attempt`` message of attempt *number*, which the server's sweep has just

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from engine.core.contest import Contest, WindowRanking
 from engine.core.lifecycle import Event
@@ -22,31 +21,11 @@ from engine.runtime.redisconn import AsyncRedis
 from engine.window.notices import expire_attempts
 from question_bank.ids import ContestId
 from question_bank.models import Bank, Prediction, PredictionMeasure
+from scoring.attempts import Attempts
 from scoring.finalize import Finalizer
-from scoring.keys import ContestKeys
+from scoring.scripts import Scripts
 
 __all__ = ["WindowRunner"]
-
-_CUT_ATTEMPTS = """
-local close = tonumber(ARGV[2])
-local entries = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[2], '+inf')
-local cut = 0
-for _, entry in ipairs(entries) do
-  local key = ARGV[1] .. ':att:' .. entry
-  local a = redis.call('HMGET', key, 'state', 'started')
-  local deadline = math.max(close, tonumber(a[2]) or close)
-  if a[1] == 'open' then
-    redis.call('HSET', key, 'deadline', string.format('%d', deadline))
-    cut = cut + 1
-  end
-  redis.call('ZADD', KEYS[1], deadline, entry)
-end
-local t = redis.call('TIME')
-return {cut, tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)}
-"""
-"""KEYS[1] the round's attempt deadlines; ARGV[1] the contest's key base, ARGV[2] the
-close (ms). Every attempt whose deadline is past the close gets the close as its deadline;
-returns how many open ones were cut and Redis's time."""
 
 
 class WindowRunner(Runner):
@@ -58,7 +37,7 @@ class WindowRunner(Runner):
         self, redis_client: AsyncRedis, prefix: str, hooks: RunnerHooks | None = None
     ) -> None:
         super().__init__(redis_client, prefix, hooks)
-        self._cut_attempts = redis_client.register_script(_CUT_ATTEMPTS)
+        self._scripts = Scripts(redis_client)
 
     async def sweep(self, contest: Contest) -> int:
         """Expire the open round's attempts past their deadline."""
@@ -104,11 +83,8 @@ class WindowRunner(Runner):
         """End the window attempts still open when the round closed at *closed_at* (ms):
         their deadline becomes the close, and they are expired (closed, counted, ranked) as
         soon as Redis's clock is past it, and their members told. Idempotent."""
-        keys = ContestKeys(contest_id, self.prefix)
-        reply: list[Any] = await self._cut_attempts(
-            keys=[keys.deadlines], args=[keys.base, closed_at]
-        )
-        now = int(reply[1])
+        attempts = Attempts(self.redis, contest_id, prefix=self.prefix, scripts=self._scripts)
+        _, now = await attempts.cut_to(closed_at)
         if now <= closed_at:  # the sweep expires an attempt once its deadline is past
             await asyncio.sleep((closed_at - now + 1) / 1000)
         await self._expire(contest_id)

@@ -10,7 +10,9 @@
 -- KEYS[7]  P:{C}:units:part    unit -> participants
 -- KEYS[8]  P:{C}:units:done    unit -> members with a completed attempt
 -- ARGV[1]  base                P:{C} (every other key is built from it: same hash tag)
--- ARGV[2]  mode                "start": start or resume; "resume": only look
+-- ARGV[2]  mode                "start": start or resume; "resume": only look;
+--                              "start_open": "start" while the contest's state
+--                              (P:{C}:meta, field state) is "open", else "not_open"
 -- ARGV[3]  member
 -- ARGV[4]  province            "" if none
 -- ARGV[5]  unit                "" if none
@@ -28,6 +30,9 @@
 --                              attempt and a new start (0 = none)
 -- ARGV[15..] qid, P pairs      points of each drawn question
 --
+-- In mode "start_open" nothing else happens unless the contest's state is "open" (the
+-- gateway starts on its cached contest and lets this script judge the state, atomically
+-- with the start, instead of reading the contest again before each start).
 -- An open attempt whose deadline has passed is expired first (expire_attempt, as
 -- attempt_expire.lua does). Starting and closing append attempt events (e=start /
 -- e=close) to P:{C}:audit. Then, in mode "start": an open attempt is returned as it is
@@ -63,6 +68,13 @@ local function reply(status, key, wait)
     for i = 1, #flat do out[#out + 1] = flat[i] end
   end
   return out
+end
+
+if mode == 'start_open' then
+  if redis.call('HGET', base .. ':meta', 'state') ~= 'open' then
+    return reply('not_open', nil)
+  end
+  mode = 'start'
 end
 
 local ended = nil  -- when the previous attempt ended (ms), if it did

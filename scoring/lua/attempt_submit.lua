@@ -22,8 +22,10 @@
 -- prediction given now replaces one stored before), removes the attempt from the sweeper's
 -- queue, counts the member as completed (units:done) and refreshes the best attempt and
 -- the boards. Closing (submitted or late) appends an e=close event to P:{C}:audit.
--- Returns {status, n, now, field, value, ...} (status "submitted" / "predicted" or the
--- refusal; the attempt hash, flat, whenever there is an attempt).
+-- Returns {status, n, now, best, field, value, ...} (status "submitted" / "predicted" or
+-- the refusal; best the member's P:{C}:best JSON after the call, "" if none; then the
+-- attempt hash, flat, whenever there is an attempt). One round trip answers a submit: the
+-- caller needs no read of the best attempt afterwards.
 
 local base, mode, member, prediction = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now = now_ms()
@@ -31,7 +33,7 @@ local n = tonumber(redis.call('HGET', KEYS[1], member)) or 0
 local akey = base .. ':att:' .. member .. ':' .. n
 
 local function reply(status)
-  local out = {status, n, now}
+  local out = {status, n, now, redis.call('HGET', base .. ':best', member) or ''}
   if n > 0 then
     local flat = redis.call('HGETALL', akey)
     for i = 1, #flat do out[#out + 1] = flat[i] end
