@@ -214,7 +214,7 @@ def picows_window_process(port: int, port_q: Any, stop: Any) -> None:
                     head = bytes(frame.get_payload_as_memoryview()[:16])
                     if head == b'{"type":"answer"':
                         transport.send(WSMsgType.TEXT, ACK)
-                    elif head.startswith(b'{"type":"submit"'):
+                    elif head == b'{"type":"submit"':
                         transport.send(WSMsgType.TEXT, SUBMITTED)
                     else:
                         transport.send(WSMsgType.TEXT, ATTEMPT)

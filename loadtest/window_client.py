@@ -280,7 +280,7 @@ class _Swarm:
                     ws_connect(
                         lambda: member,
                         f"{job.url}?token={member.token}",
-                        websocket_handshake_timeout=job.reply_timeout_s,
+                        websocket_handshake_timeout=None,  # wait_for bounds both
                         read_buffer_init_size=4096,
                         local_addr=(job.source, 0),
                     ),

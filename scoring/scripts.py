@@ -45,7 +45,7 @@ __all__ = [
 
 LUA_DIR = Path(__file__).parent / "lua"
 KEPT_CONNECTIONS = 64
-"""Most connections a :class:`Scripts` keeps between batches (an
+"""Most connections a :class:`Scripts` keeps between batches, per pool (an
 :class:`~scoring.batcher.AnswerBatcher` has at most its ``connections`` batches in flight;
 the rest go back to the pool)."""
 PRELUDE = "_lib"
@@ -110,9 +110,8 @@ class Scripts:
     def __init__(self, client: AnyRedis) -> None:
         self.client = client
         self._registered: dict[str, AsyncScript] = {}
-        self._kept: list[Any] = []
-        """Connections of earlier batches, kept for the next ones (one Redis only)."""
-        self._kept_pool: Any = None
+        self._kept: dict[Any, list[Any]] = {}
+        """Connections of earlier batches, by the pool they came from, kept for the next."""
 
     def script(self, name: str) -> AsyncScript:
         """redis-py's script object for *name* (EVALSHA with reload on NOSCRIPT)."""
@@ -218,8 +217,9 @@ class Scripts:
             except BaseException:
                 await _drop(pool, connection)
                 raise
-            if pool is self._kept_pool and len(self._kept) < KEPT_CONNECTIONS:
-                self._kept.append(connection)
+            kept = self._kept.setdefault(pool, [])
+            if len(kept) < KEPT_CONNECTIONS:
+                kept.append(connection)
             else:
                 await pool.release(connection)
             return replies
@@ -228,12 +228,9 @@ class Scripts:
         """A connection for a batch: one kept from an earlier batch on *pool* that is
         still connected and has nothing unread (checked without I/O, as the pool's own
         check does), else one from the pool."""
-        if pool is not self._kept_pool:
-            if self._kept_pool is not None:
-                await self.release_kept()
-            self._kept_pool = pool
-        while self._kept:
-            connection = self._kept.pop()
+        kept = self._kept.get(pool)
+        while kept:
+            connection = kept.pop()
             try:
                 if connection.is_connected and not await connection.can_read():
                     return connection
@@ -243,11 +240,11 @@ class Scripts:
         return await pool.get_connection()
 
     async def release_kept(self) -> None:
-        """Give the connections kept between batches back to their pool."""
-        pool, kept = self._kept_pool, self._kept
-        self._kept = []
-        for connection in kept:
-            await pool.release(connection)
+        """Give the connections kept between batches back to their pools."""
+        kept, self._kept = self._kept, {}
+        for pool, connections in kept.items():
+            for connection in connections:
+                await pool.release(connection)
 
 
 async def _drop(pool: Any, connection: Any) -> None:

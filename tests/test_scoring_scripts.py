@@ -125,11 +125,12 @@ async def test_batches_keep_their_connection_and_drop_a_closed_one(
     time); one the server closed meanwhile is dropped, and the next batch runs on a new
     connection; the kept connections go back to the pool when asked."""
     scripts = Scripts(redis_client)
+    pool = redis_client.connection_pool
     call = ScriptCall("member_join", (f"{key_prefix}:p", f"{key_prefix}:n"), ["m", "{}"])
 
     def kept_socket() -> object:
-        assert len(scripts._kept) == 1
-        return scripts._kept[0]._writer.get_extra_info("sockname")
+        assert list(scripts._kept) == [pool] and len(scripts._kept[pool]) == 1
+        return scripts._kept[pool][0]._writer.get_extra_info("sockname")
 
     sockets = set()
     for _ in range(5):
@@ -138,10 +139,9 @@ async def test_batches_keep_their_connection_and_drop_a_closed_one(
     assert len(sockets) == 1
     await redis_client.client_kill_filter(_type="normal", skipme=True)
     async with asyncio.timeout(timeout()):  # the server's close reaches the kept connection
-        while not scripts._kept[0]._reader.at_eof():
+        while not scripts._kept[pool][0]._reader.at_eof():
             await asyncio.sleep(0.01)
     assert await scripts.run_batch([call]) == [0]
     assert kept_socket() not in sockets
-    pool = redis_client.connection_pool
     await scripts.release_kept()
-    assert scripts._kept == [] and not pool._in_use_connections
+    assert scripts._kept == {} and not pool._in_use_connections
