@@ -481,10 +481,8 @@ async def _connect_one(
                 read_buffer_init_size=2048,
                 local_addr=(job.source, 0),
             )
-            # A storm member's TCP connect is bounded too (a SYN retried for minutes).
-            transport, _ = await (
-                connecting if give_up_at is None else asyncio.wait_for(connecting, wait + 1.0)
-            )
+            # The TCP connect is bounded too (a SYN retried for minutes).
+            transport, _ = await asyncio.wait_for(connecting, wait + 1.0)
             if give_up_at is not None:
                 wait = max(0.0, give_up_at - time.perf_counter())
             await asyncio.wait_for(member.welcome, wait)

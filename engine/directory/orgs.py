@@ -90,6 +90,14 @@ _ENCODER = msgspec.msgpack.Encoder()
 _DECODER = msgspec.msgpack.Decoder(Organisation)
 
 
+def _organisation(org_id: OrgId, raw: Any) -> Organisation:
+    """The organisation stored as *raw* (a field of the organisations hash), or
+    :class:`OrgNotFound` if there is none."""
+    if raw is None:
+        raise OrgNotFound(f"no organisation {org_id!r}")
+    return _DECODER.decode(raw)
+
+
 def hash_key(key: str) -> str:
     """SHA-256 hex digest of an API key: what the store keeps."""
     return hashlib.sha256(key.encode()).hexdigest()
@@ -152,10 +160,7 @@ class OrgStore:
         return org
 
     async def get(self, org_id: OrgId) -> Organisation:
-        raw: Any = await self.redis.hget(self.keys.organisations, org_id)
-        if raw is None:
-            raise OrgNotFound(f"no organisation {org_id!r}")
-        return _DECODER.decode(raw)
+        return _organisation(org_id, await self.redis.hget(self.keys.organisations, org_id))
 
     async def change(self, org_id: OrgId, change: OrgChange) -> Organisation:
         """Apply *change* to *org_id* (which must exist) and return the result; a bad zone
@@ -171,10 +176,7 @@ class OrgStore:
             while True:
                 try:
                     await pipe.watch(key)
-                    raw: Any = await pipe.hget(key, org_id)
-                    if raw is None:
-                        raise OrgNotFound(f"no organisation {org_id!r}")
-                    org = _DECODER.decode(raw)
+                    org = _organisation(org_id, await pipe.hget(key, org_id))
                     changed = msgspec.structs.replace(
                         org,
                         name=org.name if change.name is None else change.name,
