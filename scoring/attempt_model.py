@@ -194,18 +194,16 @@ def time_used_of(
 
 def decode_attempt(member: MemberId, number: int, now: int, flat: Sequence[Any]) -> AttemptState:
     """An :class:`AttemptState` from the attempt hash as a flat field/value list."""
-    fields = {text(flat[i]): text(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
+    items = [v.decode() if type(v) is bytes else text(v) for v in flat]
+    fields = dict(zip(items[::2], items[1::2], strict=False))  # a lone last item: left out
+    answers: dict[QuestionId, RecordedAnswer] = {}
+    points: dict[QuestionId, int] = {}
     try:
-        answers = {
-            QuestionId(name[2:]): _answer_decoder.decode(value)
-            for name, value in fields.items()
-            if name.startswith("a:")
-        }
-        points = {
-            QuestionId(name[4:]): int(value)
-            for name, value in fields.items()
-            if name.startswith("pts:")
-        }
+        for name, value in fields.items():
+            if name[:2] == "a:":
+                answers[QuestionId(name[2:])] = _answer_decoder.decode(value)
+            elif name[:4] == "pts:":
+                points[QuestionId(name[4:])] = int(value)
         state = fields["state"]
         if state not in ("open", "submitted", "expired"):
             raise ValueError(f"unknown state {state!r}")

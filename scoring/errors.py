@@ -28,6 +28,7 @@ from contextlib import contextmanager
 import redis.exceptions
 
 __all__ = [
+    "REDIS_FAILURES",
     "BatcherClosed",
     "CorruptData",
     "RedisUnavailable",
@@ -96,6 +97,15 @@ def map_redis_error(exc: BaseException) -> ScoringError:
     return error
 
 
+REDIS_FAILURES: tuple[type[BaseException], ...] = (
+    redis.exceptions.RedisError,
+    redis.exceptions.RedisClusterException,  # not a RedisError (SlotNotCovered, ...)
+    ConnectionError,
+    TimeoutError,
+)
+"""What :func:`map_redis_errors` re-raises as a :class:`ScoringError` (none of them is one)."""
+
+
 @contextmanager
 def map_redis_errors() -> Iterator[None]:
     """Re-raise redis-py and socket errors raised in the block as :class:`ScoringError`."""
@@ -103,10 +113,5 @@ def map_redis_errors() -> Iterator[None]:
         yield
     except ScoringError:
         raise
-    except (
-        redis.exceptions.RedisError,
-        redis.exceptions.RedisClusterException,  # not a RedisError (SlotNotCovered, ...)
-        ConnectionError,
-        TimeoutError,
-    ) as exc:
+    except REDIS_FAILURES as exc:
         raise map_redis_error(exc) from exc

@@ -29,7 +29,7 @@ from redis._parsers.hiredis import NOT_ENOUGH_DATA as _NOT_ENOUGH_DATA
 from redis._parsers.hiredis import _AsyncHiredisParser
 from redis.commands.core import AsyncScript
 
-from .errors import UnknownScript, map_redis_error, map_redis_errors
+from .errors import REDIS_FAILURES, UnknownScript, map_redis_error, map_redis_errors
 
 __all__ = [
     "KEPT_CONNECTIONS",
@@ -195,7 +195,7 @@ class Scripts:
         (``asyncio.wait_for``) when the client has a socket timeout."""
         payload = b"".join([_pack(call) for call in calls])
         pool: Any = target.connection_pool
-        with map_redis_errors():
+        try:
             connection: Any = await self._connection(pool)
             try:
                 writer = connection._writer
@@ -223,6 +223,8 @@ class Scripts:
             else:
                 await pool.release(connection)
             return replies
+        except REDIS_FAILURES as exc:  # as map_redis_errors() does, without its generator
+            raise map_redis_error(exc) from exc
 
     async def _connection(self, pool: Any) -> Any:
         """A connection for a batch: one kept from an earlier batch on *pool* that is

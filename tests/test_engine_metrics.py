@@ -52,3 +52,35 @@ def test_render_aggregates_workers_when_multiprocess_dir_is_set(
     # the multiprocess branch reads only the (empty) folder.
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     assert b"contest_ws_connections" not in metrics.render()
+
+
+async def test_a_tally_reaches_its_counter_within_its_delay_or_when_flushed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncio
+
+    from engine.runtime import counters
+
+    monkeypatch.setattr(counters, "TALLY_SECONDS", 0.05)
+    tally = counters.Tally(metrics.ANSWERS_REFUSED)
+    label = "tally_test"
+    before = _sample("contest_answers_refused_total", {"reason": label})
+    tally.add(label)
+    tally.add(label)
+    assert _sample("contest_answers_refused_total", {"reason": label}) == before  # pending
+    await asyncio.sleep(0.2)
+    assert _sample("contest_answers_refused_total", {"reason": label}) == before + 2
+    tally.add(label)
+    counters.flush_tallies()  # what a closing gateway does
+    assert _sample("contest_answers_refused_total", {"reason": label}) == before + 3
+    await asyncio.sleep(0.1)  # the cancelled timer adds nothing twice
+    assert _sample("contest_answers_refused_total", {"reason": label}) == before + 3
+
+
+def test_a_tally_outside_an_event_loop_counts_at_once() -> None:
+    from engine.runtime import counters
+
+    tally = counters.Tally(metrics.ANSWERS_REFUSED)
+    before = _sample("contest_answers_refused_total", {"reason": "tally_sync"})
+    tally.add("tally_sync")
+    assert _sample("contest_answers_refused_total", {"reason": "tally_sync"}) == before + 1

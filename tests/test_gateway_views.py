@@ -81,3 +81,82 @@ def test_relay_drops_frames_that_are_not_server_messages() -> None:
     assert relay.deliver(b"ce:events:no-tag", b"{}") is None
     # a server message for a contest with no member here: relayed to nobody
     assert relay.deliver(b"ce:events:{c1}", msgspec.json.encode({"type": "state"})) == 0
+
+
+def _attempt_message_as_before(
+    state: AttemptState, questions: dict[QuestionId, SingleChoice | TrueFalse]
+) -> m.AttemptState:
+    """The message as attempt_message built it before it kept each question's parts: the
+    live question's view, then the member's option order and the attempt's fields."""
+    from engine.core.views import answer_record, question_message
+
+    answers = {str(qid): answer_record(a) for qid, a in state.answers.items()}
+    views = []
+    for index, qid in enumerate(state.questions):
+        question = questions[qid]
+        view = question_message(
+            question,
+            index=index,
+            count=len(state.questions),
+            opens=state.started,
+            deadline=state.deadline,
+            sent_at=state.now,
+        )
+        if isinstance(question, SingleChoice):
+            by_id = {o.id: o for o in question.options}
+            order = state.options.get(qid) or [o.id for o in question.options]
+            options = [m.OptionView(id=o, text=by_id[o].text) for o in order if o in by_id]
+            view = msgspec.structs.replace(view, options=options)
+        views.append(msgspec.structs.replace(view, attempt=state.number, yours=answers.get(qid)))
+    return m.AttemptState(
+        attempt=state.number,
+        state=state.state,
+        started=state.started,
+        deadline=state.deadline,
+        server_time=state.now,
+        questions=views,
+        answers=answers,
+        score=state.score,
+        answered=state.answered,
+        attempts_allowed=3,
+        best_score=7,
+        prediction=state.prediction,
+    )
+
+
+def test_attempt_message_is_the_same_message_as_before_its_parts_were_kept() -> None:
+    bank = {Q1.id: Q1, Q2.id: Q2}
+    for state in (
+        attempt(),
+        attempt(options={}),
+        attempt(options={QuestionId("q1"): [OptionId("b"), OptionId("zz"), OptionId("a")]}),
+        attempt(state="submitted", prediction=1200, answers={}),
+    ):
+        for _ in range(2):  # parts made, then reused
+            message = attempt_message(state, bank, attempts_allowed=3, best_score=7)
+            assert message == _attempt_message_as_before(state, bank)
+            assert m.encode(message) == m.encode(_attempt_message_as_before(state, bank))
+
+
+def test_attempt_message_parts_are_those_of_the_question_object_given() -> None:
+    # Another bank version's question with the same id (new text, an option renamed) is
+    # another object: its message shows its own text and options, not the parts kept for
+    # the first one.
+    first = attempt_message(attempt(options={}), {Q1.id: Q1, Q2.id: Q2})
+    changed = msgspec.structs.replace(
+        Q1,
+        text="Capital?",
+        options=[
+            Option(id=OptionId("a"), text="Hanoi", weight=1.0),
+            Option(id=OptionId("d"), text="Vinh"),
+        ],
+    )
+    second = attempt_message(attempt(options={}), {Q1.id: changed, Q2.id: Q2})
+    assert first.questions[1].text == "Thủ đô?"
+    assert [(o.id, o.text) for o in first.questions[1].options] == [
+        ("a", "Hà Nội"),
+        ("b", "Huế"),
+        ("c", "Đà Nẵng"),
+    ]
+    assert second.questions[1].text == "Capital?"
+    assert [(o.id, o.text) for o in second.questions[1].options] == [("a", "Hanoi"), ("d", "Vinh")]

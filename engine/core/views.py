@@ -24,6 +24,7 @@ __all__ = [
     "answer_record",
     "contest_info",
     "question_message",
+    "question_view",
     "standing_message",
 ]
 
@@ -95,11 +96,38 @@ def question_message(
     options: list[m.OptionView] = []
     if isinstance(question, SingleChoice | MultipleChoice):
         options = [m.OptionView(id=o.id, text=o.text) for o in question.options]
+    return question_view(
+        question,
+        kind_of(question),
+        options,
+        index=index,
+        count=count,
+        opens=opens,
+        deadline=deadline,
+        sent_at=sent_at,
+    )
+
+
+def question_view(
+    question: Question,
+    kind: str,
+    options: list[m.OptionView],
+    *,
+    index: int,
+    count: int,
+    opens: int,
+    deadline: int,
+    sent_at: int,
+    attempt: int = 0,
+    yours: m.AnswerRecord | None = None,
+) -> m.Question:
+    """The message of *question* (its ``kind_of``) with these *options* (views, in the
+    order the member sees them): a live question's, or one question of a window attempt."""
     return m.Question(
         id=question.id,
         index=index,
         count=count,
-        kind=kind_of(question),  # type: ignore[arg-type]
+        kind=kind,  # type: ignore[arg-type]
         text=question.text,
         points=question.points,
         options=options,
@@ -107,6 +135,8 @@ def question_message(
         deadline=deadline,
         sent_at=sent_at,
         media_url=question.media_url,
+        attempt=attempt,
+        yours=yours,
     )
 
 

@@ -34,6 +34,7 @@ from engine.gateway.contest_cache import ContestCache
 from engine.modes.base import OVER_STATES, Joined, Members, PinnedBanks, Services
 from engine.modes.standings import closing_standings, leaderboard
 from engine.runtime.clock import ServerClock
+from engine.runtime.counters import flush_tallies
 from engine.runtime.redisconn import AsyncRedis
 from question_bank.ids import ContestId, MemberId, QuestionId
 from question_bank.models import Bank, Question
@@ -85,6 +86,7 @@ class MemberHandlers:
 
     async def close(self) -> None:
         await self.batcher.close()
+        flush_tallies()  # the answers counted in bulk reach the metrics before the exit
 
     def _mode(self, contest: Contest) -> Members:
         return self.modes[mode_of(contest).name]
