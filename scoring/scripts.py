@@ -195,6 +195,8 @@ class Scripts:
         (``asyncio.wait_for``) when the client has a socket timeout."""
         payload = b"".join([_pack(call) for call in calls])
         pool: Any = target.connection_pool
+        expired: list[bool] = []
+        """Set by the batch's timer when it fired."""
         try:
             connection: Any = await self._connection(pool)
             try:
@@ -204,21 +206,33 @@ class Scripts:
                 # The replies are read straight from the connection's parser (hiredis),
                 # under one timeout for the batch, rather than through read_response's
                 # per-reply timeout and bookkeeping. Error replies come back as values.
-                async with asyncio.timeout(connection.socket_timeout):
+                # The timeout is one timer that aborts the connection (the write or read
+                # under way then fails): asyncio.timeout's object, cancellation and
+                # bookkeeping cost a small batch more than its timer.
+                timeout = connection.socket_timeout
+                timer = None
+                if timeout is not None:
+                    timer = asyncio.get_running_loop().call_later(
+                        timeout, _time_out, writer.transport, expired
+                    )
+                try:
                     writer.write(payload)
                     await writer.drain()
                     replies = await _read_replies(connection._parser, len(calls))
-            except TimeoutError as exc:
+                finally:
+                    if timer is not None:
+                        timer.cancel()
+            except BaseException as exc:
                 await _drop(pool, connection)
-                raise redis.exceptions.TimeoutError("timeout reading a batch") from exc
-            except OSError as exc:
-                await _drop(pool, connection)
-                raise redis.exceptions.ConnectionError(f"reading a batch: {exc}") from exc
-            except BaseException:
-                await _drop(pool, connection)
+                if expired or isinstance(exc, TimeoutError):
+                    raise redis.exceptions.TimeoutError("timeout reading a batch") from exc
+                if isinstance(exc, OSError):
+                    raise redis.exceptions.ConnectionError(f"reading a batch: {exc}") from exc
                 raise
             kept = self._kept.setdefault(pool, [])
-            if len(kept) < KEPT_CONNECTIONS:
+            if expired:  # read whole as its timer fired: the replies stand, not the connection
+                await _drop(pool, connection)
+            elif len(kept) < KEPT_CONNECTIONS:
                 kept.append(connection)
             else:
                 await pool.release(connection)
@@ -247,6 +261,12 @@ class Scripts:
         for pool, connections in kept.items():
             for connection in connections:
                 await pool.release(connection)
+
+
+def _time_out(transport: asyncio.BaseTransport, expired: list[bool]) -> None:
+    """A batch's timer: mark it expired and abort its connection."""
+    expired.append(True)
+    transport.abort()  # type: ignore[attr-defined]
 
 
 async def _drop(pool: Any, connection: Any) -> None:

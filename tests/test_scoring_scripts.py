@@ -145,3 +145,33 @@ async def test_batches_keep_their_connection_and_drop_a_closed_one(
     assert kept_socket() not in sockets
     await scripts.release_kept()
     assert scripts._kept == {} and not pool._in_use_connections
+
+
+async def test_a_batch_redis_does_not_answer_in_time_fails_unavailable_and_the_next_runs(
+    redis_url: str, redis_sync: object, key_prefix: str
+) -> None:
+    """The batch's timeout (the client's ``socket_timeout``): a batch Redis holds past it
+    fails with RedisUnavailable, its connection is dropped (not kept with a late reply on
+    it), and the next batch runs on another connection once Redis answers again."""
+    from scoring.errors import RedisUnavailable
+
+    client = redis.asyncio.Redis.from_url(redis_url, socket_timeout=0.3)
+    scripts = Scripts(client)
+    pool = client.connection_pool
+    call = ScriptCall("member_join", (f"{key_prefix}:p", f"{key_prefix}:n"), ["m", "{}"])
+    try:
+        assert await scripts.run_batch([call]) == [0]
+        first = scripts._kept[pool][0]
+        redis_sync.execute_command("CLIENT", "PAUSE", "1200", "ALL")  # type: ignore[attr-defined]
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(RedisUnavailable, match="timeout reading a batch"):
+            await scripts.run_batch([call])
+        assert 0.25 < asyncio.get_running_loop().time() - started < 1.0
+        assert scripts._kept.get(pool, []) == [] and not first.is_connected
+        await asyncio.sleep(1.2)  # the pause ends
+        assert await scripts.run_batch([call]) == [0]
+        assert scripts._kept[pool][0] is not first or first.is_connected
+        await scripts.release_kept()
+        assert not pool._in_use_connections
+    finally:
+        await client.aclose()
