@@ -7,7 +7,8 @@ plays the same random histories on two contests of a real redis-server, one per 
 under a clock the test sets (tests/test_window_answer_v1.py): whenever no attempt is open
 every key of the two contests is equal (the attempt hashes but for their ``bu`` field), and
 while attempts are open everything but the best attempts and boards is; after the round's
-close cut and the last expiry the finalized standings are equal for every ranking rule.
+close cut and the last expiry the finalized standings are equal for every ranking rule, and
+so are those of a finalize forced while attempts are open (``Attempts.settle_open``).
 Then: while an attempt is open in ``attempt`` mode its answers do not move the boards;
 its end does. And the HTTP API takes and returns the setting.
 """
@@ -93,10 +94,11 @@ class Side:
         await self.client.hset(self.keys.meta, "board_updates", self.mode)
 
     async def state(self, *, boards: bool) -> dict[str, Any]:
-        """Every key but meta, attempt hashes without ``bu``; without the best attempts and
-        boards unless *boards*."""
+        """Every key but meta and final:info, attempt hashes without ``bu``; without the
+        best attempts and boards unless *boards*."""
         state = await _contest_state(self.client, self.keys.base)
         state.pop(":meta", None)
+        state.pop(":final:info", None)  # its "at" is Redis's own clock (compared apart)
         for name, value in state.items():
             if name.startswith(":att:"):
                 value.pop(b"bu", None)
@@ -145,6 +147,7 @@ async def _play(side: Side, kind: str, member: MemberId, q: int, fraction: float
     counts=st.sampled_from(["best", "last", "first"]),
     tie_break=st.sampled_from(CHAINS),
     measure=st.sampled_from([None, "perfect_scores", "participants", "completed"]),
+    force=st.booleans(),
 )
 @example(  # a second attempt beats the first, then the round's close cuts it short
     steps=SECOND_BEATS_FIRST,
@@ -152,6 +155,7 @@ async def _play(side: Side, kind: str, member: MemberId, q: int, fraction: float
     counts="best",
     tie_break=(),
     measure="perfect_scores",
+    force=True,
 )
 async def test_per_attempt_boards_end_as_per_answer_ones(
     redis_client: redis.asyncio.Redis,
@@ -161,6 +165,7 @@ async def test_per_attempt_boards_end_as_per_answer_ones(
     counts: Counts,
     tie_break: tuple[TieBreak, ...],
     measure: Any,
+    force: bool,
 ) -> None:
     clock = f"{key_prefix}:clock:{next(_serial)}"
     now = 1_700_000_000_000
@@ -182,6 +187,9 @@ async def test_per_attempt_boards_end_as_per_answer_ones(
         assert open_now[0] == open_now[1]
         states = [await side.state(boards=not open_now[0]) for side in sides]
         assert states[0] == states[1]
+    if force:  # a finalize forced while attempts are open ranks them as they stand
+        forced = await _finalized(sides, measure, counts, tie_break, force=True)
+        assert forced[0] == forced[1]
     # The round closes: open attempts are cut to the close, and expire once it has passed.
     for side in sides:
         await side.attempts.cut_to(now + cut)
@@ -192,15 +200,27 @@ async def test_per_attempt_boards_end_as_per_answer_ones(
     assert [await side.open_attempts() for side in sides] == [0, 0]
     states = [await side.state(boards=True) for side in sides]
     assert states[0] == states[1]
-    infos, standings = [], []
+    final = await _finalized(sides, measure, counts, tie_break, force=False)
+    assert final[0] == final[1]
+
+
+async def _finalized(
+    sides: list[Side],
+    measure: Any,
+    counts: Counts,
+    tie_break: tuple[TieBreak, ...],
+    *,
+    force: bool,
+) -> list[tuple[Any, ...]]:
+    """Finalize each side: its figures (but the time) and standings."""
+    out = []
     for side in sides:
         info = await side.finalizer.finalize_window(
-            measure, counts=counts, tie_break=list(tie_break)
+            measure, counts=counts, tie_break=list(tie_break), force=force
         )
-        infos.append((info.mode, info.measure, info.truth, info.ranked))
-        standings.append(await side.finalizer.standings())
-    assert infos[0] == infos[1]
-    assert standings[0] == standings[1]
+        standings = await side.finalizer.standings()
+        out.append((info.mode, info.measure, info.truth, info.ranked, standings))
+    return out
 
 
 async def test_open_attempt_answers_leave_the_boards_until_it_ends(
