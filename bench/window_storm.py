@@ -19,8 +19,9 @@ gets with the same arrivals on the same box, in the same run:
    times, ``submit``) but neither drop nor expire (see that module for what it does not
    do);
 2. **engine**: the window swarm (:func:`loadtest.window.run`: ``contest serve --workers W``
-   with its embedded Redis), with every window option as given here; its own summary and
-   closing lines follow its run.
+   with its embedded Redis), with every window option as given here (``--board-updates
+   attempt`` makes the round write its boards once per attempt, docs/scoring.md); its own
+   summary and closing lines follow its run.
 
 Then a table, one column per side and one for engine / floor: members started, arrival →
 ``attempt`` p50/p99/max (the storm's members and the steady ones apart), ``start_attempt``

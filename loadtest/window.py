@@ -7,8 +7,9 @@
 It starts ``contest serve --workers W`` (embedded Redis, loopback only), loads the sample
 bank, reads its answer key back (``GET /api/banks/ID``), creates a window round open now
 (one attempt each, ``--questions`` single-choice and true/false questions, a prediction
-question) and gets every member's token from ``contest token``. Members arrive by a
-profile: all ``--members`` within the first ``--storm-seconds`` (the opening storm), then
+question; ``--board-updates`` its ``window.board_updates``, ``answer`` or ``attempt``) and
+gets every member's token from ``contest token``. Members arrive by a profile: all
+``--members`` within the first ``--storm-seconds`` (the opening storm), then
 ``--steady-rate`` more per second for ``--duration`` seconds. Each starts an attempt,
 answers every question after a log-normal think time, and submits with a prediction; a
 share drops its connection mid-attempt and resumes on a new one (``--drop-share``), a share
@@ -83,7 +84,9 @@ def answer_key(bank: dict[str, Any]) -> AnswerKey:
     return key
 
 
-def _round_spec(questions: int, attempt_seconds: int, timeout: float) -> dict[str, Any]:
+def _round_spec(
+    questions: int, attempt_seconds: int, timeout: float, board_updates: str = "answer"
+) -> dict[str, Any]:
     now = int(time.time() * 1000)
     return {
         "title": "Swarm window round",
@@ -96,6 +99,7 @@ def _round_spec(questions: int, attempt_seconds: int, timeout: float) -> dict[st
             "attempt_seconds": attempt_seconds,
             "attempts_allowed": 1,
             "prediction_question": PREDICTION_QUESTION,
+            "board_updates": board_updates,
         },
     }
 
@@ -229,7 +233,13 @@ def run(args: argparse.Namespace, target: deploy.Target | None = None) -> dict[s
         target.upload_bank(bank_id=BANK)
         key = answer_key(target.call("GET", f"/api/banks/{BANK}"))
         contest = target.create_contest(
-            _round_spec(args.questions, args.attempt_seconds, args.timeout)
+            _round_spec(
+                args.questions,
+                args.attempt_seconds,
+                args.timeout,
+                # Callers building their own arguments (loadtest.rehearsal) leave it out.
+                getattr(args, "board_updates", "answer"),
+            )
         )
         cid = contest["id"]
         target.action(cid, "schedule")
@@ -409,6 +419,13 @@ def add_arguments(parser: Any) -> None:
         type=float,
         default=60.0,
         help="a member gives up after waiting this long for a reply (error no_reply_<step>)",
+    )
+    parser.add_argument(
+        "--board-updates",
+        choices=("answer", "attempt"),
+        default="answer",
+        help="the round's window.board_updates: write the best attempt and boards on every "
+        "answer (answer) or once when the attempt ends (attempt)",
     )
     parser.add_argument("--seed", type=int, default=1)
 

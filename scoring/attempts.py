@@ -311,6 +311,30 @@ class Attempts:
         except (TypeError, ValueError, IndexError) as exc:
             raise CorruptData(f"unexpected attempt_cut result {raw!r}") from exc
 
+    async def settle_open(self, limit: int = 1000) -> int:
+        """Bring the best attempt and boards of every member with an open attempt of a round
+        with ``board_updates`` ``attempt`` up to date with it, as it stands
+        (``attempt_settle.lua``; a forced finalize ranks open attempts so). The attempts stay
+        open; attempts of ``answer`` mode are left alone. Returns how many were settled."""
+        if isinstance(limit, bool) or limit < 1:
+            raise ScoringUsageError(f"settle_open needs a limit of at least 1, not {limit!r}")
+        k = self.keys
+        start = settled = 0
+        while True:
+            raw = await self.scripts.call(
+                "attempt_settle",
+                [k.deadlines, k.totals, k.times, k.leaderboard],
+                [k.base, start, limit],
+            )
+            try:
+                looked, done = int(raw[0]), int(raw[1])
+            except (TypeError, ValueError, IndexError) as exc:
+                raise CorruptData(f"unexpected attempt_settle result {raw!r}") from exc
+            settled += done
+            start += looked
+            if looked < limit:
+                return settled
+
     async def sweep_forever(self, interval_s: float = 1.0) -> None:
         """Call :meth:`expire_due` every *interval_s* until cancelled; log and go on on errors."""
         me = asyncio.current_task()

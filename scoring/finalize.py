@@ -349,7 +349,8 @@ class Finalizer:
         k = self.keys
         if self.shards.sharded:
             raise ScoringUsageError("a window round has one shard: no sharded window finalize")
-        await Attempts(self.client, k.contest, prefix=k.prefix, scripts=self.scripts).expire_due()
+        attempts = Attempts(self.client, k.contest, prefix=k.prefix, scripts=self.scripts)
+        await attempts.expire_due()
         with map_redis_errors():
             still_open = int(await self.client.zcard(k.deadlines))
             completed = int(await self.client.scard(k.completed_members))
@@ -358,6 +359,10 @@ class Finalizer:
                 f"{still_open} attempts of {k.contest} are still open: "
                 "finalize after the round closes (or force)"
             )
+        if still_open:
+            # Forced: open attempts rank as they stand, also where board_updates "attempt"
+            # has not written them to P:{C}:best yet.
+            await attempts.settle_open()
         if counts != "best" or tie_break:
             entries = await self.counted_entries(counts)
             if measure is None:

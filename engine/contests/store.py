@@ -291,7 +291,9 @@ class ContestStore:
         del fields["state"]  # the state is only ever moved by apply()
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hset(self.keys.contests, contest.id, _ENCODER.encode(contest))
-            pipe.hdel(meta, "closes_at", "attempt_ms", "attempts_allowed", "question_ms")
+            pipe.hdel(
+                meta, "closes_at", "attempt_ms", "attempts_allowed", "board_updates", "question_ms"
+            )
             pipe.hset(meta, mapping=fields)
             await pipe.execute()
         return await self.get(contest.id)

@@ -42,6 +42,7 @@ from question_bank.models import Bank, Prediction
 from scoring.keys import MAX_SHARDS
 
 __all__ = [
+    "BoardUpdates",
     "CONTEST_ID_PATTERN",
     "Contest",
     "ContestSpec",
@@ -91,6 +92,9 @@ CountedAttempt = Literal["best", "last", "first"]
 """Which attempt of a member counts (``scoring.ranking.Counts``)."""
 TieBreakKey = Literal["earliest_start", "fewest_attempts"]
 """A further tie-break key (``scoring.ranking.TieBreak``)."""
+BoardUpdates = Literal["answer", "attempt"]
+"""When a window round's best attempts and boards are written (docs/scoring.md, "Board
+updates per attempt")."""
 
 
 class WindowRanking(_Struct, frozen=True):
@@ -120,6 +124,13 @@ class WindowTiming(_Struct, frozen=True):
     min_seconds_between_attempts: Annotated[int, msgspec.Meta(ge=0, le=604_800)] = 0
     """Least time from the end of a member's attempt (submitted, or its deadline) to their
     next start; an earlier start is refused ``attempt_too_soon`` (0: no delay)."""
+    board_updates: BoardUpdates = "answer"
+    """When the member's best attempt, totals, times and the boards are written:
+    ``answer`` (the default) after every answer, so the boards show open attempts as they
+    stand; ``attempt`` once, when the attempt ends (submitted, expired, or cut by the
+    round's close), so a member's open attempt is not on the boards and they appear when
+    their first attempt ends. The final standings are the same either way; ``attempt``
+    costs Redis less per answer (docs/scoring.md, "Board updates per attempt")."""
 
 
 class ScoringRules(_Struct, frozen=True):
@@ -255,6 +266,7 @@ class Contest(_Struct, frozen=True):
             fields["closes_at"] = str(self.window.closes_at)
             fields["attempt_ms"] = str(self.window.attempt_seconds * 1000)
             fields["attempts_allowed"] = str(self.window.attempts_allowed)
+            fields["board_updates"] = self.window.board_updates
         if self.live is not None:
             fields["question_ms"] = str(self.live.question_seconds * 1000)
         return fields

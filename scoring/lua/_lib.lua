@@ -208,8 +208,10 @@ local EXPIRE_FIELDS = {'state', 'started', 'deadline', 'answered', 'qs', 'pv', '
 -- time_used = deadline - started; the entry "member:n" leaves the deadlines queue (unless
 -- k.deadlines is nil: the caller removes it); the member counts as completed (units:done)
 -- if every drawn question was answered; the best attempt and boards are refreshed; an
--- e=close event (t = time used) is audited. k = {totals=, times=, lb=, done=, deadlines=}
--- (key names; done = P:{C}:units:done), a = the attempt's EXPIRE_FIELDS as a table.
+-- e=close event (t = time used) is audited. This is where an attempt of a round with
+-- board_updates "attempt" reaches the boards, as attempt_submit's refresh_best is on a
+-- submit. k = {totals=, times=, lb=, done=, deadlines=} (key names; done =
+-- P:{C}:units:done), a = the attempt's EXPIRE_FIELDS as a table.
 -- Returns the time used.
 local function expire_attempt(base, k, member, n, a, now)
   local used = tonumber(a.deadline) - tonumber(a.started)

@@ -49,6 +49,12 @@
 -- The boards are written only when the best changed. Each choice key is counted in
 -- P:{C}:dist:<qid> and the answer in P:{C}:answered, as live answers are (organiser
 -- statistics).
+-- An attempt started with the round's board_updates "attempt" (its hash has bu =
+-- "attempt", read with the refusal checks) skips the best attempt: nothing of P:{C}:best,
+-- totals, times, the boards or units:part is written; the attempt's end
+-- (attempt_submit, expire_attempt) refreshes them once (docs/scoring.md, "Board updates
+-- per attempt"). Its reply's best score is then the stored one (the member's ended
+-- attempts; 0 before the first ends).
 -- Returns {accepted 1/0, reason or "", points, attempt score, attempt time used, t,
 --          best score, now}.
 
@@ -57,16 +63,20 @@ local province, unit, base = ARGV[6], ARGV[7], ARGV[8]
 local akey = base .. ':att:' .. member .. ':' .. ARGV[2]
 local now = now_ms()
 local a = redis.call('HMGET', akey, 'state', 'started', 'deadline', 'pts:' .. qid,
-  'a:' .. qid, 'score', 'last', 'answered', 'correct')
+  'a:' .. qid, 'score', 'last', 'answered', 'correct', 'bu')
+
+-- The member's best score as stored (P:{C}:best), 0 if none.
+local function stored_best()
+  local b = redis.call('HGET', KEYS[1], member)
+  if b then return cjson.decode(b).score end
+  return 0
+end
 
 local function refuse(reason)
   local started = tonumber(a[2]) or 0
   local used = 0
   if a[7] then used = tonumber(a[7]) - started end
-  local best = 0
-  local b = redis.call('HGET', KEYS[1], member)
-  if b then best = cjson.decode(b).score end
-  return {0, reason, 0, tonumber(a[6]) or 0, used, 0, best, now}
+  return {0, reason, 0, tonumber(a[6]) or 0, used, 0, stored_best(), now}
 end
 
 if not a[2] then return refuse('no_attempt') end
@@ -88,6 +98,19 @@ if fraction == 1 then
   fields[#fields + 1] = num(correct)
 end
 redis.call('HSET', akey, unpack(fields))
+
+local function counted()
+  for i = 10, #ARGV do redis.call('HINCRBY', KEYS[10], ARGV[i], 1) end
+  redis.call('HINCRBY', KEYS[11], qid, 1)
+  audit(KEYS[7], member, qid, n, ARGV[5], num(fraction), pts, t, now, province, unit,
+    ARGV[9])
+end
+
+if a[10] == 'attempt' then
+  -- board_updates "attempt": the best attempt and boards are written when it ends.
+  counted()
+  return {1, '', pts, score, t, t, stored_best(), now}
+end
 
 local bk = {totals = KEYS[2], times = KEYS[3], lb = KEYS[4], lbp = KEYS[5], lbu = KEYS[6]}
 
@@ -112,8 +135,5 @@ else
   best = refresh_best(base, bk, member, province, unit)
 end
 
-for i = 10, #ARGV do redis.call('HINCRBY', KEYS[10], ARGV[i], 1) end
-redis.call('HINCRBY', KEYS[11], qid, 1)
-audit(KEYS[7], member, qid, n, ARGV[5], num(fraction), pts, t, now, province, unit,
-  ARGV[9])
+counted()
 return {1, '', pts, score, t, t, best and best.score or score, now}

@@ -8,7 +8,8 @@
 -- Every attempt in the queue whose deadline is past the close gets the close as its
 -- deadline (never before the attempt's start), in its hash if it is still open and in the
 -- queue, so the sweeper (attempt_expire.lua) closes it once Redis's clock is past it.
--- Idempotent.
+-- Idempotent. Nothing else is written: the expiry (expire_attempt) brings the best attempt
+-- and boards up to date, in a round with board_updates "attempt" too.
 -- Returns {how many open attempts were cut, now}.
 
 local close = tonumber(ARGV[2])

@@ -42,7 +42,13 @@
 -- or if the previous attempt ended (submitted, or its deadline) less than min_gap ms ago
 -- ("too_soon", wait = ms left), or if the draw was made for another number than n+1
 -- ("redraw": nothing changes; draw for n+1 and call again), else
--- attempt n+1 starts with deadline = min(now + duration, closes_at) ("started").
+-- attempt n+1 starts with deadline = min(now + duration, closes_at) ("started"). The new
+-- attempt is counted in units:part if it is the member's first; with board_updates
+-- "answer" (P:{C}:meta; the default, also when the field is absent) the member is put on
+-- the boards (0 the first time) and the best attempt refreshed, as before; with
+-- "attempt" the attempt hash gets bu = "attempt" (read by attempt_answer/attempt_submit)
+-- and nothing of the best attempt, totals, times or boards is written: the attempt's end
+-- (submit, expiry) writes them.
 -- In mode "resume" nothing starts: the latest attempt is returned ("latest") or
 -- "no_attempt".
 -- Returns {status, n, now, best, wait, field, value, field, value, ...}: best is the
@@ -70,10 +76,14 @@ local function reply(status, key, wait)
   return out
 end
 
+-- The round's board_updates (P:{C}:meta): "attempt" defers the board writes to the end.
+local per_attempt = nil
 if mode == 'start_open' then
-  if redis.call('HGET', base .. ':meta', 'state') ~= 'open' then
+  local m = redis.call('HMGET', base .. ':meta', 'state', 'board_updates')
+  if m[1] ~= 'open' then
     return reply('not_open', nil)
   end
+  per_attempt = m[2] == 'attempt'
   mode = 'start'
 end
 
@@ -118,6 +128,13 @@ if closes_at > 0 and deadline > closes_at then deadline = closes_at end
 local fields = {'started', num(now), 'deadline', num(deadline), 'state', 'open',
   'qs', ARGV[11], 'opt', ARGV[12], 'score', '0', 'correct', '0', 'answered', '0',
   'pv', province, 'u', unit}
+if per_attempt == nil then
+  per_attempt = redis.call('HGET', base .. ':meta', 'board_updates') == 'attempt'
+end
+if per_attempt then
+  fields[#fields + 1] = 'bu'
+  fields[#fields + 1] = 'attempt'
+end
 for i = 15, #ARGV - 1, 2 do
   fields[#fields + 1] = 'pts:' .. ARGV[i]
   fields[#fields + 1] = ARGV[i + 1]
@@ -126,7 +143,12 @@ redis.call('HSET', akey, unpack(fields))
 redis.call('HSET', KEYS[1], member, n)
 redis.call('ZADD', KEYS[2], num(deadline), member .. ':' .. n)
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[3], member, ARGV[6]) end
-add_participant(bk, KEYS[7], member, province, unit)
-refresh_best(base, bk, member, province, unit)
+if per_attempt then
+  -- Counted at the first start as add_participant would; on the boards at the first end.
+  if n == 1 and unit ~= '' then redis.call('HINCRBY', KEYS[7], unit, 1) end
+else
+  add_participant(bk, KEYS[7], member, province, unit)
+  refresh_best(base, bk, member, province, unit)
+end
 audit_event(base .. ':audit', 'start', member, n, 0, now, province, unit)
 return reply('started', akey)

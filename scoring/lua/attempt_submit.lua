@@ -22,6 +22,9 @@
 -- prediction given now replaces one stored before), removes the attempt from the sweeper's
 -- queue, counts the member as completed (units:done) and refreshes the best attempt and
 -- the boards. Closing (submitted or late) appends an e=close event to P:{C}:audit.
+-- Storing a prediction refreshes the best attempt too (it carries the prediction), unless
+-- the attempt was started with the round's board_updates "attempt" (bu = "attempt"):
+-- then its end does (docs/scoring.md, "Board updates per attempt").
 -- Returns {status, n, now, best, field, value, ...} (status "submitted" / "predicted" or
 -- the refusal; best the member's P:{C}:best JSON after the call, "" if none; then the
 -- attempt hash, flat, whenever there is an attempt). One round trip answers a submit: the
@@ -60,7 +63,8 @@ end
 
 if mode == 'predict' then
   if prediction ~= '' then redis.call('HSET', akey, 'prediction', prediction) end
-  refresh_best(base, bk, member, pv, u)
+  -- board_updates "attempt" (bu): the attempt's end refreshes the best attempt.
+  if a.bu ~= 'attempt' then refresh_best(base, bk, member, pv, u) end
   return reply('predicted')
 end
 
