@@ -520,8 +520,8 @@ class Gateway:
             if gone:
                 # Each is dropped CLOSE_TIMEOUT after its close frame if its member is silent.
                 await asyncio.wait(gone, timeout=CLOSE_TIMEOUT + 1)
-                for conn in conns:
-                    conn.transport.disconnect(False)
+            # What is left: handshakes under way, connections refused past the limits.
+            self.server.abort_clients()  # type: ignore[attr-defined]
             await self.server.wait_closed()
             self.server = None
         await self.relay.close()
