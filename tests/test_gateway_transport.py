@@ -196,3 +196,39 @@ async def test_shutdown_closes_members_with_4000_even_one_that_does_not_answer(
 
 def test_close_codes_of_picows_are_the_numbers_the_docs_give() -> None:
     assert [WSCloseCode.INVALID_TEXT.value, WSCloseCode.MESSAGE_TOO_BIG.value] == [1007, 1009]
+
+
+async def test_shutdown_cancels_a_request_still_awaiting_redis(
+    redis_url, key_prefix, live, redis_client
+):
+    """close() does not leave a member's request running after the member is gone."""
+    from scoring.live import LiveScoring
+
+    await LiveScoring(redis_client, live.id, key_prefix).open_question(
+        "q1", index=0, time_ms=60_000, points=10
+    )
+    cancelled = asyncio.Event()
+    gw_cm = running_gateway(make_settings(redis_url, key_prefix))
+    gw = await gw_cm.__aenter__()
+    try:
+
+        async def stuck(*args: Any) -> Any:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+
+        gw.handlers.answer = stuck  # type: ignore[method-assign]
+        async with client(gw, live.id, token(live.id)) as ws:
+            await recv_until(ws, m.Welcome)
+            await send(ws, m.Answer(question="q1", answer="a", seq=1))
+            deadline = asyncio.get_running_loop().time() + timeout(5)
+            while not any(conn.task for conn in gw.connections):
+                assert asyncio.get_running_loop().time() < deadline, "the answer never came"
+                await asyncio.sleep(0.01)
+            await asyncio.wait_for(gw_cm.__aexit__(None, None, None), timeout(10))
+            assert cancelled.is_set()
+    finally:
+        if gw.server is not None:
+            await gw_cm.__aexit__(None, None, None)

@@ -524,6 +524,11 @@ class Gateway:
             self.server.abort_clients()  # type: ignore[attr-defined]
             await self.server.wait_closed()
             self.server = None
+            # Requests still awaiting Redis for members who are gone now.
+            busy = [conn.task for conn in conns if conn.task is not None]
+            for task in busy:
+                task.cancel()
+            await asyncio.gather(*busy, return_exceptions=True)
         await self.relay.close()
         with contextlib.suppress(Exception):
             await withdraw(self.redis, self.id, list(self._reported), self.settings.key_prefix)
