@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
+from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_create_server
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.asyncio.server import ServerConnection, serve
 
+from engine.gateway.frames import Socket
 from engine.gateway.relay import Relay
 from question_bank.ids import ContestId
 from tests.utils import timeout
@@ -20,25 +21,41 @@ from tests.utils import timeout
 FRAME = b'{"type":"state","state":"running","at":1}'
 
 
+class Member(WSListener):
+    """A member's socket on a bare picows server, as the relay's rooms hold them."""
+
+    transport: WSTransport
+
+    def __init__(self, room: set[Socket], joined: asyncio.Event) -> None:
+        self.room = room
+        self.joined = joined
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self.transport = transport
+        self.room.add(self)
+        self.joined.set()
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        if frame.msg_type is WSMsgType.CLOSE:  # the client's answer to a close frame
+            transport.disconnect()
+
+
 @asynccontextmanager
-async def one_member() -> AsyncIterator[tuple[set[ServerConnection], ClientConnection]]:
-    """A real websockets server with one connected member; yields (room, client)."""
-    room: set[ServerConnection] = set()
+async def one_member() -> AsyncIterator[tuple[set[Socket], ClientConnection]]:
+    """A real picows server with one connected member; yields (room, client)."""
+    room: set[Socket] = set()
     joined = asyncio.Event()
-
-    async def handler(ws: ServerConnection) -> None:
-        room.add(ws)
-        joined.set()
-        await ws.wait_closed()
-
-    async with serve(handler, "127.0.0.1", 0, compression=None) as server:
+    server = await ws_create_server(lambda request: Member(room, joined), "127.0.0.1", 0)
+    try:
         port = server.sockets[0].getsockname()[1]
         async with connect(f"ws://127.0.0.1:{port}/", compression=None) as client:
             await asyncio.wait_for(joined.wait(), timeout())
             yield room, client
+    finally:
+        server.close()
 
 
-class WatchedRoom(set[ServerConnection]):
+class WatchedRoom(set[Socket]):
     """A room that records whether the collector was on when the relay iterated it."""
 
     seen: list[bool]

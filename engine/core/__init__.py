@@ -7,6 +7,6 @@ Owns the lifecycle table (:mod:`.lifecycle`), the contest model and its checks
 views that turn stored records into messages (:mod:`.views`).
 
 May import ``question_bank`` and ``scoring``'s pure models, and nothing that does I/O: no
-redis, websockets, starlette, no clock (time comes in as an argument). Checked by
+redis, websockets, picows, starlette, no clock (time comes in as an argument). Checked by
 import-linter.
 """

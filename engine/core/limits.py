@@ -6,7 +6,8 @@
   :func:`client_address` says whose a connection is (behind a trusted proxy, the
   address it forwards in ``Forwarded`` or ``X-Forwarded-For``).
 
-The frame size limit is websockets' own ``max_size`` (it closes with 1009), and the
+The frame size limit is enforced by the gateway's WebSocket layer (picows' ``max_frame_size``
+for one frame, the gateway for a fragmented message; both close with 1009), and the
 connection limit per process is counted by the gateway; both are in :class:`Limits` so one
 object describes the whole policy (docs/protocol.md lists it for app teams).
 """
@@ -27,7 +28,7 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class Headers(Protocol):
-    """Request headers as websockets keeps them (``websockets.datastructures.Headers``)."""
+    """Request headers with websockets' ``get_all`` (the gateway adapts picows' to it)."""
 
     def get_all(self, key: str) -> list[str]: ...
 

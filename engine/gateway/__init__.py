@@ -1,4 +1,4 @@
-"""The member WebSocket gateway, served by ``websockets`` itself.
+"""The member WebSocket gateway, served by picows (a Cython WebSocket library).
 
 Owns the server and its connections (:mod:`.server`: it pumps frames through the sans-I/O
 :class:`engine.core.session.Session`), the relay of published contest events to local

@@ -7,9 +7,9 @@ reveal, leaderboard; the scheduler: state changes) encodes it once as an
 connection pattern-subscribed to every contest's channel, which hands each frame *as is*
 to :func:`engine.gateway.frames.write_text` over the contest's local sockets: the WebSocket
 frame is built once and its bytes written to each socket's buffer without awaiting any of
-them, so a slow member never delays the others (websockets ``docs/topics/broadcast.rst``). The
-cyclic garbage collector is paused for the write loop, so a collection over a gateway's
-many objects never lands between the first and the last member.
+them, so a slow member never delays the others. The cyclic garbage collector is paused for
+the write loop, so a collection over a gateway's many objects never lands between the first
+and the last member.
 
 The relay stamps the contest's ``last_broadcast`` time (one dict write per broadcast, not
 per socket); the gateway's sweep counts it as activity of every member of the contest, so
@@ -50,9 +50,8 @@ from typing import Any
 import msgspec
 import redis.asyncio.cluster
 from redis.exceptions import RedisClusterException, RedisError
-from websockets.asyncio.server import ServerConnection
 
-from engine.gateway.frames import write_text
+from engine.gateway.frames import Socket, write_text
 from engine.runtime.counters import child
 from engine.runtime.logs import FailureLog
 from engine.runtime.metrics import BROADCAST_RECIPIENTS, BROADCAST_SECONDS, MESSAGES_OUT
@@ -105,7 +104,7 @@ class Relay:
     def __init__(
         self,
         redis_client: AsyncRedis,
-        rooms: Mapping[ContestId, Iterable[ServerConnection]],
+        rooms: Mapping[ContestId, Iterable[Socket]],
         *,
         prefix: str,
         clock: Callable[[], int],

@@ -1,6 +1,8 @@
-"""The member WebSocket gateway: websockets' own server, pumping frames through sessions.
+"""The member WebSocket gateway: picows, pumping frames through sessions.
 
-One :class:`Gateway` per process. For each connection it builds a sans-I/O
+One :class:`Gateway` per process, serving its port with picows (a Cython WebSocket library
+over aiofastnet's transports): each connection's :class:`Connection` is the picows listener
+that receives its frames. For each connection it builds a sans-I/O
 :class:`~engine.core.session.Session`, feeds it every frame with the server time and carries out
 the actions it returns: send a message, close with a code, verify a join token (through
 :class:`~engine.gateway.members.MemberHandlers`, which also loads the contest and the member's
@@ -10,17 +12,33 @@ state from Redis), or run a request against the scoring core. The relay
 URL: ``ws://HOST:PORT/ws/<contest id>`` with the join token either in the query
 (``?token=...``) or in a first ``join`` message. Anything else gets HTTP 404.
 
-Limits (docs/protocol.md): frames over ``max_frame_bytes`` close the connection with 1009
-(websockets' ``max_size``); past ``max_connections`` a new connection is closed with 4001;
-past ``max_unjoined_per_address`` connections not joined yet from one client address
-(:func:`~engine.core.limits.client_address`), a new one from it gets HTTP 429 at the handshake
-(or, if others passed the handshake meanwhile, close 4006);
-the session enforces the message rate, bad frames, the join and idle deadlines, checked by
-one timer for all sessions (no timer per connection), which also sends a WebSocket ping
-to a socket that neither sent nor was sent anything for ``ping_interval`` seconds (a
-broadcast to its contest counts), at most :func:`pings_per_sweep` pings a tick (a dead
-peer is closed by the idle deadline, or dropped past ``max_write_buffer``). No
-``permessage-deflate``: it costs memory per connection and CPU per member on broadcasts.
+Frames are handled as they arrive, in the listener's callback: a frame whose actions need no
+awaiting (a ``ping`` message, a refused frame, a close) is answered there and then; one that
+needs Redis (a join, an answer, any request) starts a Task, which then also handles the
+frames that arrived meanwhile, in order (at most :data:`MAX_PENDING` wait; past it the socket
+stops being read, as websockets' ``max_queue`` did). So a member's frames are handled one
+after the other as before, with no coroutine per connection while it is idle (a Task per
+answer costs about 1 µs more than waking a long-lived coroutine: measured, see
+:data:`MAX_PENDING`).
+
+Limits (docs/protocol.md): a message over ``max_frame_bytes`` closes the connection with
+1009 (picows' ``max_frame_size`` for one frame; the gateway for a fragmented message, which it
+reassembles); a text message that is not valid UTF-8 closes it with 1007 (binary messages
+go to the session as bytes, which refuses bad ones with an ``error``); past
+``max_connections`` a new connection is closed with 4001; past ``max_unjoined_per_address``
+connections not joined yet from one client address
+(:func:`~engine.core.limits.client_address`), a new one from it gets HTTP 429 at the
+handshake (close 4006 is kept for one that would pass the handshake over the cap, which
+picows' synchronous handshake no longer allows); the HTTP handshake must arrive within
+:data:`HANDSHAKE_TIMEOUT`; a close handshake the server starts waits :data:`CLOSE_TIMEOUT`
+for the member's close frame. WebSocket pings from members are answered by picows
+(``enable_auto_pong``). The session enforces the message rate, bad frames, the join and
+idle deadlines, checked by one timer for all sessions (no timer per connection), which
+also sends a WebSocket ping to a socket that neither sent nor was sent anything for
+``ping_interval`` seconds (a broadcast to its contest counts), at most
+:func:`pings_per_sweep` pings a tick (a dead peer is closed by the idle deadline, or
+dropped past ``max_write_buffer``). No ``permessage-deflate``: it costs memory per
+connection and CPU per member on broadcasts.
 
 State lives in Redis: a gateway holds only its sockets, so a member who reconnects to any
 process gets their state back from Redis (:meth:`MemberHandlers.join`). If the relay loses
@@ -40,18 +58,26 @@ import logging
 import math
 import socket
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+import aiofastnet
 import msgspec
+from picows import (
+    WSAutoPingStrategy,
+    WSCloseCode,
+    WSFrame,
+    WSListener,
+    WSMsgType,
+    WSTransport,
+    WSUpgradeRequest,
+    WSUpgradeResponse,
+    WSUpgradeResponseWithListener,
+)
+from picows.picows import WSProtocol  # type: ignore[attr-defined]
 from redis.exceptions import RedisClusterException, RedisError
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
-from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
-from websockets.protocol import State as WsState
 
 from engine.contests.presence import publish_counts, withdraw
 from engine.core import messages as m
@@ -66,7 +92,7 @@ from engine.core.errors import (
 from engine.core.limits import AddressCounts, Limits, client_address
 from engine.core.session import Authenticate, Close, Dispatch, Send, Session, State
 from engine.core.settings import Settings, trusted_networks
-from engine.gateway.frames import write_text
+from engine.gateway.frames import is_open, write_text
 from engine.gateway.gcfreeze import FreezePolicy, apply
 from engine.gateway.members import Joined, MemberHandlers
 from engine.gateway.relay import Peek, Relay
@@ -88,15 +114,20 @@ from question_bank.ids import ContestId
 from scoring.errors import ScoringError
 from scoring.keys import ContestKeys
 
+if TYPE_CHECKING:
+    from multidict import CIMultiDict
+
 __all__ = ["Connection", "Gateway", "contest_of_path", "pings_per_sweep"]
 
 log = logging.getLogger(__name__)
-_WS_LOG = logging.getLogger("engine.gateway.server.websockets")
-"""websockets' own logger. It logs every connection opened and closed at INFO, which at
-tens of thousands of members costs real CPU; the metrics count them instead, so it starts
-at WARNING (set its level to INFO to see them)."""
+_WS_LOG = logging.getLogger("engine.gateway.server.picows")
+"""picows' logger for the gateway's connections. It logs every connection opened and closed
+at INFO, which at tens of thousands of members costs real CPU, and a member's protocol
+error (an oversize frame, a bad opcode) at ERROR although it is the member's fault: the
+close-code metrics count them all instead, so it starts at CRITICAL (set its level lower to
+see them). The gateway's own failures are logged by :data:`log`."""
 if _WS_LOG.level == logging.NOTSET:
-    _WS_LOG.setLevel(logging.WARNING)
+    _WS_LOG.setLevel(logging.CRITICAL)
 
 PATH_PREFIX = "/ws/"
 _FOLLOW_UP_ERRORS = (
@@ -112,6 +143,38 @@ LISTEN_BACKLOG = 65535
 ``net.core.somaxconn``, 4096 by default). asyncio's ``create_server`` calls ``listen()``
 again on a socket it is given, with 100 unless told: under an opening storm that queue
 overflowed and the SYNs dropped were retried by the clients after 1, 3, 7 s."""
+
+HANDSHAKE_TIMEOUT = 10.0
+"""Seconds a new connection has to send its HTTP upgrade request (websockets'
+``open_timeout``, which the gateway had before picows)."""
+CLOSE_TIMEOUT = 2.0
+"""Seconds a close handshake the server started waits for the member's close frame before
+the socket is dropped."""
+MAX_PENDING = 8
+"""Frames of one connection that wait while an earlier one is being handled (a join, an
+answer); past it the socket is not read until they are (websockets' ``max_queue``).
+
+A frame that needs Redis is handled by a Task started for it, which then handles the frames
+queued meanwhile. That costs about 3.0 µs a frame against 2.0 µs for waking a long-lived
+coroutine per connection fed by a queue (uvloop, 2,000 connections, a future resolved by a
+batch as the answer batcher does), about 10 µs of a member's 1.6–7 ms attempt, and keeps no
+Task or coroutine frame for the thousands of members who are between answers."""
+READ_BUFFER = 2048
+"""Initial bytes of each connection's read buffer (picows' default is 16 KiB: 300 MB for
+19,000 members); it grows if a member sends more at once."""
+
+_TEXT = WSMsgType.TEXT
+_BINARY = WSMsgType.BINARY
+_CONTINUATION = WSMsgType.CONTINUATION
+_CLOSE = WSMsgType.CLOSE
+_NO_STATUS = 1005
+"""The close code of a close frame without one (RFC 6455 §7.1.5)."""
+_ABNORMAL = 1006
+"""The close code counted for a connection lost without a close frame from the member."""
+_PROTOCOL_ERROR = 1002
+_INVALID_TEXT = 1007
+_TOO_BIG = 1009
+_INTERNAL = 1011
 
 SWEEP_SECONDS = 1.0
 """How often the one timer checks every session's deadline."""
@@ -146,23 +209,179 @@ def contest_of_path(path: str) -> tuple[ContestId | None, str | None]:
     return ContestId(contest), (tokens[0] if tokens else None)
 
 
-class Connection:
-    """One member's socket, their session and, once joined, who they are."""
+class _Headers:
+    """picows' request headers as :func:`~engine.core.limits.client_address` reads them."""
 
-    __slots__ = ("address", "contest", "joined", "pinged", "session", "ws")
+    __slots__ = ("headers",)
+
+    def __init__(self, headers: CIMultiDict[str]) -> None:
+        self.headers = headers
+
+    def get_all(self, key: str) -> list[str]:
+        return self.headers.getall(key, [])
+
+
+class Connection(WSListener):
+    """One member's socket (the picows listener of its connection), their session and, once
+    joined, who they are."""
+
+    __slots__ = (
+        "address",
+        "admitted",
+        "busy",
+        "clock",
+        "closer",
+        "contest",
+        "fragments",
+        "gateway",
+        "joined",
+        "paused",
+        "pending",
+        "pinged",
+        "session",
+        "task",
+        "text",
+        "token",
+        "transport",
+    )
 
     def __init__(
-        self, ws: ServerConnection, session: Session, contest: ContestId, address: str | None
+        self,
+        gateway: Gateway,
+        session: Session,
+        contest: ContestId,
+        address: str | None,
+        token: str | None = None,
     ) -> None:
-        self.ws = ws
+        self.gateway = gateway
         self.session = session
         self.contest = contest
         self.address = address
         """The client address this connection counts against until it joins, then None."""
+        self.token = token
+        """The join token of the URL, until the connection opens."""
+        self.transport: WSTransport
+        self.clock = gateway.clock.of(ContestKeys(contest, gateway.settings.key_prefix).meta)
+        """The clock of the node holding the contest (the same as the gateway's on one Redis)."""
+        self.admitted = False
+        """Passed the connection limits: counted, and cleaned up when it goes."""
         self.joined: Joined | None = None
         self.pinged = 0
         """When the gateway last sent this socket a WebSocket ping (ms); a broadcast to its
         contest is stamped once for the room (``Relay.last_broadcast``)."""
+        self.busy = False
+        """A Task is handling one of its frames; the next ones wait in :attr:`pending`."""
+        self.task: asyncio.Task[None] | None = None
+        self.pending: deque[str | bytes] | None = None
+        self.paused = False
+        """Reading is paused: :data:`MAX_PENDING` frames wait."""
+        self.fragments: bytearray | None = None
+        """The payload so far of a fragmented message, until its last frame."""
+        self.text = False
+        """Whether the fragmented message under way is a text message."""
+        self.closer: asyncio.TimerHandle | None = None
+        """Drops the socket if the member does not answer the server's close frame."""
+
+    # picows' callbacks. An exception escaping one would make picows close with 1011 and
+    # log it where nobody looks (_WS_LOG): each catches its own and logs it.
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self.transport = transport
+        try:
+            self.gateway._admit(self)
+        except Exception:
+            log.exception("could not open a member connection")
+            self.gateway._close(self, _INTERNAL, "internal error")
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        kind = frame.msg_type
+        data: str | bytes | None
+        try:
+            if kind is _TEXT and frame.fin and self.fragments is None:
+                data = frame.get_payload_as_utf8_text()
+            elif kind is _BINARY and frame.fin and self.fragments is None:
+                data = frame.get_payload_as_bytes()
+            elif kind is _CLOSE:
+                self.gateway._close_received(self, frame)
+                return
+            elif kind is _TEXT or kind is _BINARY or kind is _CONTINUATION:
+                data = self._fragment(frame)
+            else:  # PING (picows answered it) or PONG
+                return
+        except UnicodeDecodeError:
+            self.gateway._close(self, _INVALID_TEXT, "invalid UTF-8 in a text message")
+            return
+        if data is None or not self.admitted or transport.is_close_frame_sent:
+            return
+        if self.busy:
+            self._wait(data)
+            return
+        try:
+            self.gateway._receive(self, data)
+        except Exception:
+            log.exception("could not handle a member's frame")
+            self.gateway._close(self, _INTERNAL, "internal error")
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        if self.closer is not None:
+            self.closer.cancel()
+            self.closer = None
+        self.pending = None
+        if self.admitted:
+            try:
+                self.gateway._gone(self)
+            except Exception:
+                log.exception("could not clean up a member connection")
+
+    # frames
+
+    def _fragment(self, frame: WSFrame) -> str | bytes | None:
+        """Add one frame of a fragmented message (RFC 6455 §5.4); the whole message once its
+        last frame is in, else None. A continuation with no message under way, or a new
+        message inside one, closes with 1002; a message over ``max_frame_bytes`` in all with
+        1009; a text message that is not valid UTF-8 raises UnicodeDecodeError (1007)."""
+        parts = self.fragments
+        if (frame.msg_type is _CONTINUATION) is (parts is None):
+            self.gateway._close(self, _PROTOCOL_ERROR, "unexpected continuation or data frame")
+            return None
+        if parts is None:
+            parts = self.fragments = bytearray()
+            self.text = frame.msg_type is _TEXT
+        if len(parts) + frame.payload_size > self.gateway.limits.max_frame_bytes:
+            self.fragments = None
+            self.gateway._close(self, _TOO_BIG, "message too big")
+            return None
+        parts += frame.get_payload_as_memoryview()
+        if not frame.fin:
+            return None
+        self.fragments = None
+        return parts.decode() if self.text else bytes(parts)
+
+    def _wait(self, data: str | bytes) -> None:
+        """Queue a frame that arrived while an earlier one is being handled."""
+        pending = self.pending
+        if pending is None:
+            pending = self.pending = deque()
+        pending.append(data)
+        if len(pending) >= MAX_PENDING and not self.paused:
+            self.paused = True
+            self.transport.underlying_transport.pause_reading()
+
+    def _next(self) -> str | bytes | None:
+        """The next queued frame, if any (reading resumes below :data:`MAX_PENDING`)."""
+        pending = self.pending
+        if not pending:
+            return None
+        data = pending.popleft()
+        if self.paused and len(pending) < MAX_PENDING:
+            self.paused = False
+            self.transport.underlying_transport.resume_reading()
+        return data
+
+
+def _sync_only(actions: list[Any]) -> bool:
+    """Whether *actions* need no awaiting (sends and closes only)."""
+    return all(type(action) is Send or type(action) is Close for action in actions)
 
 
 class Gateway:
@@ -186,8 +405,9 @@ class Gateway:
         self.id = gateway_id or uuid.uuid4().hex[:12]
         self.handlers = handlers or MemberHandlers(settings, redis_client, clock=self.clock)
         self.connections: set[Connection] = set()
-        self.rooms: defaultdict[ContestId, set[ServerConnection]] = defaultdict(set)
-        self.members: dict[ServerConnection, Connection] = {}
+        self.rooms: defaultdict[ContestId, set[Connection]] = defaultdict(set)
+        self.members: set[Connection] = set()
+        """The joined connections."""
         self.by_member: dict[tuple[ContestId, str], Connection] = {}
         self._joining: Counter[ContestId] = Counter()
         """Joins under way per contest (the relay keeps watching their contests)."""
@@ -200,12 +420,13 @@ class Gateway:
             resubscribed=self._resync,
             notice=self._attempts_expired,
         )
-        self.server: Server | None = None
+        self.server: asyncio.AbstractServer | None = None
+        self.stopping = False
+        """close() has begun: a connection that completes its handshake now gets 4000."""
         self.sweep_seconds = SWEEP_SECONDS
         self.presence_seconds = PRESENCE_SECONDS
         self._tasks: list[asyncio.Task[None]] = []
         self._reported: set[ContestId] = set()
-        self._closing: set[asyncio.Task[None]] = set()
         self._answers_in = child(MESSAGES_IN, "answer")
         self._acks_out = child(MESSAGES_OUT, "ack")
         self._answers = 0
@@ -215,6 +436,9 @@ class Gateway:
         self._acks = 0
         self.gc_policy = FreezePolicy()
         """When the sweep freezes the members' objects out of the collector's walks."""
+        self._ws_log = logging.LoggerAdapter(_WS_LOG, {})
+        """picows makes a child ``logging.Logger`` per connection of a ``Logger`` it is given
+        (a few µs and a few hundred bytes each), and none of an adapter."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -231,18 +455,9 @@ class Gateway:
         else:
             kwargs["host"] = host if host is not None else self.settings.host
             kwargs["port"] = port if port is not None else self.settings.ws_port
-        self.server = await serve(
-            self._handler,
-            process_request=self._process_request,
-            compression=None,
-            max_size=self.limits.max_frame_bytes,
-            max_queue=8,
-            ping_interval=None,  # pings come from the sweep, see _sweep
-            close_timeout=2,
-            server_header=None,
-            logger=_WS_LOG,
-            backlog=LISTEN_BACKLOG,
-            **kwargs,
+        self.stopping = False
+        self.server = await aiofastnet.create_server(
+            asyncio.get_running_loop(), self._protocol, backlog=LISTEN_BACKLOG, **kwargs
         )
         self._tasks = [
             asyncio.create_task(self._sweep(), name="gateway-sweep"),
@@ -250,10 +465,40 @@ class Gateway:
         ]
         return self
 
+    def _protocol(self) -> Any:
+        """A picows protocol for one new connection: what ``picows.ws_create_server`` makes,
+        but whose listener factory (:meth:`_upgrade`) can read the peer's address off the
+        transport, which a factory given to ``ws_create_server`` cannot see. Pings come from
+        the sweep (no auto ping); picows answers the members' pings (auto pong)."""
+        protocol: Any = None
+
+        def upgrade(request: WSUpgradeRequest) -> Connection | WSUpgradeResponseWithListener:
+            return self._upgrade(protocol.transport, request)
+
+        protocol = WSProtocol(
+            None,  # host and port: a client's
+            None,  # path: a client's
+            False,  # is_client_side
+            upgrade,
+            self._ws_log,
+            True,  # disconnect_on_exception
+            HANDSHAKE_TIMEOUT,
+            False,  # enable_auto_ping
+            20.0,  # auto_ping_idle_timeout
+            20.0,  # auto_ping_reply_timeout
+            WSAutoPingStrategy.PING_WHEN_IDLE,
+            True,  # enable_auto_pong
+            self.limits.max_frame_bytes,
+            None,  # extra_headers: a client's
+            READ_BUFFER,
+        )
+        return protocol
+
     @property
     def port(self) -> int:
         assert self.server is not None
-        port: int = self.server.sockets[0].getsockname()[1]
+        sockets = self.server.sockets  # type: ignore[attr-defined]
+        port: int = sockets[0].getsockname()[1]
         return port
 
     async def close(self) -> None:
@@ -266,14 +511,24 @@ class Gateway:
         self._tasks = []
         self._count_answers()
         if self.server is not None:
-            self.server.close(close_connections=False)
-            closing = [
-                conn.ws.close(CloseCode.SERVER_RESTART, "server restart")
-                for conn in list(self.connections)
-            ]
-            await asyncio.gather(*closing, return_exceptions=True)
+            self.stopping = True
+            self.server.close()
+            conns = list(self.connections)
+            for conn in conns:
+                self._close(conn, CloseCode.SERVER_RESTART, "server restart")
+            gone = [asyncio.ensure_future(conn.transport.wait_disconnected()) for conn in conns]
+            if gone:
+                # Each is dropped CLOSE_TIMEOUT after its close frame if its member is silent.
+                await asyncio.wait(gone, timeout=CLOSE_TIMEOUT + 1)
+            # What is left: handshakes under way, connections refused past the limits.
+            self.server.abort_clients()  # type: ignore[attr-defined]
             await self.server.wait_closed()
             self.server = None
+            # Requests still awaiting Redis for members who are gone now.
+            busy = [conn.task for conn in conns if conn.task is not None]
+            for task in busy:
+                task.cancel()
+            await asyncio.gather(*busy, return_exceptions=True)
         await self.relay.close()
         with contextlib.suppress(Exception):
             await withdraw(self.redis, self.id, list(self._reported), self.settings.key_prefix)
@@ -287,71 +542,118 @@ class Gateway:
 
     # ------------------------------------------------------------------ connections
 
-    def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
-        contest, _ = contest_of_path(request.path)
+    def _upgrade(
+        self, transport: WSTransport, request: WSUpgradeRequest
+    ) -> Connection | WSUpgradeResponseWithListener:
+        """The handshake: a listener for the connection, or the HTTP error it gets."""
+        try:
+            path = request.path.decode("ascii")
+        except UnicodeDecodeError:
+            path = ""
+        contest, token = contest_of_path(path)
         if contest is None:
             child(WS_REFUSED, "bad_path").inc()
-            return Response(404, "Not Found", Headers(), b"use /ws/<contest id>\n")
-        if self.unjoined.full(self._address(ws, request.headers)):
-            child(WS_REFUSED, "address_full").inc()
-            headers = Headers([("Retry-After", "5")])
-            body = b"too many connections from your address have not joined yet\n"
-            return Response(429, "Too Many Requests", headers, body)
-        return None
-
-    def _address(self, ws: ServerConnection, headers: Headers) -> str:
-        """The client address a connection counts against (see engine.core.limits)."""
-        peer = ws.remote_address
+            response = WSUpgradeResponse.create_error_response(404, b"use /ws/<contest id>\n")
+            return WSUpgradeResponseWithListener(response, None)
+        peer = transport.underlying_transport.get_extra_info("peername")
         host = str(peer[0]) if peer else ""
-        return client_address(host, headers, self.trusted_proxies)
+        address = client_address(host, _Headers(request.headers), self.trusted_proxies)
+        if self.unjoined.full(address):
+            child(WS_REFUSED, "address_full").inc()
+            body = b"too many connections from your address have not joined yet\n"
+            response = WSUpgradeResponse.create_error_response(
+                429, body, extra_headers={"Retry-After": "5"}
+            )
+            return WSUpgradeResponseWithListener(response, None)
+        return Connection(self, Session(self.limits, self.clock()), contest, address, token)
 
-    def _release(self, conn: Connection) -> None:
-        """The connection joined or ended: it no longer counts as not joined."""
-        if conn.address is not None:
-            self.unjoined.remove(conn.address)
-            conn.address = None
-
-    async def _handler(self, ws: ServerConnection) -> None:
-        assert ws.request is not None
-        contest, token = contest_of_path(ws.request.path)
-        assert contest is not None  # _process_request refused other paths
+    def _admit(self, conn: Connection) -> None:
+        """The handshake is done: count the connection in, or close it past the limits."""
+        if self.stopping:
+            self._close(conn, CloseCode.SERVER_RESTART, "server restart")
+            return
         if len(self.connections) >= self.limits.max_connections:
             child(WS_REFUSED, "server_full").inc()
-            await self._close(ws, CloseCode.SERVER_FULL, "server full")
+            self._close(conn, CloseCode.SERVER_FULL, "server full")
             return
-        address = self._address(ws, ws.request.headers)
-        if self.unjoined.full(address):  # others from it passed the handshake meanwhile
+        address = conn.address
+        assert address is not None
+        if self.unjoined.full(address):  # kept from websockets: others passed meanwhile
             child(WS_REFUSED, "address_full").inc()
-            await self._close(ws, CloseCode.ADDRESS_FULL, "too many unjoined connections")
+            self._close(conn, CloseCode.ADDRESS_FULL, "too many unjoined connections")
             return
         self.unjoined.add(address)
-        conn = Connection(ws, Session(self.limits, self.clock()), contest, address)
+        conn.admitted = True
         self.connections.add(conn)
         WS_CONNECTS.inc()
         WS_CONNECTIONS.inc()
-        # The clock of the node holding the contest (the same as self.clock on one Redis).
-        clock = self.clock.of(ContestKeys(contest, self.settings.key_prefix).meta)
-        session, recv = conn.session, ws.recv
+        token, conn.token = conn.token, None
+        actions = conn.session.start(conn.clock(), token)
+        if actions:
+            self._act(conn, actions)
+
+    def _receive(self, conn: Connection, data: str | bytes) -> None:
+        """One frame of a member with no frame being handled: its session's actions carried
+        out at once if they need no awaiting, else in a Task (:meth:`_handle`)."""
+        actions = conn.session.receive(data, conn.clock())
+        if actions:
+            self._act(conn, actions)
+
+    def _act(self, conn: Connection, actions: list[Any]) -> None:
+        if len(actions) == 1 and type(action := actions[0]) is Dispatch:
+            request = action.request
+            if type(request) is m.Answer:  # the hot path
+                self._handle(conn, self._answer(conn, request))
+                return
+        if _sync_only(actions):
+            self._run_now(conn, actions)
+        else:
+            self._handle(conn, self._run(conn, actions))
+
+    def _handle(self, conn: Connection, work: Coroutine[Any, Any, None]) -> None:
+        """Run *work* in a Task that then handles the frames queued meanwhile."""
+        conn.busy = True
+        conn.task = asyncio.create_task(self._then_queued(conn, work))
+
+    async def _then_queued(self, conn: Connection, work: Coroutine[Any, Any, None]) -> None:
+        session = conn.session
         try:
-            await self._run(conn, session.start(clock(), token))
-            while session.state is not State.CLOSED:
-                actions = session.receive(await recv(), clock())
-                # The answer, the hot path, skips the general action loop.
+            await work
+            while (data := conn._next()) is not None:
+                if session.state is State.CLOSED or not is_open(conn.transport):
+                    continue
+                actions = session.receive(data, conn.clock())
                 if len(actions) == 1 and type(action := actions[0]) is Dispatch:
                     request = action.request
                     if type(request) is m.Answer:
                         await self._answer(conn, request)
                         continue
                 await self._run(conn, actions)
-        except ConnectionClosed:
-            pass
+        except Exception:
+            log.exception("could not handle a member's frame")
+            self._close(conn, _INTERNAL, "internal error")
         finally:
-            conn.session.closed()
-            self._release(conn)
-            self._leave(conn)
-            WS_CONNECTIONS.dec()
-            code = ws.close_code if ws.close_code is not None else 1006
-            child(WS_CLOSES, str(code)).inc()
+            conn.busy = False
+            conn.task = None
+
+    def _gone(self, conn: Connection) -> None:
+        """The connection is gone (picows called ``on_ws_disconnected``): clean up, count its
+        close code (the member's close frame's, 1006 without one)."""
+        conn.session.closed()
+        self._release(conn)
+        self._leave(conn)
+        WS_CONNECTIONS.dec()
+        handshake = conn.transport.close_handshake
+        received = handshake.recv if handshake is not None else None
+        code = _ABNORMAL if received is None else (int(received.code.value) or _NO_STATUS)
+        child(WS_CLOSES, str(code)).inc()
+
+    def _release(self, conn: Connection) -> None:
+        """The connection joined or ended: it no longer counts as not joined."""
+        if conn.address is not None:
+            if conn.admitted:
+                self.unjoined.remove(conn.address)
+            conn.address = None
 
     def _leave(self, conn: Connection) -> None:
         self.connections.discard(conn)
@@ -362,21 +664,29 @@ class Gateway:
         if conn.joined is not None:
             room = self.rooms.get(conn.contest)
             if room is not None:
-                room.discard(conn.ws)
-            if self.members.get(conn.ws) is conn:
-                del self.members[conn.ws]
+                room.discard(conn)
+            if conn in self.members:
+                self.members.discard(conn)
                 self.gc_policy.leave()
             key = (conn.contest, str(conn.joined.member.id))
             if self.by_member.get(key) is conn:
                 del self.by_member[key]
 
+    def _run_now(self, conn: Connection, actions: list[Any]) -> None:
+        """Carry out sends and closes (no awaiting)."""
+        for action in actions:
+            if type(action) is Send:
+                self._send(conn, action.message)
+            else:
+                self._close(conn, action.code, action.reason)
+
     async def _run(self, conn: Connection, actions: list[Any]) -> None:
         for action in actions:
             match action:
                 case Send(message=message):
-                    await self._send(conn, message)
+                    self._send(conn, message)
                 case Close(code=code, reason=reason):
-                    await self._close(conn.ws, code, reason)
+                    self._close(conn, code, reason)
                 case Authenticate(token=token):
                     child(MESSAGES_IN, "join").inc()
                     await self._authenticate(conn, token)
@@ -384,7 +694,7 @@ class Gateway:
                     child(MESSAGES_IN, type(request).__struct_config__.tag or "").inc()
                     await self._dispatch(conn, request)
 
-    async def _send(self, conn: Connection, message: m.ServerMessage) -> None:
+    def _send(self, conn: Connection, message: m.ServerMessage) -> None:
         tag = type(message).__struct_config__.tag
         child(MESSAGES_OUT, str(tag)).inc()
         if isinstance(message, m.Error):
@@ -393,7 +703,8 @@ class Gateway:
                 child(MESSAGES_IN, "invalid").inc()
         elif isinstance(message, m.Pong):
             child(MESSAGES_IN, "ping").inc()
-        await conn.ws.send(m.encode(message), text=True)
+        # Ignored by picows once the close frame is sent or the socket is gone.
+        conn.transport.send(_TEXT, m.encode(message))
 
     async def _unwatch_if_empty(self, contest: ContestId) -> None:
         """A refused join: stop the relay's subscription it made if nobody else uses it (no
@@ -401,9 +712,27 @@ class Gateway:
         if not self.rooms.get(contest) and self._joining[contest] <= 1:
             await self.relay.unwatch(contest)
 
-    async def _close(self, ws: ServerConnection, code: int, reason: str) -> None:
-        with contextlib.suppress(ConnectionClosed):
-            await ws.close(code, reason[:120])
+    def _close(self, conn: Connection, code: int, reason: str) -> None:
+        """Start the close handshake: the close frame now (after what was written before it),
+        the socket dropped if the member has not answered it within :data:`CLOSE_TIMEOUT`.
+        Nothing if the handshake started already or the socket is gone."""
+        transport = conn.transport
+        if not is_open(transport):
+            return
+        transport.send_close(WSCloseCode(code), reason[:120].encode())
+        conn.closer = asyncio.get_running_loop().call_later(
+            CLOSE_TIMEOUT, transport.disconnect, False
+        )
+
+    def _close_received(self, conn: Connection, frame: WSFrame) -> None:
+        """The member's close frame: the answer to ours, or theirs, which is echoed (a frame
+        without a code with 1000). The server then closes the TCP connection (RFC 6455 §7.1.1)."""
+        transport = conn.transport
+        if not transport.is_close_frame_sent:
+            code = frame.get_close_code()
+            transport.send_close(code if code.value else WSCloseCode.OK)
+        conn.session.closed()
+        transport.disconnect()
 
     async def _authenticate(self, conn: Connection, token: str) -> None:
         self._joining[conn.contest] += 1
@@ -417,17 +746,20 @@ class Gateway:
             return
         except (BackendError, ScoringError, RedisError, RedisClusterException, OSError):
             await self._unwatch_if_empty(conn.contest)
-            await self._send(conn, m.Error(code=ErrorCode.UNAVAILABLE))
-            await self._close(conn.ws, CloseCode.UNAVAILABLE, "redis unavailable")
+            self._send(conn, m.Error(code=ErrorCode.UNAVAILABLE))
+            self._close(conn, CloseCode.UNAVAILABLE, "redis unavailable")
             return
         finally:
             self._joining[conn.contest] -= 1
             if not self._joining[conn.contest]:
                 del self._joining[conn.contest]
+        if conn not in self.connections:  # it went away during the join: nothing to add
+            await self._unwatch_if_empty(conn.contest)
+            return
         conn.joined = joined
         self._release(conn)
-        self.rooms[conn.contest].add(conn.ws)
-        self.members[conn.ws] = conn
+        self.rooms[conn.contest].add(conn)
+        self.members.add(conn)
         self.gc_policy.join()
         previous = self.by_member.get((conn.contest, str(joined.member.id)))
         self.by_member[(conn.contest, str(joined.member.id))] = conn
@@ -435,13 +767,11 @@ class Gateway:
             # One connection per member and contest in a process: the newest wins.
             previous.session.closed()
             self._unjoin(previous)
-            self._background(
-                self._close(previous.ws, CloseCode.REPLACED, "joined on another connection")
-            )
+            self._close(previous, CloseCode.REPLACED, "joined on another connection")
         actions = conn.session.joined(joined.welcome, self.clock())
         await self._run(conn, actions)
         for message in await self._safely(conn, self.handlers.resume(joined)):
-            await self._send(conn, message)
+            self._send(conn, message)
 
     async def _answer(self, conn: Connection, request: m.Answer) -> None:
         """One answer: scored through the batcher, then its ``ack`` (or ``error``)."""
@@ -453,20 +783,19 @@ class Gateway:
             reply = _error_of(exc, request.seq)
         else:
             self._acks += 1
-            # Written at once, without ``send``'s lock and drain: an ack is small, and the
-            # rate limit bounds how many a member can have in flight. write_text() skips a
-            # socket that is closing; the answer stays accepted in Redis and a reconnecting
-            # member gets it back on resume.
-            write_text((conn.ws,), m.encode(reply))
+            # Written at once, without _send's metrics (the sweep counts acks in bulk).
+            # picows skips a socket that is closing; the answer stays accepted in Redis
+            # and a reconnecting member gets it back on resume.
+            conn.transport.send(_TEXT, m.encode(reply))
             return
-        await self._send(conn, reply)
+        self._send(conn, reply)
 
     async def _dispatch(self, conn: Connection, request: Any) -> None:
         assert conn.joined is not None
         seq = request.seq if isinstance(request, m.Answer) else None
         work = self.handlers.handle(conn.joined, request)
         for message in await self._safely(conn, work, seq):
-            await self._send(conn, message)
+            self._send(conn, message)
 
     async def _safely(
         self, conn: Connection, work: Any, seq: int | None = None
@@ -485,8 +814,9 @@ class Gateway:
         """One timer for every connection: the session deadlines (join, idle), and a
         WebSocket ping to each socket with no traffic either way for ``ping_interval``.
 
-        The pings replace websockets' keepalive, which runs a task, a timeout and a pong
-        future per connection every ``ping_interval`` seconds. A member who is answering or
+        The pings replace a keepalive per connection (websockets', which the gateway had
+        before picows, ran a task, a timeout and a pong future per connection every
+        ``ping_interval`` seconds). A member who is answering or
         sending its own ``ping`` messages gets no WebSocket ping at all, and neither does a
         joined member whose contest had a broadcast within ``ping_interval`` (the relay
         stamps each contest's last broadcast once, :attr:`Relay.last_broadcast`): the
@@ -513,18 +843,21 @@ class Gateway:
             )
             for conn in list(self.connections):
                 session = conn.session
-                if unsent_cap and conn.ws.transport.get_write_buffer_size() > unsent_cap:
+                transport = conn.transport
+                wire = transport.underlying_transport
+                if unsent_cap and wire.get_write_buffer_size() > unsent_cap:
                     self._drop_slow_reader(conn)
                 elif session.deadline <= now:
                     actions = session.expire(now)
                     if actions:
-                        self._background(self._run_quietly(conn, actions))
+                        self._run_now(conn, actions)  # closes only
                 elif pings and now - max(session.last_frame, conn.pinged) >= ping_ms:
                     heard = last_broadcast.get(conn.contest, 0) if conn.joined else 0
                     if now - heard >= ping_ms:
                         pings -= 1
                         conn.pinged = now
-                        _ping(conn.ws)
+                        if is_open(transport):
+                            transport.send_ping(b"")
             self._count_answers()
             apply(self.gc_policy.tick(len(self.members)))
 
@@ -545,16 +878,7 @@ class Gateway:
         child(WS_DROPPED, "slow_reader").inc()
         member = conn.joined.member.id if conn.joined is not None else "not joined"
         log.info("dropped a connection that stopped reading (member %s)", member)
-        conn.ws.transport.abort()
-
-    def _background(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
-
-    async def _run_quietly(self, conn: Connection, actions: list[Any]) -> None:
-        with contextlib.suppress(ConnectionClosed):
-            await self._run(conn, actions)
+        conn.transport.disconnect(False)
 
     async def _presence(self) -> None:
         while True:
@@ -603,7 +927,7 @@ class Gateway:
         """The relay lost Redis for a while and broadcasts were missed: send every member of
         a live show here their state again (the open question, or the final standing), and
         every window member whose open attempt expired meanwhile that attempt."""
-        conns = [c for c in list(self.members.values()) if c.joined is not None]
+        conns = [c for c in list(self.members) if c.joined is not None]
         for contest in {c.contest for c in conns}:
             self.handlers.forget(contest)
         for start in range(0, len(conns), RESYNC_CHUNK):
@@ -616,7 +940,7 @@ class Gateway:
                     log.warning("resync of a member failed: %s", messages)
                     continue
                 for message in messages:
-                    write_text((conn.ws,), m.encode(message))
+                    write_text((conn,), m.encode(message))
 
     async def _resync_one(self, conn: Connection) -> list[m.ServerMessage]:
         assert conn.joined is not None
@@ -624,20 +948,18 @@ class Gateway:
 
     def _close_room(self, contest: ContestId) -> None:
         """Close every member of *contest* here with 4504: the contest is gone."""
-        member_of = self.members.get
-        for ws in list(self.rooms.get(contest, ())):
-            conn = member_of(ws)
-            if conn is not None:
+        for conn in list(self.rooms.get(contest, ())):
+            if conn in self.members:
                 conn.session.closed()
                 self._unjoin(conn)
-                self._background(self._close(conn.ws, CloseCode.CONTEST_NOT_FOUND, "contest gone"))
+                self._close(conn, CloseCode.CONTEST_NOT_FOUND, "contest gone")
 
     async def _after_broadcast(self, contest: ContestId, peek: Peek, frame: bytes) -> None:
         """Follow a relayed broadcast with each local member's own message, if any."""
         if peek.type == "state":
             self.handlers.forget(contest)  # the next read sees the new state
-        member_of = self.members.get
-        conns = [c for ws in list(self.rooms.get(contest, ())) if (c := member_of(ws)) is not None]
+        members = self.members
+        conns = [c for c in list(self.rooms.get(contest, ())) if c in members]
         joined = [c.joined for c in conns if c.joined is not None]
         if not joined:
             return
@@ -658,7 +980,7 @@ class Gateway:
                 # Written without awaiting, like the broadcast itself: a slow member's
                 # full buffer must not hold up the next member's result.
                 child(MESSAGES_OUT, str(type(message).__struct_config__.tag)).inc()
-                write_text((conn.ws,), m.encode(message))
+                write_text((conn,), m.encode(message))
 
     async def _attempts_expired(self, contest: ContestId, notice: AttemptsExpired) -> None:
         """The server expired these window attempts: push each member connected here their
@@ -679,20 +1001,12 @@ class Gateway:
                     log.warning("telling a member their attempt expired failed: %s", message)
                 elif message is not None:
                     child(MESSAGES_OUT, "attempt").inc()
-                    write_text((conn.ws,), m.encode(message))
+                    write_text((conn,), m.encode(message))
 
     async def _expired_one(self, conn: Connection, number: int) -> m.AttemptState | None:
         if conn.joined is None:
             return None
         return await self.handlers.expired(conn.joined, number)
-
-
-def _ping(ws: ServerConnection) -> None:
-    """Write a WebSocket ping frame now (no pong waiter: the idle deadline judges)."""
-    if ws.protocol.state is WsState.OPEN:
-        with contextlib.suppress(Exception):  # a socket that is going away: nothing to do
-            ws.protocol.send_ping(b"")
-            ws.send_data()
 
 
 def _error_of(exc: Exception, seq: int | None) -> m.Error:
