@@ -65,7 +65,7 @@ def write_text(sockets: Iterable[Socket], payload: bytes) -> int:
     written = 0
     for sock in sockets:
         transport = sock.transport
-        if transport.is_close_frame_sent or transport.is_disconnected:
+        if transport.is_close_frame_sent or transport.is_disconnected:  # is_open, inlined
             continue
         try:
             transport.underlying_transport.write(wire)

@@ -379,6 +379,16 @@ class Connection(WSListener):
         return data
 
 
+def _answer_of(actions: list[Any]) -> m.Answer | None:
+    """The answer, if *actions* are just one answer to dispatch (the hot path, which skips
+    the general action loop)."""
+    if len(actions) == 1 and type(action := actions[0]) is Dispatch:
+        request = action.request
+        if type(request) is m.Answer:
+            return request
+    return None
+
+
 def _sync_only(actions: list[Any]) -> bool:
     """Whether *actions* need no awaiting (sends and closes only)."""
     return all(type(action) is Send or type(action) is Close for action in actions)
@@ -600,12 +610,9 @@ class Gateway:
             self._act(conn, actions)
 
     def _act(self, conn: Connection, actions: list[Any]) -> None:
-        if len(actions) == 1 and type(action := actions[0]) is Dispatch:
-            request = action.request
-            if type(request) is m.Answer:  # the hot path
-                self._handle(conn, self._answer(conn, request))
-                return
-        if _sync_only(actions):
+        if (answer := _answer_of(actions)) is not None:  # the hot path
+            self._handle(conn, self._answer(conn, answer))
+        elif _sync_only(actions):
             self._run_now(conn, actions)
         else:
             self._handle(conn, self._run(conn, actions))
@@ -623,12 +630,10 @@ class Gateway:
                 if session.state is State.CLOSED or not is_open(conn.transport):
                     continue
                 actions = session.receive(data, conn.clock())
-                if len(actions) == 1 and type(action := actions[0]) is Dispatch:
-                    request = action.request
-                    if type(request) is m.Answer:
-                        await self._answer(conn, request)
-                        continue
-                await self._run(conn, actions)
+                if (answer := _answer_of(actions)) is not None:
+                    await self._answer(conn, answer)
+                else:
+                    await self._run(conn, actions)
         except Exception:
             log.exception("could not handle a member's frame")
             self._close(conn, _INTERNAL, "internal error")

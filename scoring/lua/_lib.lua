@@ -165,6 +165,18 @@ local function better(x, y)
   return x.n < y.n
 end
 
+-- The board keys of a member of *province* and *unit*: bk for set_board and refresh_best.
+local function board_keys(base, totals, times, lb, province, unit)
+  return {totals = totals, times = times, lb = lb,
+    lbp = base .. ':lb:p:' .. province, lbu = base .. ':lb:u:' .. unit}
+end
+
+-- A deadlines-queue entry "member:n" -> member, n (n nil if it is not a number).
+local function split_entry(entry)
+  local sep = string.find(entry, ':[^:]*$')
+  return string.sub(entry, 1, sep - 1), tonumber(string.sub(entry, sep + 1))
+end
+
 -- Recompute a member's best attempt from all their attempts (P:{C}:attn gives how many),
 -- store it in P:{C}:best and on the boards. Returns the best summary (or nil).
 -- Call it after anything changes an attempt's score, state or times.
@@ -222,9 +234,7 @@ local function expire_attempt(base, k, member, n, a, now)
   if tonumber(a.answered) == #cjson.decode(a.qs) then
     add_completed(base .. ':done', k.done, member, u)
   end
-  local bk = {totals = k.totals, times = k.times, lb = k.lb,
-    lbp = base .. ':lb:p:' .. pv, lbu = base .. ':lb:u:' .. u}
-  refresh_best(base, bk, member, pv, u)
+  refresh_best(base, board_keys(base, k.totals, k.times, k.lb, pv, u), member, pv, u)
   audit_event(base .. ':audit', 'close', member, n, used, now, pv, u)
   return used
 end

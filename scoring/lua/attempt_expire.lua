@@ -26,8 +26,7 @@ local closed = {}
 -- The queue entries are removed all at once below.
 local k = {totals = KEYS[2], times = KEYS[3], lb = KEYS[4], done = base .. ':units:done'}
 for _, entry in ipairs(due) do
-  local sep = string.find(entry, ':[^:]*$')
-  local member, n = string.sub(entry, 1, sep - 1), tonumber(string.sub(entry, sep + 1))
+  local member, n = split_entry(entry)
   local a = n and hmget(base .. ':att:' .. member .. ':' .. n, unpack(EXPIRE_FIELDS)) or {}
   if a.state == 'open' then
     expire_attempt(base, k, member, n, a, now)

@@ -22,14 +22,11 @@ local start = tonumber(ARGV[2])
 local entries = redis.call('ZRANGE', KEYS[1], start, start + tonumber(ARGV[3]) - 1)
 local settled = 0
 for _, entry in ipairs(entries) do
-  local sep = string.find(entry, ':[^:]*$')
-  local member = string.sub(entry, 1, sep - 1)
+  local member = split_entry(entry)
   local a = hmget(base .. ':att:' .. entry, 'state', 'bu', 'pv', 'u')
   if a.state == 'open' and a.bu == 'attempt' then
     local pv, u = a.pv or '', a.u or ''
-    local bk = {totals = KEYS[2], times = KEYS[3], lb = KEYS[4],
-      lbp = base .. ':lb:p:' .. pv, lbu = base .. ':lb:u:' .. u}
-    refresh_best(base, bk, member, pv, u)
+    refresh_best(base, board_keys(base, KEYS[2], KEYS[3], KEYS[4], pv, u), member, pv, u)
     settled = settled + 1
   end
 end

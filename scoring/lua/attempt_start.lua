@@ -60,8 +60,7 @@
 local base, mode, member = ARGV[1], ARGV[2], ARGV[3]
 local province, unit = ARGV[4], ARGV[5]
 local now = now_ms()
-local bk = {totals = KEYS[4], times = KEYS[5], lb = KEYS[6],
-  lbp = base .. ':lb:p:' .. province, lbu = base .. ':lb:u:' .. unit}
+local bk = board_keys(base, KEYS[4], KEYS[5], KEYS[6], province, unit)
 
 local n = tonumber(redis.call('HGET', KEYS[1], member)) or 0
 local akey = base .. ':att:' .. member .. ':' .. n

@@ -49,8 +49,7 @@ local a = hgetall(akey)
 if a.state ~= 'open' then return reply('attempt_closed') end
 
 local pv, u = a.pv or '', a.u or ''
-local bk = {totals = KEYS[3], times = KEYS[4], lb = KEYS[5],
-  lbp = base .. ':lb:p:' .. pv, lbu = base .. ':lb:u:' .. u}
+local bk = board_keys(base, KEYS[3], KEYS[4], KEYS[5], pv, u)
 local started = tonumber(a.started)
 
 if tonumber(a.deadline) < now then
