@@ -256,7 +256,7 @@
         spec.window = {
           opens_at: localToEpoch(f.opens_at.value), closes_at: localToEpoch(f.closes_at.value),
           attempt_seconds: int("attempt_minutes") * 60, attempts_allowed: int("attempts_allowed"),
-          ranking: { counts: f.counts.value },
+          ranking: { counts: f.counts.value }, board_updates: f.board_updates.value,
         };
         if (f.prediction_question.value) spec.window.prediction_question = f.prediction_question.value;
       }
