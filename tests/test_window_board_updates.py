@@ -10,7 +10,8 @@ while attempts are open everything but the best attempts and boards is; after th
 close cut and the last expiry the finalized standings are equal for every ranking rule, and
 so are those of a finalize forced while attempts are open (``Attempts.settle_open``).
 Then: while an attempt is open in ``attempt`` mode its answers do not move the boards;
-its end does. And the HTTP API takes and returns the setting.
+its end does. The HTTP API takes and returns the setting, and a member's ``welcome`` says
+it (over a real socket to a real gateway).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import redis.asyncio
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from engine.core import messages as m
 from engine.core.contest import Contest, LiveTiming, WindowTiming
 from question_bank.ids import BankId, ContestId, MemberId, OrgId, ProvinceId, QuestionId, UnitId
 from scoring.attempts import Attempts, DrawnQuestion
@@ -35,6 +37,7 @@ from scoring.ranking import Counts, TieBreak
 from scoring.scripts import Scripts, script_source
 from scoring.window import WindowScoring
 from tests.contest_helpers import now_ms, window_spec
+from tests.gateway_support import client, create_contest, make_settings, running_gateway, token
 from tests.http_server import Api, serve_api
 from tests.test_ranking_rules import CHAINS
 from tests.test_window_answer_v1 import _TIME, PLACES, POINTS, ClockScripts, _contest_state
@@ -310,6 +313,29 @@ async def test_board_updates_over_the_api(api: Api, key_prefix: str) -> None:
     del body["window"]["board_updates"]
     created = (await api.a.post("/api/contests", json=body)).json()
     assert created["window"]["board_updates"] == "answer"  # the default: today's behaviour
+
+
+async def test_welcome_says_a_window_round_s_board_updates(
+    redis_url: str, key_prefix: str, redis_client: redis.asyncio.Redis
+) -> None:
+    now = await now_ms(redis_client)
+    window = window_spec(now).window
+    assert window is not None
+    per_attempt = await create_contest(
+        redis_client, key_prefix, "window",
+        window=msgspec.structs.replace(window, board_updates="attempt"),
+    )  # fmt: skip
+    per_answer = await create_contest(redis_client, key_prefix, "window", setup=False)
+    show = await create_contest(redis_client, key_prefix, "live", setup=False)
+    expected = {per_attempt.id: "attempt", per_answer.id: "answer", show.id: None}
+    async with running_gateway(make_settings(redis_url, key_prefix)) as gw:
+        for contest, says in expected.items():
+            async with client(gw, contest, token(contest, "m1")) as ws:
+                frame = await ws.recv()  # the first message: the welcome, as sent
+                welcome = m.decode_server(frame)
+                assert isinstance(welcome, m.Welcome)
+                assert welcome.contest.board_updates == says, contest
+                assert msgspec.json.decode(frame)["contest"]["board_updates"] == says
 
 
 def test_meta_carries_the_setting() -> None:

@@ -98,6 +98,8 @@ AnswerValue = bool | int | float | str | list[str]
 Kind = Literal["single", "multiple", "true_false", "numeric", "short_text", "prediction"]
 Mode = Literal["live", "window"]
 Scope = Literal["global", "province", "unit"]
+BoardUpdates = Literal["answer", "attempt"]
+"""When a window round's boards take a member's attempt (``engine.core.contest.BoardUpdates``)."""
 
 _MAX_TEXT = 1000
 _MAX_TOKEN = 4096
@@ -202,6 +204,11 @@ class ContestInfo(msgspec.Struct, frozen=True, kw_only=True):
     prediction_question: QuestionId | None = None
     """Window rounds with a prediction: the question id to :class:`Answer` with the
     prediction during the attempt (a later answer replaces it; :class:`Submit` may too)."""
+    board_updates: BoardUpdates | None = None
+    """Window rounds: when the boards take a member's attempt (the round's
+    ``window.board_updates``): ``answer`` with every answer, open attempts as they stand;
+    ``attempt`` only when the attempt ends (submitted or expired). ``None`` for live shows;
+    absent from a server before it was added (it did not say)."""
 
 
 class Welcome(_Message, tag="welcome", frozen=True, kw_only=True):

@@ -79,6 +79,7 @@ def contest_info(contest: Contest, attempts_used: int = 0) -> m.ContestInfo:
         attempts_used=attempts_used,
         has_prediction=bool(window and window.prediction_question),
         prediction_question=window.prediction_question if window else None,
+        board_updates=window.board_updates if window else None,
     )
 
 
