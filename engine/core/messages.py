@@ -445,7 +445,9 @@ decode_server = server_decoder.decode
 
 
 def encode_text(message: msgspec.Struct) -> str:
-    """Encode a message for a text frame (websockets sends ``str`` as text)."""
+    """Encode a message as ``str``, for a client library that sends ``str`` as a text frame
+    (the tests' websockets clients). The gateway does not use it: it writes :func:`encode`'s
+    bytes as a text frame itself (``engine.gateway.frames.write_text``)."""
     return encoder.encode(message).decode()
 
 

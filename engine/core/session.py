@@ -4,7 +4,8 @@ The gateway owns the socket, Redis and the clock; a :class:`Session` owns the ru
 connection: the join handshake, decoding and refusing frames, the message rate, the idle
 and join deadlines, and which requests go on to the scoring core. It never awaits, never
 reads a clock and never touches Redis, so its tests feed it frames and times and look at
-what it returns (websockets' ``protocol.py`` is the model).
+what it returns. The model is the design of websockets' sans-I/O ``protocol.py``; the
+gateway that drives a session serves its sockets with picows (:mod:`engine.gateway.server`).
 
 Each call returns a list of actions for the gateway to carry out, in order::
 
@@ -75,9 +76,11 @@ class State(enum.Enum):
 
 _REFUSED = (msgspec.MsgspecError, UnicodeDecodeError, RecursionError)
 """What the frame decoder raises for a frame it refuses. msgspec raises UnicodeDecodeError
-for a binary frame with invalid UTF-8 in a string value (text frames were already checked
-by websockets), and RecursionError for JSON nested deeper than Python's recursion limit
-(about 1000 ``[`` fit in a 4 KiB frame): both are bad input, not a crash."""
+for a binary frame with invalid UTF-8 in a string value (a text message never gets here
+with invalid UTF-8: the gateway decodes it first, with picows'
+``get_payload_as_utf8_text`` or its own reassembly of a fragmented one, and closes 1007),
+and RecursionError for JSON nested deeper than Python's recursion limit (about 1000 ``[``
+fit in a 4 KiB frame): both are bad input, not a crash."""
 
 TOO_DEEP = "the frame's JSON is nested too deeply"
 
