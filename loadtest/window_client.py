@@ -28,6 +28,7 @@ Measurements (this machine's clock, which the gateway shares):
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 import os
 import random
@@ -484,12 +485,36 @@ def _counts(swarm: _Swarm) -> tuple[int, ...]:
     )
 
 
+FREEZE_EVERY_S = 2.0
+"""How often a client process freezes what it holds (:func:`_keep_frozen`)."""
+
+
+async def _keep_frozen() -> None:
+    """Keep this process's collector off what it holds: after a young collection,
+    :func:`gc.freeze` everything every :data:`FREEZE_EVERY_S` seconds.
+
+    A client process holds tens of thousands of members and every acked answer of the
+    run; CPython's full collections walked them all, 0.1–0.8 s each, several a minute
+    (measured in the tenth session), and an ack arriving meanwhile was timed that much
+    late: the gateway's latency included the load client's own pauses. With everything
+    frozen each full collection walks only what is younger than 2 s. The cost is that a
+    reference cycle that became garbage only after it was frozen is kept until the
+    process ends (a bounded run's few MB)."""
+    while True:
+        await asyncio.sleep(FREEZE_EVERY_S)
+        gc.collect(1)
+        gc.freeze()
+
+
 async def _run(job: WindowJob, go: Any, progress: Any, stop: Any) -> WindowReport:
     watch = asyncio.create_task(_orphan_watch(os.getppid()))
     report = WindowReport(index=job.index, members=len(job.members))
     swarm = _Swarm(job, report)
     members = [_Member(swarm, mid, token, at) for mid, token, at in job.members]
     swarm.pending = len(members)
+    gc.collect()
+    gc.freeze()
+    freezer = asyncio.create_task(_keep_frozen())
     loop = asyncio.get_running_loop()
     progress.put(("ready", job.index, *_counts(swarm)))
     ends = loop.time() + job.deadline_s
@@ -508,6 +533,7 @@ async def _run(job: WindowJob, go: Any, progress: Any, stop: Any) -> WindowRepor
         member.close()
     await asyncio.sleep(0.5)  # let the close frames go out
     watch.cancel()
+    freezer.cancel()
     return report
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import weakref
 from collections.abc import Iterator
 
 import pytest
@@ -14,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.core import messages as m
-from engine.gateway.gcfreeze import FreezePolicy
+from engine.gateway.gcfreeze import Departed, FreezePolicy
 from tests.gateway_support import (
     client,
     create_contest,
@@ -30,61 +31,91 @@ def test_a_batch_of_joins_freezes_once() -> None:
     policy = FreezePolicy(batch=3)
     for _ in range(2):
         policy.join()
-    assert policy.tick(2) is None
+    assert policy.tick(2, 0) is None
     policy.join()
-    assert policy.tick(3) == "freeze"
-    assert policy.tick(3) is None  # nothing new
+    assert policy.tick(3, 0) == "freeze"
+    assert policy.tick(3, 0) is None  # nothing new
     assert policy.frozen == 3
 
 
-def test_leaves_past_the_share_refreeze_everyone_still_here() -> None:
-    policy = FreezePolicy(batch=2, leave_share=0.5)
+def test_departed_connections_still_alive_past_the_share_refreeze() -> None:
+    policy = FreezePolicy(batch=2, linger_share=0.5)
     for _ in range(10):
         policy.join()
-    assert policy.tick(10) == "freeze"
-    for _ in range(4):
-        policy.leave()
-    assert policy.tick(6) is None  # 4 < 0.5 × 10
-    policy.leave()
-    assert policy.tick(5) == "refreeze"
-    assert (policy.frozen, policy.left, policy.joined) == (5, 0, 0)
+    assert policy.tick(10, 0) == "freeze"
+    assert policy.tick(6, 2) is None  # 2 < 0.5 × 6
+    assert policy.tick(6, 3) == "refreeze"
+    assert (policy.frozen, policy.joined) == (6, 0)
 
 
-def test_leaves_before_the_first_freeze_do_not_count() -> None:
-    policy = FreezePolicy(batch=2, leave_share=0.1)
-    policy.join()
-    policy.leave()
-    policy.join()
-    policy.join()
-    assert policy.tick(2) == "freeze"
-    assert policy.left == 0
+def test_members_who_left_and_were_freed_never_refreeze() -> None:
+    """The churn of a window round: members come and go, and reference counting frees
+    each one who leaves, so nothing lingers and only the joins' freezes are due (the
+    policy before the tenth session walked everything after each quarter that left)."""
+    policy = FreezePolicy(batch=10)
+    decisions = []
+    for _ in range(100):
+        for _ in range(10):
+            policy.join()
+        decisions.append(policy.tick(50, 0))
+    assert decisions == ["freeze"] * 100
+
+
+def test_nothing_lingers_before_anything_is_frozen() -> None:
+    policy = FreezePolicy(batch=5)
+    assert policy.tick(0, 10) is None  # nothing frozen: young cycles are the collector's
 
 
 def test_batch_zero_never_freezes() -> None:
     policy = FreezePolicy(batch=0)
     for _ in range(5):
         policy.join()
-    assert policy.tick(5) is None
+    assert policy.tick(5, 100) is None
 
 
-@given(st.lists(st.sampled_from(["join", "leave", "tick"]), max_size=300), st.integers(1, 20))
-def test_what_frozen_members_who_left_keep_is_bounded(events: list[str], batch: int) -> None:
-    """After every tick, the members who left since everyone was last frozen are fewer
-    than the bound (a batch, or the share of those frozen): the rest were collected."""
-    policy = FreezePolicy(batch=batch, leave_share=0.25)
-    members = 0
+@given(
+    st.lists(st.sampled_from(["join", "leave", "leave_cyclic", "tick"]), max_size=300),
+    st.integers(1, 20),
+)
+def test_what_frozen_cycles_keep_is_bounded(events: list[str], batch: int) -> None:
+    """A model of the process: members join (young), a freeze makes them frozen, a member
+    who leaves is freed at once unless their connection is in a cycle; a cycle among
+    young objects is the collector's (a freeze collects first), a frozen one lingers
+    until a refreeze. After every tick, what lingers is under the bound."""
+    policy = FreezePolicy(batch=batch, linger_share=0.25)
+    young = frozen = lingering = 0
     for event in events:
         if event == "join":
-            members += 1
+            young += 1
             policy.join()
-        elif event == "leave" and members:
-            members -= 1
-            policy.leave()
+        elif event.startswith("leave") and young + frozen:
+            if frozen:
+                frozen -= 1
+                lingering += event == "leave_cyclic"
+            else:
+                young -= 1
         elif event == "tick":
-            policy.tick(members)
-            if policy.frozen:
-                assert policy.left < max(batch, 0.25 * policy.frozen)
+            decision = policy.tick(young + frozen, lingering)
+            if decision == "refreeze":
+                lingering = 0
+            if decision is not None:
+                young, frozen = 0, young + frozen
+            assert lingering < max(batch, 0.25 * (young + frozen)) or not policy.frozen
             assert policy.joined < batch
+
+
+def test_departed_counts_only_connections_still_alive() -> None:
+    class Conn:
+        pass
+
+    departed = Departed()
+    kept, dropped = Conn(), Conn()
+    departed.add(kept)
+    departed.add(dropped)
+    del dropped  # freed by reference counting: its weak reference goes with it
+    assert len(departed) == 1
+    departed.forget()
+    assert len(departed) == 0 and kept is not None
 
 
 @pytest.fixture
@@ -118,10 +149,69 @@ async def test_the_gateway_freezes_after_a_batch_of_joins(
                     await asyncio.sleep(0.05)
                 assert gc.get_freeze_count() > 0
                 assert gw.gc_policy.frozen == 3 and gw.gc_policy.joined == 0
-        # all three left (each leave counted once): a batch, so everything is collected
-        # and what is still alive frozen again, with no member left to count
+        # all three left: reference counting freed each connection, frozen or not, so
+        # none lingers and no refreeze (a walk of the whole process) is due
         for _ in range(int(timeout(200))):
-            if gw.gc_policy.frozen == 0:
+            if len(gw.departed) == 0:
                 break
             await asyncio.sleep(0.05)
-        assert (gw.gc_policy.frozen, gw.gc_policy.left) == (0, 0)
+        assert len(gw.departed) == 0
+        await asyncio.sleep(0.2)  # ticks
+        assert (gw.gc_policy.frozen, gw.gc_policy.joined) == (3, 0)
+
+
+@pytest.fixture
+def collector_off() -> Iterator[None]:
+    """No cyclic collection while the test runs: only reference counting frees."""
+    was = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    yield
+    if was:
+        gc.enable()
+
+
+async def test_a_closed_connection_is_freed_without_the_collector(
+    redis_url: str, key_prefix: str, redis_client: redis.asyncio.Redis, collector_off: None
+) -> None:
+    """What lets the refreeze wait for lingering connections: a member's connection holds
+    no reference cycle once it is gone, whichever way it went (closed by the member after
+    a whole attempt, dropped without a close frame, replaced by a newer connection), so
+    reference counting frees it. A cycle added to the connection's objects fails this."""
+    window = await create_contest(redis_client, key_prefix, "window")
+    async with running_gateway(make_settings(redis_url, key_prefix)) as gw:
+        gw.sweep_seconds = 0.05
+        alive: list[weakref.ref[object]] = []
+
+        def track() -> None:
+            alive.extend(weakref.ref(c) for c in gw.members if c not in [r() for r in alive])
+
+        tok = token(window.id, "a")
+        async with client(gw, window.id, tok) as ws:
+            await recv_until(ws, m.Welcome)
+            track()
+            await ws.send(m.encode(m.StartAttempt()).decode())
+            attempt = await recv_until(ws, m.AttemptState)
+            first = attempt.questions[0]
+            await ws.send(m.encode(m.Answer(question=first.id, answer="a", seq=1)).decode())
+            await recv_until(ws, m.Ack)
+            await ws.send(m.encode(m.Submit(prediction=3)).decode())
+            assert (await recv_until(ws, m.AttemptState)).state == "submitted"
+        async with client(gw, window.id, token(window.id, "b")) as ws:
+            await recv_until(ws, m.Welcome)
+            track()
+            ws.transport.abort()  # no close frame: the socket is just gone
+        async with client(gw, window.id, tok) as old:
+            await recv_until(old, m.Welcome)
+            track()
+            async with client(gw, window.id, tok) as new:
+                await recv_until(new, m.Welcome)  # replaces the older connection
+                track()
+                await recv_until(new, m.AttemptState)
+        assert len(alive) == 4
+        for _ in range(int(timeout(200))):
+            if not gw.connections and all(r() is None for r in alive):
+                break
+            await asyncio.sleep(0.05)
+        assert [r() is None for r in alive] == [True] * 4
+        assert len(gw.departed) == 0

@@ -93,7 +93,7 @@ from engine.core.limits import AddressCounts, Limits, client_address
 from engine.core.session import Authenticate, Close, Dispatch, Send, Session, State
 from engine.core.settings import Settings, trusted_networks
 from engine.gateway.frames import is_open, write_text
-from engine.gateway.gcfreeze import FreezePolicy, apply
+from engine.gateway.gcfreeze import Departed, FreezePolicy, apply
 from engine.gateway.members import Joined, MemberHandlers
 from engine.gateway.relay import Peek, Relay
 from engine.runtime.clock import ServerClock
@@ -446,6 +446,8 @@ class Gateway:
         self._acks = 0
         self.gc_policy = FreezePolicy()
         """When the sweep freezes the members' objects out of the collector's walks."""
+        self.departed = Departed()
+        """The connections of members who left that are still alive (the policy's count)."""
         self._ws_log = logging.LoggerAdapter(_WS_LOG, {})
         """picows makes a child ``logging.Logger`` per connection of a ``Logger`` it is given
         (a few µs and a few hundred bytes each), and none of an adapter."""
@@ -672,7 +674,7 @@ class Gateway:
                 room.discard(conn)
             if conn in self.members:
                 self.members.discard(conn)
-                self.gc_policy.leave()
+                self.departed.add(conn)
             key = (conn.contest, str(conn.joined.member.id))
             if self.by_member.get(key) is conn:
                 del self.by_member[key]
@@ -835,36 +837,43 @@ class Gateway:
         Each tick then adds the answers and acks counted since the last one to the metrics,
         and carries out :class:`~engine.gateway.gcfreeze.FreezePolicy`'s decision: after
         each batch of joins the members' objects are frozen out of the collector's full
-        walks (which stalled a worker for about a second mid-question at 5,000 members).
+        walks (which stalled a worker for about a second mid-question at 5,000 members),
+        and they are all walked again only once enough departed connections linger.
         """
+        while True:
+            await asyncio.sleep(self.sweep_seconds)
+            self._sweep_connections(self.clock())
+            self._count_answers()
+            departed = self.departed
+            apply(self.gc_policy.tick(len(self.members), len(departed)), departed)
+
+    def _sweep_connections(self, now: int) -> None:
+        """One tick's deadlines, slow readers and pings (:meth:`_sweep`). A function of its
+        own, so that no connection stays referenced by the sweep's locals between ticks
+        (the last one swept would otherwise stay alive until the next socket is swept)."""
         ping_ms = int(self.settings.ping_interval * 1000)
         unsent_cap = self.settings.max_write_buffer
         last_broadcast = self.relay.last_broadcast
-        while True:
-            await asyncio.sleep(self.sweep_seconds)
-            now = self.clock()
-            pings = pings_per_sweep(
-                self.limits.max_connections, self.settings.ping_interval, self.sweep_seconds
-            )
-            for conn in list(self.connections):
-                session = conn.session
-                transport = conn.transport
-                wire = transport.underlying_transport
-                if unsent_cap and wire.get_write_buffer_size() > unsent_cap:
-                    self._drop_slow_reader(conn)
-                elif session.deadline <= now:
-                    actions = session.expire(now)
-                    if actions:
-                        self._run_now(conn, actions)  # closes only
-                elif pings and now - max(session.last_frame, conn.pinged) >= ping_ms:
-                    heard = last_broadcast.get(conn.contest, 0) if conn.joined else 0
-                    if now - heard >= ping_ms:
-                        pings -= 1
-                        conn.pinged = now
-                        if is_open(transport):
-                            transport.send_ping(b"")
-            self._count_answers()
-            apply(self.gc_policy.tick(len(self.members)))
+        pings = pings_per_sweep(
+            self.limits.max_connections, self.settings.ping_interval, self.sweep_seconds
+        )
+        for conn in list(self.connections):
+            session = conn.session
+            transport = conn.transport
+            wire = transport.underlying_transport
+            if unsent_cap and wire.get_write_buffer_size() > unsent_cap:
+                self._drop_slow_reader(conn)
+            elif session.deadline <= now:
+                actions = session.expire(now)
+                if actions:
+                    self._run_now(conn, actions)  # closes only
+            elif pings and now - max(session.last_frame, conn.pinged) >= ping_ms:
+                heard = last_broadcast.get(conn.contest, 0) if conn.joined else 0
+                if now - heard >= ping_ms:
+                    pings -= 1
+                    conn.pinged = now
+                    if is_open(transport):
+                        transport.send_ping(b"")
 
     def _count_answers(self) -> None:
         """Add the answers and acks counted since the last tick to the metrics."""
