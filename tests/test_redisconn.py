@@ -31,6 +31,10 @@ def test_embedded_started_recorded_reused_and_stopped(tmp_path: Path) -> None:
         assert running_url(tmp_path / "var") == url
         with redis.Redis.from_url(url) as client:
             assert client.config_get("appendonly")["appendonly"] == "yes"
+            # rewrites at 5x, not Redis's 2x (redisconn.EMBEDDED_CONFIG)
+            assert client.config_get("auto-aof-rewrite-percentage") == {
+                "auto-aof-rewrite-percentage": "400"
+            }
             client.set("k", "v")
         # A second user of the same folder finds the running server.
         with redisconn.redis_url(settings) as again:
@@ -59,6 +63,9 @@ def test_keep_outlives_the_context_until_stopped(tmp_path: Path) -> None:
     try:
         with sync_client(settings, keep=True) as client:
             client.set("kept", "1")
+            assert client.config_get("auto-aof-rewrite-percentage") == {
+                "auto-aof-rewrite-percentage": "400"
+            }
             url = running_url(tmp_path)
         assert url is not None
         assert json.loads((tmp_path / STATE_FILE).read_text())["kept"] is True

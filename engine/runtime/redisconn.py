@@ -338,9 +338,21 @@ def _record(data_dir: Path, url: str, pid: int, kept: bool) -> None:
     os.replace(tmp, data_dir / STATE_FILE)
 
 
+EMBEDDED_CONFIG = {"auto-aof-rewrite-percentage": "400"}
+"""What the embedded redis-server is given beyond :class:`RedisServer`'s AOF settings.
+
+``auto-aof-rewrite-percentage 400``: the AOF is rewritten once it has grown to five times
+the size it had after the last rewrite (Redis's default is 100: twice). A rewrite forks a
+child that writes the whole dataset again, a core for seconds at a national round's size,
+and a round's dataset only grows while its answers are written, so at the default the
+child ran every ~30 s in the sustained window run, and the gateways it took the core from
+answered late (docs/benchmarks.md, tenth session). The cost: up to 5× the dataset on
+disk, and a restart replays up to 4× the dataset's worth of commands."""
+
+
 def _start_daemon(data_dir: Path, timeout: float = 10.0) -> str:
     """Start a daemonised redis-server for *data_dir* (it outlives us); return its URL."""
-    server = RedisServer(data_dir=data_dir, appendonly=True)
+    server = RedisServer(data_dir=data_dir, appendonly=True, extra=EMBEDDED_CONFIG)
     pidfile = data_dir / "redis.pid"
     command = [*server.command(), "--daemonize", "yes", "--pidfile", str(pidfile)]
     # redis-server forks and its first process exits at once; the daemon is not our child.
@@ -382,7 +394,12 @@ def embedded_server(
                 if keep:
                     url = _start_daemon(data_dir)
                 else:
-                    server = RedisServer(data_dir=data_dir, appendonly=True, new_session=True)
+                    server = RedisServer(
+                        data_dir=data_dir,
+                        appendonly=True,
+                        extra=EMBEDDED_CONFIG,
+                        new_session=True,
+                    )
                     server.start()
                     assert server.process is not None
                     url = server.url
