@@ -13,6 +13,7 @@ import pytest
 import redis.asyncio
 from hypothesis import given
 from hypothesis import strategies as st
+from prometheus_client import REGISTRY
 
 from engine.core import messages as m
 from engine.gateway.gcfreeze import Departed, FreezePolicy
@@ -215,3 +216,22 @@ async def test_a_closed_connection_is_freed_without_the_collector(
             await asyncio.sleep(0.05)
         assert [r() is None for r in alive] == [True] * 4
         assert len(gw.departed) == 0
+
+
+async def test_a_gateway_times_its_full_collections(redis_url: str, key_prefix: str) -> None:
+    """``contest_gc_pause_seconds`` (the stalls an operator looks for): a gateway that started
+    times each collection of generation 2 and 1, and none of generation 0."""
+
+    def count(generation: str) -> float:
+        value = REGISTRY.get_sample_value(
+            "contest_gc_pause_seconds_count", {"generation": generation}
+        )
+        return value or 0.0
+
+    async with running_gateway(make_settings(redis_url, key_prefix)):
+        before = {g: count(g) for g in ("1", "2")}
+        gc.collect(0)
+        assert {g: count(g) for g in ("1", "2")} == before
+        gc.collect(1)
+        gc.collect()
+        assert (count("1"), count("2")) == (before["1"] + 1, before["2"] + 1)

@@ -107,6 +107,7 @@ from engine.runtime.metrics import (
     WS_CONNECTS,
     WS_DROPPED,
     WS_REFUSED,
+    watch_gc,
 )
 from engine.runtime.redisconn import AsyncRedis
 from engine.window.notices import AttemptsExpired
@@ -458,6 +459,7 @@ class Gateway:
         self, host: str | None = None, port: int | None = None, *, sock: socket.socket | None = None
     ) -> Gateway:
         """Listen on *host*:*port* (settings by default), or on an already bound *sock*."""
+        watch_gc()
         await self.clock.sync(self.redis)
         await self.handlers.start()
         await self.relay.start()
