@@ -14,15 +14,20 @@ from engine.core.campaign import (
     CampaignSpec,
     MemberFacts,
     RoundFacts,
+    ScheduleSpec,
     WeeklyRule,
     build_report,
     check_campaign,
     check_schedule,
     local_iso,
     parse_instant,
+    schedule_problems,
     weekly_windows,
 )
-from question_bank.ids import ContestId, MemberId, ProvinceId, UnitId
+from engine.core.contest import ContestSpec, WindowRanking, check_spec
+from question_bank.draws import DrawRules
+from question_bank.ids import BankId, ContestId, MemberId, ProvinceId, QuestionId, UnitId
+from tests.contest_helpers import make_bank
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 ZONES = ["Asia/Ho_Chi_Minh", "Europe/Paris", "America/New_York", "Australia/Lord_Howe", "UTC"]
@@ -218,3 +223,35 @@ def test_an_unknown_unit_has_no_rate() -> None:
     assert report.total.units[0].registered == 0
     assert report.total.units[0].participation_rate is None
     assert report.total.provinces[0].registered == 4
+
+
+def test_a_round_s_problems_are_located_in_the_schedule() -> None:
+    """The contest checks of a round made from a schedule, located in the ``ScheduleSpec``:
+    ``window.X`` is ``X``; the final's ``draw`` is ``final_draw`` when it has its own."""
+    spec = ScheduleSpec(
+        rule=WeeklyRule(weeks=1, starting="2031-01-06"),
+        bank=BankId("b1"),
+        draw=DrawRules(count=3),
+        prediction_question=QuestionId("q1"),
+        ranking=WindowRanking(tie_break=["fewest_attempts", "fewest_attempts"]),
+    )
+    opens = 1_925_000_000_000
+    contest = ContestSpec(
+        title="r",
+        mode="window",
+        bank=spec.bank,
+        draw=spec.draw,
+        window=spec.window(opens, opens + 86_400_000),
+    )
+    problems = check_spec(contest, make_bank(), now_ms=0)
+    assert [p["field"] for p in schedule_problems(problems, spec, final=False)] == [
+        "ranking.tie_break[1]",
+        "prediction_question",
+    ]
+    final = [{"field": "draw", "message": "x"}, {"field": "live.question_seconds", "message": "y"}]
+    assert [p["field"] for p in schedule_problems(final, spec, final=True)] == [
+        "draw",
+        "final.question_seconds",
+    ]
+    own = ScheduleSpec(rule=spec.rule, bank=spec.bank, draw=spec.draw, final_draw=spec.draw)
+    assert schedule_problems(final, own, final=True)[0] == {"field": "final_draw", "message": "x"}

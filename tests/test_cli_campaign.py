@@ -8,6 +8,7 @@ import csv
 import datetime as dt
 import io
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -70,13 +71,17 @@ async def test_a_23_week_campaign_from_the_command_line(
     code, out, err = await cli("schedule", *weekly, "--dry-run")
     assert code == 0, err
     assert out.splitlines()[0] == "23 round(s) would be created (dry run) (Asia/Ho_Chi_Minh):"
-    assert len(out.splitlines()) == 3 + 23
+    assert len(out.splitlines()) == 3 + 23 + 1  # and the rounds' rules
+    assert out.splitlines()[-1] == (
+        "each round: attempt_seconds=600 attempts_allowed=1 prediction_question=-"
+        " counts=best tie_break=- min_seconds_between_attempts=0 board_updates=answer"
+    )
     assert await ContestStore(redis_client, key_prefix).list() == []
     code, out, err = await cli("schedule", *weekly, "--attempts-allowed", "0")
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0] == "23 round(s) of tuan (Asia/Ho_Chi_Minh):"
-    rows = [line.split() for line in lines[3:]]
+    rows = [line.split() for line in lines[3:-1]]
     assert [r[0] for r in rows] == [f"tuan-r{n:02d}" for n in range(1, 24)]
     for r in rows:
         opens, closes = dt.datetime.fromisoformat(r[2]), dt.datetime.fromisoformat(r[3])
@@ -127,6 +132,29 @@ async def test_a_23_week_campaign_from_the_command_line(
     assert code == 1 and "no campaign 'nope'" in err
 
 
+Cli = Callable[..., Awaitable[tuple[int, str, str]]]
+
+
+async def _campaign_cli(
+    redis_client: redis.asyncio.Redis,
+    redis_url: str,
+    key_prefix: str,
+    capsys: pytest.CaptureFixture[str],
+    campaign: str,
+) -> tuple[Cli, dt.datetime]:
+    """The organisation ``central`` with its bank and a campaign *campaign* made with the
+    CLI; the CLI on this Redis (exit code, stdout, stderr) and Redis's now in Vietnam."""
+    await setup_org(redis_client, key_prefix, CENTRAL)
+    where = ["--redis-url", redis_url, "--key-prefix", key_prefix]
+
+    async def cli(*args: str) -> tuple[int, str, str]:
+        return await asyncio.to_thread(_run, capsys, *args, *where)
+
+    code, _, err = await cli("create", "--org", "central", "--title", "Thi", "--id", campaign)
+    assert code == 0, err
+    return cli, dt.datetime.fromtimestamp(await now_ms(redis_client) / 1000, tz=HCM)
+
+
 async def test_the_live_final_takes_member_shards(
     redis_client: redis.asyncio.Redis,
     redis_url: str,
@@ -135,15 +163,7 @@ async def test_the_live_final_takes_member_shards(
 ) -> None:
     """``--final-shards N`` makes a final of N member shards; outside 1-32, or without
     ``--final-at``, it is a problem at ``final.shards`` and nothing is created."""
-    await setup_org(redis_client, key_prefix, CENTRAL)
-    where = ["--redis-url", redis_url, "--key-prefix", key_prefix]
-
-    async def cli(*args: str) -> tuple[int, str, str]:
-        return await asyncio.to_thread(_run, capsys, *args, *where)
-
-    code, _, err = await cli("create", "--org", "central", "--title", "Chung kết", "--id", "ck")
-    assert code == 0, err
-    now = dt.datetime.fromtimestamp(await now_ms(redis_client) / 1000, tz=HCM)
+    cli, now = await _campaign_cli(redis_client, redis_url, key_prefix, capsys, "ck")
     start = (now + dt.timedelta(days=7)).date().isoformat()
     final_at = (now + dt.timedelta(days=30)).replace(microsecond=0).isoformat()
     weekly = ["ck", "--bank", "b1", "--count", "3", "--weeks", "2", "--starting", start]
@@ -154,5 +174,67 @@ async def test_the_live_final_takes_member_shards(
     assert await store.list() == []
     code, out, err = await cli("schedule", *weekly, "--final-at", final_at, "--final-shards", "3")
     assert code == 0, err
-    assert [line.split()[0] for line in out.splitlines()[3:]] == ["ck-r01", "ck-r02", "ck-final"]
+    assert [line.split()[0] for line in out.splitlines()[3:-1]] == ["ck-r01", "ck-r02", "ck-final"]
     assert {c.id: c.shards for c in await store.list()} == {"ck-r01": 1, "ck-r02": 1, "ck-final": 3}
+
+
+async def test_schedule_flags_set_every_round_s_rules(
+    redis_client: redis.asyncio.Redis,
+    redis_url: str,
+    key_prefix: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--prediction-question``, ``--counts``, ``--tie-break``,
+    ``--min-seconds-between-attempts`` and ``--board-updates`` are every round's rules,
+    printed under the rounds (the dry run's too); a bad one is the API's problem, located
+    in the schedule, and creates nothing."""
+    cli, now = await _campaign_cli(redis_client, redis_url, key_prefix, capsys, "luat")
+    start = (now + dt.timedelta(days=7)).date().isoformat()
+    weekly = ["luat", "--bank", "b1", "--count", "3", "--weeks", "2", "--starting", start]
+    store = ContestStore(redis_client, key_prefix)
+    for bad, field in [
+        (["--prediction-question", "q1"], "prediction_question"),
+        (["--tie-break", "fewest_attempts", "--tie-break", "fewest_attempts"], "tie_break[1]"),
+        (["--min-seconds-between-attempts", "60"], "min_seconds_between_attempts"),
+    ]:
+        code, _, err = await cli("schedule", *weekly, *bad)
+        assert code == 1 and field in err and "window." not in err, err
+    assert await store.list() == []
+
+    rules = [
+        "--attempts-allowed",
+        "7",
+        "--prediction-question",
+        "pred",
+        "--counts",
+        "last",
+        "--tie-break",
+        "fewest_attempts",
+        "--tie-break",
+        "earliest_start",
+        "--min-seconds-between-attempts",
+        "1800",
+        "--board-updates",
+        "attempt",
+    ]
+    shown = (
+        "each round: attempt_seconds=600 attempts_allowed=7 prediction_question=pred"
+        " counts=last tie_break=fewest_attempts,earliest_start"
+        " min_seconds_between_attempts=1800 board_updates=attempt"
+    )
+    code, out, err = await cli("schedule", *weekly, *rules, "--dry-run")
+    assert code == 0 and out.splitlines()[-1] == shown, (out, err)
+    assert await store.list() == []
+    code, out, err = await cli("schedule", *weekly, *rules)
+    assert code == 0 and out.splitlines()[-1] == shown, (out, err)
+    made = await store.list()
+    assert sorted(c.id for c in made) == ["luat-r01", "luat-r02"]
+    for contest in made:
+        window = contest.window
+        assert window is not None
+        assert (window.attempts_allowed, window.prediction_question) == (7, "pred")
+        assert (window.ranking.counts, window.ranking.tie_break) == (
+            "last",
+            ["fewest_attempts", "earliest_start"],
+        )
+        assert (window.min_seconds_between_attempts, window.board_updates) == (1800, "attempt")

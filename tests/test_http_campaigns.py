@@ -12,15 +12,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import msgspec
 import openpyxl  # type: ignore[import-untyped]
 import pytest
 import redis.asyncio
 
+from engine.directory.banks import BankStore
 from engine.directory.units import Unit, import_units
-from question_bank.ids import ContestId, MemberId, ProvinceId, QuestionId, UnitId
+from question_bank.ids import ContestId, MemberId, OrgId, ProvinceId, QuestionId, UnitId
 from scoring.attempts import Attempts, DrawnQuestion
+from scoring.keys import ContestKeys
 from scoring.profiles import Profile
-from tests.contest_helpers import now_ms
+from tests.contest_helpers import make_bank, now_ms
 from tests.http_server import Api, serve_api
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -402,3 +405,88 @@ async def test_report_of_a_small_campaign(api: Api, key_prefix: str) -> None:
     assert [(r["participants"], r["attempts"]) for r in sliced["rounds"]] == [(3, 4), (1, 1)]
     assert [p["province"] for p in sliced["total"]["provinces"]] == ["hanoi"]
     assert [m["member"] for m in sliced["members"]] == ["a", "b", "c"]
+
+
+ROUND_RULES = {
+    "attempts_allowed": 3,
+    "prediction_question": "pred",
+    "ranking": {"counts": "last", "tie_break": ["earliest_start"]},
+    "min_seconds_between_attempts": 3600,
+    "board_updates": "attempt",
+}
+
+
+async def test_every_round_takes_the_schedule_s_round_rules(
+    api: Api, redis_client: redis.asyncio.Redis, key_prefix: str
+) -> None:
+    """The prediction tie-break, the ranking rules, the least delay between attempts and
+    the board updates of a ``ScheduleSpec`` are every window round's, as stored and in the
+    round's ``meta`` hash; the dry run shows them on each round, as they are then made."""
+    await _campaign(api, id="luat")
+    body = _rounds(3, await _next_week(api), **ROUND_RULES)
+    dry = await api.a.post("/api/campaigns/luat/rounds?dry_run=true", json=body)
+    assert dry.status_code == 200, dry.text
+    planned = dry.json()["rounds"]
+    assert await _contest_ids(api) == []
+    made = await api.a.post("/api/campaigns/luat/rounds", json=body)
+    assert made.status_code == 201, made.text
+    assert made.json()["rounds"] == planned
+    for shown in planned:
+        window = (await api.a.get(f"/api/contests/{shown['id']}")).json()["window"]
+        assert shown["window"] == window
+        rules = {k: window[k] for k in ROUND_RULES}
+        assert rules == ROUND_RULES
+        meta = await redis_client.hget(ContestKeys(shown["id"], key_prefix).meta, "board_updates")
+        assert meta == b"attempt", shown["id"]
+
+
+async def test_bad_round_rules_are_the_contest_s_problems_under_the_schedule(
+    api: Api, key_prefix: str
+) -> None:
+    """A round rule is checked as a window contest's is, against the bank version the rounds
+    pin: each problem is located under the ``ScheduleSpec`` (``prediction_question``, not
+    ``window.prediction_question``), and nothing is created."""
+    await _campaign(api, id="sai")
+    start = await _next_week(api)
+    # version 2 of the bank has no prediction question: version 1's "pred" is not in it
+    bank = make_bank()
+    unpredicted = [q for q in bank.questions if q.id != "pred"]
+    await BankStore(api.redis, key_prefix).put(
+        OrgId("central"), msgspec.structs.replace(bank, questions=unpredicted)
+    )
+    bad = [
+        ({"prediction_question": "q1"}, "prediction_question", "is not a prediction"),
+        ({"prediction_question": "nope"}, "prediction_question", "no question 'nope'"),
+        ({"prediction_question": "pred"}, "prediction_question", "no question 'pred'"),
+        (
+            {"ranking": {"tie_break": ["earliest_start", "earliest_start"]}},
+            "ranking.tie_break[1]",
+            "listed twice",
+        ),
+        ({"ranking": {"tie_break": ["luck"]}}, "ranking.tie_break[0]", "'luck'"),
+        ({"ranking": {"counts": "worst"}}, "ranking.counts", "'worst'"),
+        (
+            {"attempts_allowed": 1, "min_seconds_between_attempts": 60},
+            "min_seconds_between_attempts",
+            "needs attempts_allowed above 1",
+        ),
+        (
+            {"attempts_allowed": 2, "min_seconds_between_attempts": 7 * 86_400},
+            "min_seconds_between_attempts",
+            "not shorter than the window",
+        ),
+        ({"board_updates": "question"}, "board_updates", "'question'"),
+    ]
+    for rules, field, message in bad:
+        response = await api.a.post("/api/campaigns/sai/rounds", json=_rounds(2, start, **rules))
+        assert response.status_code == 422, (rules, response.text)
+        error = response.json()["error"]
+        assert error["code"] == "campaign_invalid"
+        assert [p["field"] for p in error["problems"]] == [field], error
+        assert message in error["problems"][0]["message"], error
+    assert await _contest_ids(api) == []
+    # the version that has it
+    pinned = _rounds(2, start, bank_version=1, prediction_question="pred")
+    response = await api.a.post("/api/campaigns/sai/rounds", json=pinned)
+    assert response.status_code == 201, response.text
+    assert {r["window"]["prediction_question"] for r in response.json()["rounds"]} == {"pred"}

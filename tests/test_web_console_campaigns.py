@@ -204,3 +204,67 @@ async def test_an_organiser_creates_a_campaign_and_schedules_its_weekly_rounds(
     assert (await api.a.get("/api/contests/phap-luat-final")).json()["shards"] == 4
     assert contest["eligibility"]["provinces"] == ["hanoi", "hue"]
     await shoot(page, "console-campaign-desktop")
+
+
+async def test_the_schedule_form_sets_every_round_s_prediction_and_ranking_rules(
+    api: Api, page: Page
+) -> None:
+    """The schedule form's round rules (prediction question of the chosen bank, the attempt
+    that counts, a further tie-break, minutes between attempts, leaderboard updates) are
+    shown in the confirmation step and are every round's; a bad one is the API's problem,
+    located in the schedule, and nothing is made."""
+    base = _base(api)
+    created = await api.a.post("/api/campaigns", json={"title": "Dự đoán", "id": "du-doan"})
+    assert created.status_code == 201, created.text
+    await sign_in_page(page, base, await key_of(api, "central"))
+    await page.goto(f"{base}/console/campaigns/du-doan")
+    form = page.locator("#schedule-form")
+    prediction = form.get_by_label("Câu hỏi dự đoán")
+    await expect(prediction.locator("option")).to_have_count(2)  # none, and the bank's "pred"
+    await form.get_by_label("Số câu hỏi mỗi lượt thi").fill("3")
+    await form.get_by_label("Số tuần").fill("2")
+    await form.get_by_label("Tuần đầu tiên: từ ngày").fill("2031-01-06")
+    await form.get_by_label("Số lượt thi cho phép (0: không giới hạn)").fill("3")
+    gap = form.get_by_label(
+        "Số phút phải chờ giữa hai lượt thi của một thí sinh (0: không phải chờ)"
+    )
+    await gap.fill("60")
+    await prediction.select_option("pred")
+    await form.get_by_label("Lượt thi được tính", exact=True).select_option(label="Lượt cuối cùng")
+    await form.get_by_label("Lượt thi được tính bắt đầu sớm hơn").check()
+    await form.get_by_label("Cập nhật bảng xếp hạng").select_option(label="Khi lượt thi kết thúc")
+
+    # A delay the week is not longer than: the contest check's problem, at the schedule's
+    # field; nothing made.
+    await gap.fill("10080")
+    check = page.get_by_role("button", name="Kiểm tra các vòng")
+    await check.click()
+    out = page.locator("#schedule-result")
+    await expect(out).to_contain_text("Cuộc thi nhiều vòng hoặc các vòng thi có lỗi")
+    await expect(out.locator("table.problems td").nth(2)).to_have_text(
+        "min_seconds_between_attempts"
+    )
+    assert (await api.a.get("/api/contests")).json() == []
+
+    await gap.fill("60")
+    await check.click()
+    rules = page.locator("#preview-rules")
+    for shown in (
+        "Câu hỏi dự đoánpred",
+        "Lượt thi được tínhLượt cuối cùng",
+        "Lượt thi được tính bắt đầu sớm hơn",
+        "Khi lượt thi kết thúc",
+    ):
+        await expect(rules).to_contain_text(shown)
+    await expect(rules.locator("dd").nth(2)).to_have_text("60")
+    await expect(page.locator("#preview tbody tr")).to_have_count(2)
+    await shoot(page, "console-campaign-rules-preview-desktop")
+    assert (await api.a.get("/api/contests")).json() == []
+    await page.get_by_role("button", name="Tạo các vòng này").click()
+    await expect(out).to_have_text("Đã tạo các vòng: 2")
+    for round_id in ("du-doan-r01", "du-doan-r02"):
+        window = (await api.a.get(f"/api/contests/{round_id}")).json()["window"]
+        assert window["prediction_question"] == "pred"
+        assert window["ranking"] == {"counts": "last", "tie_break": ["earliest_start"]}
+        assert (window["attempts_allowed"], window["min_seconds_between_attempts"]) == (3, 3600)
+        assert window["board_updates"] == "attempt"

@@ -31,10 +31,11 @@ from engine.core.campaign import (
     check_schedule,
     parse_instant,
     round_id,
+    schedule_problems,
     weekly_windows,
     zone_of,
 )
-from engine.core.contest import Contest, ContestSpec, WindowTiming
+from engine.core.contest import Contest, ContestSpec
 from engine.core.errors import (
     CampaignExists,
     CampaignInvalid,
@@ -147,10 +148,13 @@ class CampaignStore:
     ) -> builtins.list[Contest]:
         """Create every round of *spec*'s weekly rule (numbered after the rounds the campaign
         already has) and its final, each scheduled when *spec* says so. Everything is checked
-        first (the rule, the times, the bank and draw on the first round, every id free):
-        with a problem nothing is created. With *dry_run*, the same checks, and the rounds
-        come back as they would be created (their ids, titles, times and state) without
-        being stored: what the console shows the organiser to confirm."""
+        first (the rule, the times, every id free; the bank, draw and round rules as a
+        window contest's on the shortest round, the final as a live contest): with a problem
+        nothing is created, and a round's problem is located in *spec*
+        (:func:`~engine.core.campaign.schedule_problems`). With *dry_run*, the same checks,
+        and the rounds come back as they would be created (their ids, titles, times, state
+        and window rules) without being stored: what the console shows the organiser to
+        confirm."""
         campaign = await self.get_owned(org, campaign_id)
         zone = zone_of(campaign.zone)
         assert zone is not None  # checked at creation
@@ -184,12 +188,7 @@ class CampaignStore:
                 bank_version=spec.bank_version,
                 draw=spec.draw,
                 description=campaign.description,
-                window=WindowTiming(
-                    opens_at=opens,
-                    closes_at=closes,
-                    attempt_seconds=spec.attempt_seconds,
-                    attempts_allowed=spec.attempts_allowed,
-                ),
+                window=spec.window(opens, closes),
                 eligibility=campaign.eligibility,
             )
             for n, (opens, closes) in enumerate(windows, 1)
@@ -215,12 +214,20 @@ class CampaignStore:
         if clash:
             message = f"contest id(s) taken: {', '.join(map(str, clash[:5]))}"
             raise CampaignInvalid([{"field": "rule", "message": message}])
+        # The rounds differ only in their ids, titles and times, all checked above but for
+        # the window's length (the delay between attempts must be shorter): the shortest
+        # round (a DST change moves a close by an hour) is checked as a contest, and the
+        # final; their problems are located in *spec*.
+        shortest = specs[min(range(len(windows)), key=lambda n: windows[n][1] - windows[n][0])]
         try:
-            version, _ = await self.contests._checked(org, specs[0], now)
-            if spec.final is not None:
-                await self.contests._checked(org, specs[-1], now)
+            version, _ = await self.contests._checked(org, shortest, now)
         except ContestInvalid as exc:
-            raise CampaignInvalid(exc.problems) from exc
+            raise CampaignInvalid(schedule_problems(exc.problems, spec, final=False)) from exc
+        if spec.final is not None:
+            try:
+                await self.contests._checked(org, specs[-1], now)
+            except ContestInvalid as exc:
+                raise CampaignInvalid(schedule_problems(exc.problems, spec, final=True)) from exc
         if dry_run:
             state: State = "scheduled" if spec.schedule else "draft"
             return [

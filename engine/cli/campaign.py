@@ -11,15 +11,25 @@
                               [--opens-on monday] [--opens-at 08:00]
                               [--closes-on sunday] [--closes-at 22:00]
                               [--attempt-seconds S] [--attempts-allowed A]
+                              [--prediction-question Q] [--counts best|last|first]
+                              [--tie-break earliest_start|fewest_attempts ...]
+                              [--min-seconds-between-attempts S]
+                              [--board-updates answer|attempt]
                               [--final-at TIME [--final-shards N]] [--draft] [--dry-run]
     contest campaign report CAMPAIGN [--csv [--members] | --json | --format xlsx --out FILE]
 
 Times are the campaign's local time (its zone, by default Asia/Ho_Chi_Minh): ``--starting``
 is a local date (``2027-01-04``), an ISO 8601 time with a zone, or epoch ms; the rounds open
-on the first ``--opens-on`` on or after it. ``--final-shards`` spreads the live final's
-members over 1-32 shards (a live contest's ``shards``; default 1). ``--dry-run`` checks
-everything and prints the rounds it would create, creating nothing. A new campaign's zone
-is its organisation's (``contest org set ORG --zone``) unless ``--zone`` names another.
+on the first ``--opens-on`` on or after it. Every window round takes the same round rules,
+a window contest's (docs/api.md, ``window``): ``--prediction-question`` (a prediction
+question of the bank version the rounds pin: the prediction tie-break), ``--counts`` (the
+attempt that counts), ``--tie-break`` (further keys, in the order given, each once),
+``--min-seconds-between-attempts`` (needs ``--attempts-allowed`` other than 1) and
+``--board-updates``; the schedule prints them under the rounds. ``--final-shards``
+spreads the live final's members over 1-32 shards (a live contest's ``shards``; default 1).
+``--dry-run`` checks everything and prints the rounds it would create, creating nothing.
+A new campaign's zone is its organisation's (``contest org set ORG --zone``) unless
+``--zone`` names another.
 Every command takes the Redis options ``--redis-url``, ``--data-dir``, ``--key-prefix``;
 the organisation is named with ``--org`` (the HTTP API takes it from the API key). Errors
 list every problem and change nothing.
@@ -29,7 +39,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import Any, get_args
 
 import msgspec
 
@@ -43,7 +53,14 @@ from engine.core.campaign import (
     ScheduleSpec,
     campaign_view,
 )
-from engine.core.contest import Eligibility, located
+from engine.core.contest import (
+    BoardUpdates,
+    CountedAttempt,
+    Eligibility,
+    TieBreakKey,
+    WindowTiming,
+    located,
+)
 from engine.core.errors import CampaignInvalid
 from engine.core.settings import Settings
 from engine.runtime.redisconn import AsyncRedis
@@ -102,6 +119,27 @@ def register(subparsers: Any) -> None:
     p.add_argument("--closes-at", default="22:00", help="local HH:MM")
     p.add_argument("--attempt-seconds", type=int, default=600)
     p.add_argument("--attempts-allowed", type=int, default=1, help="0: no limit")
+    p.add_argument("--prediction-question", help="a prediction question of the bank: the tie-break")
+    p.add_argument("--counts", choices=get_args(CountedAttempt), default="best")
+    p.add_argument(
+        "--tie-break",
+        action="append",
+        default=[],
+        choices=get_args(TieBreakKey),
+        help="a further tie-break key after submission time (repeatable, in order)",
+    )
+    p.add_argument(
+        "--min-seconds-between-attempts",
+        type=int,
+        default=0,
+        help="least time from the end of an attempt to the next start (0: none)",
+    )
+    p.add_argument(
+        "--board-updates",
+        choices=get_args(BoardUpdates),
+        default="answer",
+        help="write the boards after every answer (default), or when an attempt ends",
+    )
     p.add_argument("--final-at", help="a live final at this time (ISO with zone, or ms)")
     p.add_argument("--final-shards", type=int, help="member shards of the live final, 1-32")
     p.add_argument("--draft", action="store_true", help="leave the rounds as drafts")
@@ -191,6 +229,10 @@ async def _schedule(client: AsyncRedis, settings: Settings, args: argparse.Names
                 "draw": {"count": args.count},
                 "attempt_seconds": args.attempt_seconds,
                 "attempts_allowed": args.attempts_allowed,
+                "prediction_question": args.prediction_question,
+                "ranking": {"counts": args.counts, "tie_break": args.tie_break},
+                "min_seconds_between_attempts": args.min_seconds_between_attempts,
+                "board_updates": args.board_updates,
                 "final": final,
                 "schedule": not args.draft,
             },
@@ -206,7 +248,24 @@ async def _schedule(client: AsyncRedis, settings: Settings, args: argparse.Names
         ["round", "state", "opens", "closes"],
         [[r.id, r.state, r.opens_local, r.closes_local or ""] for r in view.rounds],
     )
+    window = next((r.window for r in view.rounds if r.window is not None), None)
+    if window is not None:
+        print(f"each round: {_round_rules(window)}")
     return 0
+
+
+def _round_rules(window: WindowTiming) -> str:
+    """A window round's attempts and rules, as ``name=value`` with the API's names."""
+    rules = {
+        "attempt_seconds": window.attempt_seconds,
+        "attempts_allowed": window.attempts_allowed,
+        "prediction_question": window.prediction_question or "-",
+        "counts": window.ranking.counts,
+        "tie_break": ",".join(window.ranking.tie_break) or "-",
+        "min_seconds_between_attempts": window.min_seconds_between_attempts,
+        "board_updates": window.board_updates,
+    }
+    return " ".join(f"{name}={value}" for name, value in rules.items())
 
 
 def _report_format(args: argparse.Namespace) -> str:

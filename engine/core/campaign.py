@@ -24,15 +24,21 @@ import msgspec
 
 from engine.core.contest import (
     CONTEST_ID_PATTERN,
+    AttemptsAllowed,
+    AttemptSeconds,
+    BoardUpdates,
     Contest,
     Eligibility,
     LiveTiming,
     Problem,
+    SecondsBetweenAttempts,
     Shards,
+    WindowRanking,
+    WindowTiming,
 )
 from engine.core.lifecycle import Mode, State
 from question_bank.draws import DrawRules
-from question_bank.ids import BankId, ContestId, MemberId, OrgId, ProvinceId, UnitId
+from question_bank.ids import BankId, ContestId, MemberId, OrgId, ProvinceId, QuestionId, UnitId
 
 __all__ = [
     "DEFAULT_ZONE",
@@ -58,6 +64,7 @@ __all__ = [
     "local_iso",
     "parse_instant",
     "round_id",
+    "schedule_problems",
     "weekly_windows",
     "zone_of",
 ]
@@ -159,20 +166,63 @@ class FinalSpec(_Struct, frozen=True):
 
 class ScheduleSpec(_Struct, frozen=True):
     """``POST /api/campaigns/{id}/rounds``: every round at once, each a window contest from
-    *bank* with *draw*; optionally a live *final*; *schedule*: move each to ``scheduled``."""
+    *bank* with *draw* and the round rules below (a window contest's
+    :class:`~engine.core.contest.WindowTiming` without its times, same defaults);
+    optionally a live *final*; *schedule*: move each to ``scheduled``."""
 
     rule: WeeklyRule
     bank: BankId
     draw: DrawRules
     bank_version: Annotated[int, msgspec.Meta(ge=1)] | None = None
-    attempt_seconds: Annotated[int, msgspec.Meta(ge=10, le=86_400)] = 600
-    attempts_allowed: Annotated[int, msgspec.Meta(ge=0, le=100)] = 1
+    attempt_seconds: AttemptSeconds = 600
+    attempts_allowed: AttemptsAllowed = 1
+    prediction_question: QuestionId | None = None
+    """A ``prediction`` question of the pinned bank version, asked in every round: the
+    final ranking's prediction tie-break."""
+    ranking: WindowRanking = WindowRanking()
+    """Which attempt counts and the further tie-break keys, in every round."""
+    min_seconds_between_attempts: SecondsBetweenAttempts = 0
+    board_updates: BoardUpdates = "answer"
     title: Annotated[str, msgspec.Meta(max_length=150)] = ""
     """Each round's title before its number (default: the campaign's title)."""
     final: FinalSpec | None = None
     final_draw: DrawRules | None = None
     """The live final's draw (default: *draw*)."""
     schedule: bool = True
+
+    def window(self, opens_at: int, closes_at: int) -> WindowTiming:
+        """A round's window: its times and the spec's round rules."""
+        return WindowTiming(
+            opens_at=opens_at,
+            closes_at=closes_at,
+            attempt_seconds=self.attempt_seconds,
+            attempts_allowed=self.attempts_allowed,
+            prediction_question=self.prediction_question,
+            ranking=self.ranking,
+            min_seconds_between_attempts=self.min_seconds_between_attempts,
+            board_updates=self.board_updates,
+        )
+
+
+def schedule_problems(problems: list[Problem], spec: ScheduleSpec, *, final: bool) -> list[Problem]:
+    """A round's contest problems (:func:`~engine.core.contest.check_spec`) located in
+    *spec*: a window round's ``window.ranking.tie_break[1]`` is the spec's
+    ``ranking.tie_break[1]``; the live final's ``draw`` is ``final_draw`` when it has its own,
+    its ``live.*`` and ``shards`` are ``final.*``."""
+    located = []
+    for problem in problems:
+        field = str(problem.get("field", ""))
+        head, dot, rest = field.partition(".")
+        if not final and head == "window" and dot:
+            field = rest
+        elif final and head == "live" and dot:
+            field = f"final.{rest}"
+        elif final and field == "shards":
+            field = "final.shards"
+        elif final and field == "draw" and spec.final_draw is not None:
+            field = "final_draw"
+        located.append({**problem, "field": field})
+    return located
 
 
 def _problem(field: str, message: str) -> Problem:
@@ -293,6 +343,9 @@ class RoundView(msgspec.Struct, frozen=True, kw_only=True):
     closes_at: int | None
     opens_local: str
     closes_local: str | None
+    window: WindowTiming | None = None
+    """A window round's window: its times again, its attempts and round rules (prediction
+    question, ranking, delay between attempts, board updates); ``None`` for a live final."""
 
 
 class CampaignView(msgspec.Struct, frozen=True, kw_only=True):
@@ -317,6 +370,7 @@ def campaign_view(campaign: Campaign, rounds: list[Contest]) -> CampaignView:
                 closes_at=c.closes_at,
                 opens_local=local_iso(c.starts_at, zone),
                 closes_local=None if c.closes_at is None else local_iso(c.closes_at, zone),
+                window=c.window,
             )
             for c in rounds
         ],

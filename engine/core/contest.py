@@ -42,17 +42,22 @@ from question_bank.models import Bank, Prediction
 from scoring.keys import MAX_SHARDS
 
 __all__ = [
+    "AttemptSeconds",
+    "AttemptsAllowed",
     "BoardUpdates",
     "CONTEST_ID_PATTERN",
     "Contest",
     "ContestSpec",
+    "CountedAttempt",
     "Eligibility",
     "LiveTiming",
     "MODE_RULES",
     "ModeRules",
     "Problem",
     "ScoringRules",
+    "SecondsBetweenAttempts",
     "Shards",
+    "TieBreakKey",
     "Transition",
     "WindowRanking",
     "WindowTiming",
@@ -92,6 +97,12 @@ CountedAttempt = Literal["best", "last", "first"]
 """Which attempt of a member counts (``scoring.ranking.Counts``)."""
 TieBreakKey = Literal["earliest_start", "fewest_attempts"]
 """A further tie-break key (``scoring.ranking.TieBreak``)."""
+AttemptSeconds = Annotated[int, msgspec.Meta(ge=10, le=86_400)]
+"""Time for one attempt of a window round (10 s to a day)."""
+AttemptsAllowed = Annotated[int, msgspec.Meta(ge=0, le=100)]
+"""Attempts a member may start in a window round (0: no limit)."""
+SecondsBetweenAttempts = Annotated[int, msgspec.Meta(ge=0, le=604_800)]
+"""Least delay between a member's attempts (0 to a week)."""
 BoardUpdates = Literal["answer", "attempt"]
 """When a window round's best attempts and boards are written (docs/scoring.md, "Board
 updates per attempt")."""
@@ -113,15 +124,15 @@ class WindowTiming(_Struct, frozen=True):
 
     opens_at: Millis
     closes_at: Millis
-    attempt_seconds: Annotated[int, msgspec.Meta(ge=10, le=86_400)] = 600
+    attempt_seconds: AttemptSeconds = 600
     """Time for one attempt; an attempt also ends when the round closes."""
-    attempts_allowed: Annotated[int, msgspec.Meta(ge=0, le=100)] = 1
+    attempts_allowed: AttemptsAllowed = 1
     """Attempts a member may start (``ranking.counts`` says which counts); 0 for no limit."""
     prediction_question: QuestionId | None = None
     """A ``prediction`` question of the bank asked at submission, for the final tie-break."""
     ranking: WindowRanking = WindowRanking()
     """Which attempt counts and the further tie-break keys (defaults: the best, none)."""
-    min_seconds_between_attempts: Annotated[int, msgspec.Meta(ge=0, le=604_800)] = 0
+    min_seconds_between_attempts: SecondsBetweenAttempts = 0
     """Least time from the end of a member's attempt (submitted, or its deadline) to their
     next start; an earlier start is refused ``attempt_too_soon`` (0: no delay)."""
     board_updates: BoardUpdates = "answer"

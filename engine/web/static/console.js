@@ -495,6 +495,30 @@
       el("td", { text: moment(r.closes_at, zone) }))));
   }
 
+  // The rules every window round of a schedule takes (the API's round.window), as facts.
+  function showRoundRules(list, rounds) {
+    const w = (rounds.find((r) => r.window) || {}).window;
+    if (!w) {
+      list.replaceChildren();
+      return;
+    }
+    const counts = { best: t("Best"), last: t("Last"), first: t("First") };
+    const keys = {
+      earliest_start: t("Earlier start of the attempt that counts"),
+      fewest_attempts: t("Fewer attempts to reach the score that counts"),
+    };
+    const facts = [
+      [t("Minutes per attempt"), num(w.attempt_seconds / 60)],
+      [t("Attempts allowed (0: no limit)"), num(w.attempts_allowed)],
+      [t("Minutes between a member's attempts (0: none)"), num(w.min_seconds_between_attempts / 60)],
+      [t("Prediction question"), w.prediction_question || t("None")],
+      [t("Attempt that counts"), counts[w.ranking.counts]],
+      [t("Further tie-breaks, after the submission time"), w.ranking.tie_break.map((k) => keys[k]).join("; ") || t("None")],
+      [t("Leaderboard updates"), w.board_updates === "attempt" ? t("When an attempt ends") : t("After every answer")],
+    ];
+    list.replaceChildren(...facts.flatMap(([name, value]) => [el("dt", { text: name }), el("dd", { text: value })]));
+  }
+
   // A new campaign: the form to POST /api/campaigns, then its page.
   function setUpCampaignForm() {
     const form = document.getElementById("campaign-form");
@@ -541,6 +565,21 @@
     const soon = new Date(Date.now() + 7 * 86400_000);
     f.starting.value = epochToLocal(soon.getTime()).slice(0, 10);
     f.final_at.value = epochToLocal(soon.getTime() + 60 * 86400_000).slice(0, 11) + "20:00";
+    // The prediction questions of the chosen bank (its latest version, as the rounds pin).
+    let asked = 0;
+    const predictions = async () => {
+      const mine = ++asked;
+      const keep = f.prediction_question.value;
+      const result = await api("GET", "/api/banks/" + encodeURIComponent(f.bank.value));
+      if (mine !== asked || !result.ok) return;
+      const ids = result.body.questions.filter((q) => q.kind === "prediction").map((q) => q.id);
+      f.prediction_question.replaceChildren(
+        el("option", { value: "", text: t("None") }),
+        ...ids.map((id) => el("option", { value: id, text: id })));
+      f.prediction_question.value = ids.includes(keep) ? keep : "";
+    };
+    f.bank.addEventListener("change", predictions);
+    predictions();
     let body = null;
     let planned = 0;
     const spec = () => {
@@ -554,9 +593,16 @@
         draw: { count: Number(f.count.value) },
         attempt_seconds: Number(f.attempt_minutes.value) * 60,
         attempts_allowed: Number(f.attempts_allowed.value),
+        min_seconds_between_attempts: Number(f.gap_minutes.value) * 60,
+        ranking: {
+          counts: f.counts.value,
+          tie_break: [...form.querySelectorAll('input[name="tie_break"]:checked')].map((box) => box.value),
+        },
+        board_updates: f.board_updates.value,
         title: f.title.value.trim(),
         schedule: f.schedule.checked,
       };
+      if (f.prediction_question.value) value.prediction_question = f.prediction_question.value;
       if (f.final.checked) {
         value.final = {
           starts_at: localToEpoch(f.final_at.value, campaign.zone),
@@ -579,6 +625,7 @@
       out.replaceChildren();
       planned = result.body.rounds.length;
       showRounds(document.querySelector("#preview tbody"), result.body.rounds, campaign.zone, false);
+      showRoundRules(document.getElementById("preview-rules"), result.body.rounds);
       const title = document.getElementById("preview-title");
       title.textContent = t("Rounds to create") + ": " + num(planned) + " (" + t("time zone") + ": " + campaign.zone + ")";
       form.hidden = true;
