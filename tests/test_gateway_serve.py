@@ -217,3 +217,64 @@ def _listens_on(pid: int, port: int) -> bool:
         if target.startswith("socket:["):
             held.add(target[8:-1])
     return bool(inodes & held)
+
+
+async def test_a_worker_caps_its_members_within_its_open_file_limit(
+    redis_url: str, redis_client: redis.asyncio.Redis, key_prefix: str, tmp_path: Path
+) -> None:
+    """``max_connections`` above what the process's open files allow (here 1,030: 30 after
+    the reserve) is lowered, with a warning: the member past it is refused with 4001 and
+    the members already in still get their answers acked (before, the worker accepted
+    sockets until Redis connections failed with EMFILE)."""
+    import resource
+
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    from engine.core.limits import OPEN_FILES_RESERVE
+
+    contest = await create_contest(redis_client, key_prefix, "window")
+    ws_port, http_port = free_port(), free_port()
+    env = dict(
+        os.environ,
+        CONTEST_TOKEN_SECRET=SECRET,
+        CONTEST_KEY_PREFIX=key_prefix,
+        CONTEST_MAX_CONNECTIONS="5000",
+        CONTEST_MAX_UNJOINED_PER_ADDRESS="0",
+    )
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    soft = OPEN_FILES_RESERVE + 30
+
+    def lower_the_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    proc = subprocess.Popen(
+        [str(CONTEST_BIN), "serve", "--redis-url", redis_url, "--ws-port", str(ws_port),
+         "--http-port", str(http_port), "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        preexec_fn=lower_the_limit,
+    )  # fmt: skip
+    conns = []
+    try:
+        warned = await asyncio.wait_for(
+            asyncio.to_thread(wait_for_line, proc, r"max_connections 5000 .* using (\d+)"),
+            timeout(60),
+        )
+        assert warned.group(1) == "30"
+        base = f"ws://127.0.0.1:{ws_port}/ws/{contest.id}?token="
+        for i in range(30):
+            ws = await connect(base + token(contest.id, f"m{i}"), compression=None)
+            conns.append(ws)
+            assert isinstance(m.decode_server(await ws.recv()), m.Welcome)
+        async with connect(base + token(contest.id, "m30"), compression=None) as extra:
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(extra.recv(), timeout(20))
+            assert extra.close_code == 4001
+        ws = conns[0]
+        await ws.send(m.encode(m.StartAttempt()).decode())
+        attempt = m.decode_server(await asyncio.wait_for(ws.recv(), timeout(20)))
+        assert isinstance(attempt, m.AttemptState) and attempt.state == "open"
+    finally:
+        for ws in conns:
+            await ws.close()
+        _reap(proc)

@@ -22,7 +22,15 @@ import msgspec
 
 from engine.core.settings import Settings
 
-__all__ = ["AddressCounts", "Limits", "Network", "TokenBucket", "client_address"]
+__all__ = [
+    "OPEN_FILES_RESERVE",
+    "AddressCounts",
+    "Limits",
+    "Network",
+    "TokenBucket",
+    "client_address",
+    "connections_within",
+]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -66,6 +74,31 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True):
             max_connections=settings.max_connections,
             max_unjoined_per_address=settings.max_unjoined_per_address,
         )
+
+
+OPEN_FILES_RESERVE = 1000
+"""Open files a gateway keeps for what is not a member's socket: its Redis pools (the
+answer batches keep up to 64 connections of their own), the relay's, listening sockets,
+logs and metric files. The default ``max_connections`` (19,000) is the 20,000-file limit
+of this workplace's processes less this."""
+
+
+def connections_within(limits: Limits, open_files: int) -> Limits:
+    """*limits* with ``max_connections`` no higher than *open_files* (the process's
+    open-file limit) allows after :data:`OPEN_FILES_RESERVE`: past it the process would
+    accept sockets it has no file left for its Redis connections on (EMFILE: members
+    already joined would get ``unavailable``); within it a member past the cap gets close
+    4001 and retries. A limit of 0 or less means unknown: *limits* unchanged.
+
+    >>> connections_within(Limits(max_connections=50_000), 20_000).max_connections
+    19000
+    >>> connections_within(Limits(max_connections=5_000), 20_000).max_connections
+    5000
+    """
+    ceiling = max(1, open_files - OPEN_FILES_RESERVE)
+    if open_files <= 0 or limits.max_connections <= ceiling:
+        return limits
+    return msgspec.structs.replace(limits, max_connections=ceiling)
 
 
 class TokenBucket:

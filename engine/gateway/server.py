@@ -56,6 +56,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import resource
 import socket
 import uuid
 from collections import Counter, defaultdict, deque
@@ -89,7 +90,7 @@ from engine.core.errors import (
     ErrorCode,
     PeerError,
 )
-from engine.core.limits import AddressCounts, Limits, client_address
+from engine.core.limits import AddressCounts, Limits, client_address, connections_within
 from engine.core.session import Authenticate, Close, Dispatch, Send, Session, State
 from engine.core.settings import Settings, trusted_networks
 from engine.gateway.frames import is_open, write_text
@@ -395,6 +396,25 @@ def _sync_only(actions: list[Any]) -> bool:
     return all(type(action) is Send or type(action) is Close for action in actions)
 
 
+def _within_open_files(limits: Limits) -> Limits:
+    """*limits* with ``max_connections`` within this process's open-file limit
+    (:func:`~engine.core.limits.connections_within`), saying so in the log if it was
+    lowered: a worker set above it failed its joined members' Redis calls with EMFILE
+    under a storm instead of refusing new members with 4001."""
+    open_files = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if open_files == resource.RLIM_INFINITY:
+        return limits
+    within = connections_within(limits, open_files)
+    if within.max_connections < limits.max_connections:
+        log.warning(
+            "max_connections %d is above what the open-file limit (%d) allows: using %d",
+            limits.max_connections,
+            open_files,
+            within.max_connections,
+        )
+    return within
+
+
 class Gateway:
     """The member gateway of one process. ``await start()``, then ``await close()``."""
 
@@ -408,7 +428,7 @@ class Gateway:
     ) -> None:
         self.settings = settings
         self.redis = redis_client
-        self.limits = Limits.from_settings(settings)
+        self.limits = _within_open_files(Limits.from_settings(settings))
         self.trusted_proxies = trusted_networks(settings.trusted_proxies)
         self.unjoined = AddressCounts(self.limits.max_unjoined_per_address)
         """Connections not joined yet, per client address."""
