@@ -83,6 +83,10 @@ const S = {
 };
 
 const live = () => S.contest && S.contest.mode === "live";
+// A window round whose boards take an attempt only when it ends (`welcome.contest.board_updates`
+// "attempt"). "answer", null (live shows) and a server that sends no such field (older than
+// it): the boards take every answer, and the player says nothing of it.
+const boardsAtEnd = () => Boolean(S.contest && S.contest.board_updates === "attempt");
 const keyOf = (question, attempt = 0) => `${attempt}:${question}`;
 
 // ---------------------------------------------------------------- sending
@@ -532,11 +536,19 @@ function windowScreen() {
       ? t("Attempt {n} ran out of time: score {score}.", { n: num(a.attempt), score: num(a.score) })
       : t("Attempt {n} handed in: score {score}.", { n: num(a.attempt), score: num(a.score) })) : null,
     a ? h("p", {}, t("Best score: {score}", { score: num(a.best_score) })) : null,
+    boardsNote(),
     c.state === "open" && used < allowed
       ? h("button", { type: "button", class: "primary", id: "start", onclick: () => send({ type: "start_attempt" }) },
         used ? t("Start another attempt") : t("Start the attempt"))
       : null);
   return [out];
+}
+
+/** Beside the member's attempt and score, in a round whose boards wait for the attempt's end. */
+function boardsNote() {
+  if (!boardsAtEnd()) return null;
+  return h("p", { class: "notice board-note" },
+    `ⓘ ${t("Your score appears on the leaderboards when your attempt ends (handed in or out of time).")}`);
 }
 
 function attemptCard(a) {
@@ -546,6 +558,7 @@ function attemptCard(a) {
   const go = (n) => { S.current = n; remember(); render(); document.getElementById("qhead")?.focus(); };
   return h("section", { class: "card attempt", "aria-labelledby": "qhead" },
     h("p", { class: "muted" }, t("Attempt {n}", { n: num(a.attempt) }), " · ", t("Answered {answered} of {count}", { answered: num(answered), count: num(a.questions.length) })),
+    boardsNote(),
     timer(a.deadline, a.deadline - a.started, t("Time left")),
     h("nav", { "aria-label": t("Questions") }, h("ol", { class: "jump" }, a.questions.map((x, n) => {
       const done = S.answers[keyOf(x.id, a.attempt)]?.state === "accepted";
