@@ -238,3 +238,42 @@ async def test_schedule_flags_set_every_round_s_rules(
             ["fewest_attempts", "earliest_start"],
         )
         assert (window.min_seconds_between_attempts, window.board_updates) == (1800, "attempt")
+
+
+async def test_the_live_final_takes_its_timing_and_scoring(
+    redis_client: redis.asyncio.Redis,
+    redis_url: str,
+    key_prefix: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--final-question-seconds``, ``--final-speed`` and ``--final-streak-step``/``-cap``
+    are the live final's (a live contest's ``live.question_seconds`` and ``scoring``); the
+    weekly rounds keep the defaults. A streak step without a cap is the contest's problem at
+    ``final.scoring.streak_cap``; any of them without ``--final-at`` is a problem; either
+    creates nothing."""
+    cli, now = await _campaign_cli(redis_client, redis_url, key_prefix, capsys, "cx")
+    start = (now + dt.timedelta(days=7)).date().isoformat()
+    final_at = (now + dt.timedelta(days=30)).replace(microsecond=0).isoformat()
+    weekly = ["cx", "--bank", "b1", "--count", "3", "--weeks", "2", "--starting", start]
+    store = ContestStore(redis_client, key_prefix)
+    for bad, field in [
+        (["--final-at", final_at, "--final-streak-step", "5"], "final.scoring.streak_cap"),
+        (["--final-speed"], "final.scoring.speed"),
+    ]:
+        code, _, err = await cli("schedule", *weekly, *bad)
+        assert code == 1 and field in err, err
+    assert await store.list() == []
+    final = ["--final-at", final_at, "--final-question-seconds", "20", "--final-speed"]
+    streak = ["--final-streak-step", "5", "--final-streak-cap", "3"]
+    code, _, err = await cli("schedule", *weekly, *final, *streak)
+    assert code == 0, err
+    contests = {str(c.id): c for c in await store.list()}
+    assert contests["cx-final"].live is not None
+    assert contests["cx-final"].live.question_seconds == 20
+    scoring = contests["cx-final"].scoring
+    assert (scoring.speed, scoring.streak_step, scoring.streak_cap) == (True, 5, 3)
+    assert all(
+        (c.scoring.speed, c.scoring.streak_step) == (False, 0)
+        for i, c in contests.items()
+        if i != "cx-final"
+    )

@@ -183,6 +183,28 @@ async def test_the_live_final_carries_member_shards(api: Api) -> None:
     assert (await api.a.get("/api/contests/mot-final")).json()["shards"] == 1
 
 
+async def test_the_live_final_carries_its_scoring(api: Api) -> None:
+    """``final.scoring`` (speed points, streaks: a live contest's ``scoring``) is the
+    final's; a streak without a cap is a problem at ``final.scoring.streak_cap`` and
+    creates nothing; the weekly rounds never take speed or streaks."""
+    await _campaign(api, id="diem")
+    start = await _next_week(api)
+    final_at = (dt.datetime.fromisoformat(start) + dt.timedelta(days=30)).replace(tzinfo=HCM)
+    final = {"starts_at": final_at.isoformat(), "scoring": {"streak_step": 5}}
+    response = await api.a.post("/api/campaigns/diem/rounds", json=_rounds(1, start, final=final))
+    assert response.status_code == 422, response.text
+    problems = response.json()["error"]["problems"]
+    assert [p["field"] for p in problems] == ["final.scoring.streak_cap"], problems
+    assert await _contest_ids(api) == []
+    scoring = {"speed": True, "streak_step": 5, "streak_cap": 3}
+    final = {"starts_at": final_at.isoformat(), "scoring": scoring}
+    response = await api.a.post("/api/campaigns/diem/rounds", json=_rounds(1, start, final=final))
+    assert response.status_code == 201, response.text
+    assert (await api.a.get("/api/contests/diem-final")).json()["scoring"] == scoring
+    weekly = (await api.a.get("/api/contests/diem-r01")).json()["scoring"]
+    assert (weekly["speed"], weekly["streak_step"]) == (False, 0)
+
+
 async def test_refusals_change_nothing(api: Api) -> None:
     response = await api.a.post("/api/campaigns", json={"title": "x", "zone": "Mars/Base"})
     assert response.status_code == 422

@@ -206,6 +206,7 @@ class CampaignStore:
                     live=spec.final.timing(final_at),
                     eligibility=campaign.eligibility,
                     shards=spec.final.shards,
+                    scoring=spec.final.scoring,
                 )
             )
         ids = [str(s.id) for s in specs]

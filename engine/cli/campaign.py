@@ -15,7 +15,9 @@
                               [--tie-break earliest_start|fewest_attempts ...]
                               [--min-seconds-between-attempts S]
                               [--board-updates answer|attempt]
-                              [--final-at TIME [--final-shards N]] [--draft] [--dry-run]
+                              [--final-at TIME [--final-shards N] [--final-question-seconds S]
+                               [--final-speed] [--final-streak-step P --final-streak-cap C]]
+                              [--draft] [--dry-run]
     contest campaign report CAMPAIGN [--csv [--members] | --json | --format xlsx --out FILE]
 
 Times are the campaign's local time (its zone, by default Asia/Ho_Chi_Minh): ``--starting``
@@ -26,7 +28,10 @@ question of the bank version the rounds pin: the prediction tie-break), ``--coun
 attempt that counts), ``--tie-break`` (further keys, in the order given, each once),
 ``--min-seconds-between-attempts`` (needs ``--attempts-allowed`` other than 1) and
 ``--board-updates``; the schedule prints them under the rounds. ``--final-shards``
-spreads the live final's members over 1-32 shards (a live contest's ``shards``; default 1).
+spreads the live final's members over 1-32 shards (a live contest's ``shards``; default 1);
+``--final-question-seconds``, ``--final-speed`` and ``--final-streak-step``/``-cap`` are the
+final's seconds per question and scoring (a live contest's ``live.question_seconds`` and
+``scoring``); each needs ``--final-at``.
 ``--dry-run`` checks everything and prints the rounds it would create, creating nothing.
 A new campaign's zone is its organisation's (``contest org set ORG --zone``) unless
 ``--zone`` names another.
@@ -142,6 +147,16 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--final-at", help="a live final at this time (ISO with zone, or ms)")
     p.add_argument("--final-shards", type=int, help="member shards of the live final, 1-32")
+    p.add_argument(
+        "--final-question-seconds", type=int, help="seconds per question of the final (10)"
+    )
+    p.add_argument(
+        "--final-speed",
+        action="store_true",
+        help="speed points in the final: full at once, half at the deadline",
+    )
+    p.add_argument("--final-streak-step", type=int, help="bonus points per correct answer in a row")
+    p.add_argument("--final-streak-cap", type=int, help="most steps of bonus a streak earns")
     p.add_argument("--draft", action="store_true", help="leave the rounds as drafts")
     p.add_argument("--dry-run", action="store_true", help="show the rounds, create nothing")
     add_redis_options(p)
@@ -206,13 +221,30 @@ async def _show(client: AsyncRedis, settings: Settings, args: argparse.Namespace
 async def _schedule(client: AsyncRedis, settings: Settings, args: argparse.Namespace) -> int:
     store = CampaignStore(client, settings.key_prefix)
     campaign = await store.get(ContestId(args.campaign))
+    given = {
+        field: value
+        for field, value in (
+            ("question_seconds", args.final_question_seconds),
+            ("shards", args.final_shards),
+            ("scoring.speed", args.final_speed or None),
+            ("scoring.streak_step", args.final_streak_step),
+            ("scoring.streak_cap", args.final_streak_cap),
+        )
+        if value is not None
+    }
     final: dict[str, Any] | None = None
     if args.final_at is not None:
         final = {"starts_at": _instant(args.final_at)}
-        if args.final_shards is not None:
-            final["shards"] = args.final_shards
-    elif args.final_shards is not None:
-        raise CampaignInvalid([{"field": "final.shards", "message": "needs --final-at"}])
+        for field, value in given.items():
+            head, _, leaf = field.partition(".")
+            if leaf:
+                final.setdefault(head, {})[leaf] = value
+            else:
+                final[head] = value
+    elif given:
+        raise CampaignInvalid(
+            [{"field": f"final.{field}", "message": "needs --final-at"} for field in given]
+        )
     try:
         spec = msgspec.convert(
             {

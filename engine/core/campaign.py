@@ -31,6 +31,7 @@ from engine.core.contest import (
     Eligibility,
     LiveTiming,
     Problem,
+    ScoringRules,
     SecondsBetweenAttempts,
     Shards,
     WindowRanking,
@@ -153,6 +154,9 @@ class FinalSpec(_Struct, frozen=True):
     shards: Shards = 1
     """Member shards of the final (1-32), as a live contest's
     :attr:`~engine.core.contest.ContestSpec.shards`."""
+    scoring: ScoringRules = ScoringRules()
+    """Speed points and streak bonuses of the final, as a live contest's
+    :attr:`~engine.core.contest.ContestSpec.scoring` (the weekly rounds have neither)."""
 
     def timing(self, starts_at: int) -> LiveTiming:
         return LiveTiming(
@@ -217,8 +221,8 @@ def schedule_problems(problems: list[Problem], spec: ScheduleSpec, *, final: boo
             field = rest
         elif final and head == "live" and dot:
             field = f"final.{rest}"
-        elif final and field == "shards":
-            field = "final.shards"
+        elif final and (field == "shards" or head == "scoring"):
+            field = f"final.{field}"
         elif final and field == "draw" and spec.final_draw is not None:
             field = "final_draw"
         located.append({**problem, "field": field})
