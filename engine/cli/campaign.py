@@ -221,29 +221,23 @@ async def _show(client: AsyncRedis, settings: Settings, args: argparse.Namespace
 async def _schedule(client: AsyncRedis, settings: Settings, args: argparse.Namespace) -> int:
     store = CampaignStore(client, settings.key_prefix)
     campaign = await store.get(ContestId(args.campaign))
-    given = {
-        field: value
-        for field, value in (
-            ("question_seconds", args.final_question_seconds),
-            ("shards", args.final_shards),
-            ("scoring.speed", args.final_speed or None),
-            ("scoring.streak_step", args.final_streak_step),
-            ("scoring.streak_cap", args.final_streak_cap),
-        )
-        if value is not None
+    timing = {"question_seconds": args.final_question_seconds, "shards": args.final_shards}
+    scoring = {
+        "speed": args.final_speed or None,
+        "streak_step": args.final_streak_step,
+        "streak_cap": args.final_streak_cap,
     }
+    timing = {name: value for name, value in timing.items() if value is not None}
+    scoring = {name: value for name, value in scoring.items() if value is not None}
     final: dict[str, Any] | None = None
     if args.final_at is not None:
-        final = {"starts_at": _instant(args.final_at)}
-        for field, value in given.items():
-            head, _, leaf = field.partition(".")
-            if leaf:
-                final.setdefault(head, {})[leaf] = value
-            else:
-                final[head] = value
-    elif given:
+        final = {"starts_at": _instant(args.final_at), **timing}
+        if scoring:
+            final["scoring"] = scoring
+    elif timing or scoring:
+        fields = [*timing, *(f"scoring.{name}" for name in scoring)]
         raise CampaignInvalid(
-            [{"field": f"final.{field}", "message": "needs --final-at"} for field in given]
+            [{"field": f"final.{field}", "message": "needs --final-at"} for field in fields]
         )
     try:
         spec = msgspec.convert(
